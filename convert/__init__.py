@@ -1,0 +1,1 @@
+"""nanoseg conversion: Keras .h5 -> SavedModel -> ONNX (desktop) -> TensorRT engine (Jetson)."""

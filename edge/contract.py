@@ -1,0 +1,426 @@
+"""The model contract: what the model sees and what its output means, defined once.
+
+Training, export, validation and the Jetson runtime all call :func:`preprocess_image` with a
+:class:`Contract` rebuilt from the JSON saved next to every artifact, so the edge never types
+the numbers again (the same idea as MMDeploy's ``pipeline.json``).
+
+Label space, used by readers, training, evaluation and the edge alike:
+``0`` is background, ``1..N`` the chosen classes in order, :data:`IGNORE_ID` (255) is not
+scored. A sigmoid model has one output channel (P(class 1)); a softmax model has one channel
+per label, background first, so ``argmax`` *is* the label.
+
+numpy + OpenCV only, Python 3.6 syntax: this module runs on the Jetson.
+"""
+import hashlib
+import json
+import os
+
+import cv2
+import numpy as np
+
+from edge.errors import NanosegError
+
+CONTRACT_FORMAT = "nanoseg-contract"
+CONTRACT_VERSION = 1
+CONTRACT_FILENAME = "contract.json"
+IGNORE_ID = 255
+CHANNEL_ORDERS = ("RGB", "BGR")
+LAYOUTS = ("NHWC", "NCHW")
+ACTIVATIONS = ("sigmoid", "softmax")
+INTERPOLATIONS = {
+    "nearest": cv2.INTER_NEAREST,
+    "linear": cv2.INTER_LINEAR,
+    "area": cv2.INTER_AREA,
+    "cubic": cv2.INTER_CUBIC,
+}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# A readable default palette for label ids (RGB); background is black.
+PALETTE = (
+    (0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+    (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
+    (0, 128, 128), (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0),
+    (170, 255, 195), (128, 128, 0), (255, 215, 180), (0, 0, 128), (128, 128, 128),
+)
+
+
+def default_color(label_id):
+    """The palette colour (RGB) of a label id."""
+    return list(PALETTE[label_id % len(PALETTE)])
+
+
+class Normalization(object):
+    """``y = (x * scale - mean) / std`` per channel, in float32, on uint8 input.
+
+    Every scheme users pick reduces to these numbers:
+    ``scale``    x/255 (the nail tutorial);
+    ``imagenet`` (x/255 - mean) / std with ImageNet's mean and std;
+    ``backbone`` what segmentation_models' ``get_preprocessing(backbone)`` does, resolved at
+    training time into the same three numbers (plus the channel order, for caffe-style BGR).
+    """
+
+    def __init__(self, name, scale, mean, std):
+        self.name = str(name)
+        self.scale = float(scale)
+        self.mean = [float(v) for v in _three(mean, "normalization mean")]
+        self.std = [float(v) for v in _three(std, "normalization std")]
+        if any(s == 0 for s in self.std):
+            raise NanosegError("normalization std has a zero: {}".format(self.std))
+        self._mean32 = np.asarray(self.mean, dtype=np.float32)
+        self._std32 = np.asarray(self.std, dtype=np.float32)
+        self._scale32 = np.float32(self.scale)
+
+    @classmethod
+    def named(cls, name):
+        """The built-in schemes that need no backbone knowledge: ``scale`` and ``imagenet``."""
+        if name == "scale":
+            return cls("scale", 1.0 / 255.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+        if name == "imagenet":
+            return cls("imagenet", 1.0 / 255.0, IMAGENET_MEAN, IMAGENET_STD)
+        raise NanosegError(
+            "unknown normalization {!r}: use 'scale', 'imagenet' or 'backbone'".format(name))
+
+    def apply(self, image):
+        """uint8 HxWx3 -> float32 HxWx3. The one place these numbers touch pixels."""
+        x = image.astype(np.float32)
+        x *= self._scale32
+        x -= self._mean32
+        x /= self._std32
+        return x
+
+    def to_dict(self):
+        return {"name": self.name, "scale": self.scale, "mean": self.mean, "std": self.std}
+
+    @classmethod
+    def from_dict(cls, data):
+        try:
+            return cls(data["name"], data["scale"], data["mean"], data["std"])
+        except (KeyError, TypeError) as exc:
+            raise NanosegError("contract normalization is incomplete ({}): expected name, "
+                               "scale, mean, std".format(exc))
+
+    def __eq__(self, other):
+        return isinstance(other, Normalization) and self.to_dict() == other.to_dict()
+
+    def __repr__(self):
+        return "Normalization({})".format(self.to_dict())
+
+
+def _three(values, what):
+    values = list(values)
+    if len(values) == 1:
+        values = values * 3
+    if len(values) != 3:
+        raise NanosegError("{} needs 1 or 3 numbers, got {}".format(what, values))
+    return values
+
+
+class Contract(object):
+    """Everything the runtime needs to feed the model and read its output.
+
+    Build one with :meth:`Contract.create` at training time; load one with :func:`load_contract`
+    everywhere else. Fields are plain attributes; :meth:`to_dict` is the JSON form.
+    """
+
+    def __init__(self, height, width, channel_order, normalization, classes, activation,
+                 threshold=0.5, ignore_id=IGNORE_ID, interpolation="linear",
+                 mask_interpolation="nearest", layout="NHWC", backbone=None, versions=None,
+                 artifacts=None, extra=None):
+        self.height = int(height)
+        self.width = int(width)
+        self.channel_order = str(channel_order).upper()
+        self.normalization = normalization
+        self.classes = [dict(c) for c in classes]
+        self.activation = str(activation)
+        self.threshold = float(threshold)
+        self.ignore_id = None if ignore_id is None else int(ignore_id)
+        self.interpolation = str(interpolation)
+        self.mask_interpolation = str(mask_interpolation)
+        self.layout = str(layout).upper()
+        self.backbone = backbone
+        self.versions = dict(versions or {})
+        self.artifacts = dict(artifacts or {})
+        self.extra = dict(extra or {})
+        self.validate()
+
+    @classmethod
+    def create(cls, height, width, class_names, activation, normalization,
+               channel_order="RGB", source_ids=None, colors=None, **kwargs):
+        """A contract for ``class_names`` (foreground classes, in label order 1..N).
+
+        Background (label 0) is added in front; ``source_ids`` records which id each class
+        had in the dataset (e.g. CamVid's 8 for car), ``colors`` overrides the palette.
+        """
+        classes = [{"id": 0, "name": "background", "color": default_color(0)}]
+        for i, name in enumerate(class_names):
+            entry = {"id": i + 1, "name": str(name),
+                     "color": list(colors[i]) if colors else default_color(i + 1)}
+            if source_ids is not None:
+                entry["source_id"] = int(source_ids[i])
+            classes.append(entry)
+        return cls(height, width, channel_order, normalization, classes, activation, **kwargs)
+
+    # -- derived facts -------------------------------------------------------------------
+    @property
+    def size(self):
+        """(height, width) of the model input."""
+        return (self.height, self.width)
+
+    @property
+    def num_labels(self):
+        """Labels including background."""
+        return len(self.classes)
+
+    @property
+    def output_channels(self):
+        """1 for a sigmoid model, one per label (background first) for softmax."""
+        return 1 if self.activation == "sigmoid" else self.num_labels
+
+    @property
+    def class_names(self):
+        return [c["name"] for c in self.classes]
+
+    @property
+    def colors(self):
+        """uint8 (num_labels, 3) RGB lookup table indexed by label id."""
+        return np.asarray([c["color"] for c in self.classes], dtype=np.uint8)
+
+    def input_shape(self, batch=1):
+        """The model input shape in this contract's layout."""
+        if self.layout == "NCHW":
+            return (batch, 3, self.height, self.width)
+        return (batch, self.height, self.width, 3)
+
+    # -- checks --------------------------------------------------------------------------
+    def validate(self):
+        if self.height <= 0 or self.width <= 0:
+            raise NanosegError("contract input size must be positive, got {}x{}".format(
+                self.height, self.width))
+        if self.channel_order not in CHANNEL_ORDERS:
+            raise NanosegError("contract channel_order must be RGB or BGR, got {!r}".format(
+                self.channel_order))
+        if self.layout not in LAYOUTS:
+            raise NanosegError("contract layout must be NHWC or NCHW, got {!r}".format(
+                self.layout))
+        if self.activation not in ACTIVATIONS:
+            raise NanosegError("contract activation must be sigmoid or softmax, got {!r}".format(
+                self.activation))
+        for key in (self.interpolation, self.mask_interpolation):
+            if key not in INTERPOLATIONS:
+                raise NanosegError("contract interpolation {!r} is not one of {}".format(
+                    key, sorted(INTERPOLATIONS)))
+        if not isinstance(self.normalization, Normalization):
+            raise NanosegError("contract normalization must be a Normalization")
+        ids = [c.get("id") for c in self.classes]
+        if ids != list(range(len(ids))) or len(ids) < 2:
+            raise NanosegError("contract classes must be labels 0..N (background first) with "
+                               "at least one class, got ids {}".format(ids))
+        if self.activation == "sigmoid" and len(ids) != 2:
+            raise NanosegError("a sigmoid contract has exactly one class besides background, "
+                               "got {}: use softmax for several".format(self.class_names[1:]))
+        if not 0.0 < self.threshold < 1.0:
+            raise NanosegError("contract threshold must be in (0, 1), got {}".format(
+                self.threshold))
+
+    def check_compatible(self, other, what="artifact"):
+        """Raise unless ``other`` feeds and reads the model exactly like this contract.
+
+        Layout and versions may differ (an NCHW ONNX of the same model is fine); anything
+        that changes pixels in or labels out may not.
+        """
+        mine, theirs = self.preprocessing_dict(), other.preprocessing_dict()
+        diffs = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        if diffs:
+            raise NanosegError(
+                "the {}'s contract differs from the bundle's in {} ({} vs {}): it was made "
+                "from another model; rebuild it from this bundle".format(
+                    what, ", ".join(diffs), [theirs.get(k) for k in diffs],
+                    [mine.get(k) for k in diffs]))
+
+    def preprocessing_dict(self):
+        """The fields that decide pixels in and labels out."""
+        return {
+            "height": self.height, "width": self.width, "channel_order": self.channel_order,
+            "normalization": self.normalization.to_dict(), "interpolation": self.interpolation,
+            "classes": [(c["id"], c["name"]) for c in self.classes],
+            "activation": self.activation, "threshold": self.threshold,
+            "ignore_id": self.ignore_id,
+        }
+
+    # -- serialization -------------------------------------------------------------------
+    def to_dict(self):
+        return {
+            "format": CONTRACT_FORMAT,
+            "version": CONTRACT_VERSION,
+            "input": {"height": self.height, "width": self.width,
+                      "channel_order": self.channel_order, "layout": self.layout,
+                      "dtype": "float32"},
+            "normalization": self.normalization.to_dict(),
+            "interpolation": {"image": self.interpolation, "mask": self.mask_interpolation},
+            "classes": self.classes,
+            "ignore_id": self.ignore_id,
+            "activation": self.activation,
+            "threshold": self.threshold,
+            "output_channels": self.output_channels,
+            "backbone": self.backbone,
+            "versions": self.versions,
+            "artifacts": self.artifacts,
+            "extra": self.extra,
+        }
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data, source="contract"):
+        if not isinstance(data, dict) or data.get("format") != CONTRACT_FORMAT:
+            raise NanosegError("{} is not a nanoseg contract (no \"format\": \"{}\")".format(
+                source, CONTRACT_FORMAT))
+        if data.get("version") != CONTRACT_VERSION:
+            raise NanosegError("{} has contract version {}, this nanoseg reads {}: re-export "
+                               "the bundle with this version".format(
+                                   source, data.get("version"), CONTRACT_VERSION))
+        try:
+            inp, interp = data["input"], data["interpolation"]
+            return cls(
+                inp["height"], inp["width"], inp["channel_order"],
+                Normalization.from_dict(data["normalization"]), data["classes"],
+                data["activation"], threshold=data["threshold"], ignore_id=data["ignore_id"],
+                interpolation=interp["image"], mask_interpolation=interp["mask"],
+                layout=inp.get("layout", "NHWC"), backbone=data.get("backbone"),
+                versions=data.get("versions"), artifacts=data.get("artifacts"),
+                extra=data.get("extra"))
+        except KeyError as exc:
+            raise NanosegError("{} lacks the field {}: it is damaged or from another "
+                               "tool".format(source, exc))
+
+    def copy(self, **changes):
+        """A new contract with some attributes replaced (e.g. ``layout="NCHW"``)."""
+        new = Contract.from_dict(self.to_dict())
+        for key, value in changes.items():
+            if not hasattr(new, key):
+                raise AttributeError(key)
+            setattr(new, key, value)
+        new.validate()
+        return new
+
+    def __eq__(self, other):
+        return isinstance(other, Contract) and self.to_dict() == other.to_dict()
+
+    def __repr__(self):
+        return "Contract({}x{} {} {} {})".format(self.height, self.width, self.channel_order,
+                                                 self.normalization.name, self.class_names)
+
+
+def load_contract(path):
+    """Read a contract JSON file, with a one-line error for a missing or damaged file."""
+    if not os.path.isfile(path):
+        raise NanosegError("contract not found: {} (every bundle has contract.json; was the "
+                           "bundle copied completely?)".format(path))
+    try:
+        with open(path, "r") as handle:
+            data = json.load(handle)
+    except ValueError as exc:
+        raise NanosegError("contract {} is not valid JSON: {}".format(path, exc))
+    return Contract.from_dict(data, source=path)
+
+
+def save_contract(contract, path):
+    """Write the contract atomically (a reader never sees half a file)."""
+    write_text_atomic(path, contract.to_json() + "\n")
+
+
+def write_text_atomic(path, text):
+    tmp = "{}.tmp{}".format(path, os.getpid())
+    with open(tmp, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def sha256_file(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# -- the transform ------------------------------------------------------------------------
+def resize_image(image, size, interpolation="linear"):
+    """Resize uint8 HxWxC to ``size`` = (height, width): cv2.resize, as albumentations does.
+
+    Resizing uint8 (not float) keeps results bit-identical across OpenCV 4.1 (JetPack) and
+    4.11+ (desktop); float32 linear resizes differ by up to 1e-5 between them.
+    """
+    height, width = size
+    if image.shape[0] == height and image.shape[1] == width:
+        return image.copy()
+    return cv2.resize(image, (width, height), interpolation=INTERPOLATIONS[interpolation])
+
+
+def resize_mask(mask, size):
+    """Resize a label mask with nearest neighbour (labels must never be blended)."""
+    return resize_image(mask, size, "nearest")
+
+
+def reorder_channels(image, image_order, model_order):
+    """Return ``image`` (in ``image_order``) in ``model_order``; the orders are explicit."""
+    image_order, model_order = image_order.upper(), model_order.upper()
+    for order in (image_order, model_order):
+        if order not in CHANNEL_ORDERS:
+            raise NanosegError("channel order must be RGB or BGR, got {!r}".format(order))
+    if image_order == model_order:
+        return image
+    return np.ascontiguousarray(image[:, :, ::-1])
+
+
+def check_image(image, what="image"):
+    """Raise a clear error unless ``image`` is uint8 HxWx3."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 \
+            or image.shape[2] != 3:
+        desc = "{} {}".format(getattr(image, "dtype", type(image).__name__),
+                              getattr(image, "shape", ""))
+        raise NanosegError("{} must be uint8 HxWx3 (RGB or BGR), got {}".format(what, desc))
+
+
+def preprocess_image(image, contract, image_order):
+    """uint8 HxWx3 image in ``image_order`` -> float32 HxWx3 model input (NHWC, no batch).
+
+    Order of operations is part of the contract: channel order, resize in uint8, normalize.
+    Training (train/pipeline.py) and the edge both call exactly this.
+    """
+    check_image(image)
+    image = reorder_channels(image, image_order, contract.channel_order)
+    image = resize_image(image, contract.size, contract.interpolation)
+    return contract.normalization.apply(image)
+
+
+def to_layout(batch_nhwc, layout):
+    """NHWC float32 batch -> the model's layout (contiguous)."""
+    if layout == "NCHW":
+        return np.ascontiguousarray(batch_nhwc.transpose(0, 3, 1, 2))
+    return np.ascontiguousarray(batch_nhwc)
+
+
+def probabilities_to_labels(probs, contract):
+    """Model output (H,W,C) or (1,H,W,C) float -> uint8 label map (H,W).
+
+    Sigmoid: label 1 where P > threshold. Softmax: argmax (channel index == label id).
+    """
+    probs = np.asarray(probs)
+    if probs.ndim == 4:
+        probs = probs[0]
+    if probs.ndim != 3 or probs.shape[2] != contract.output_channels:
+        raise NanosegError("model output has shape {}, the contract expects HxWx{}".format(
+            probs.shape, contract.output_channels))
+    if contract.activation == "sigmoid":
+        return (probs[:, :, 0] > contract.threshold).astype(np.uint8)
+    return np.argmax(probs, axis=2).astype(np.uint8)
+
+
+def labels_to_frame(labels, frame_shape):
+    """Resize a label map back to a frame's (height, width) with nearest neighbour."""
+    return resize_mask(labels, (frame_shape[0], frame_shape[1]))

@@ -1,0 +1,1 @@
+"""nanoseg training (desktop): dataset readers, tf.data pipeline, Unet training, evaluation."""
