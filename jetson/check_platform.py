@@ -1,0 +1,260 @@
+"""What is this Jetson, and is it ready for nanoseg? (Python 3.6: runs on JetPack 4.6.)
+
+Reports the L4T release (``/etc/nv_tegra_release``, cross-checked with the ``nvidia-l4t-core``
+package), the JetPack it implies, Python, the TensorRT / pycuda / OpenCV imports, whether
+OpenCV was built with GStreamer (CSI cameras and RTSP need it) and the power mode.
+``jetson/setup.sh`` calls ``--check`` to refuse early with the fix instead of failing half way.
+
+    python3 jetson/check_platform.py                 # human report, always exit 0
+    python3 jetson/check_platform.py --json          # the same as JSON
+    python3 jetson/check_platform.py --check l4t --check gstreamer   # exit 2 + fix if not
+"""
+if __package__ in (None, ""):  # run as a script: make the repo root importable
+    import os, sys  # noqa: E401
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import importlib
+import json
+import logging
+import os
+import platform
+import re
+import subprocess
+import sys
+
+from edge.cli import add_logging_args, make_parser, run, setup_logging
+from edge.errors import NanosegError
+
+LOG = logging.getLogger(__name__)
+
+TEGRA_RELEASE = "/etc/nv_tegra_release"
+SUPPORTED_L4T = ((32, 6), (32, 7))  # JetPack 4.6.x: TensorRT 8.0 (32.6) / 8.2 (32.7), CUDA 10.2
+SUPPORTED_PYTHON = (3, 6)
+# Exact L4T -> JetPack pairs from NVIDIA's release notes; other R32.6/R32.7 are "4.6.x".
+JETPACK_OF_L4T = {
+    "32.6.1": "4.6", "32.7.1": "4.6.1", "32.7.2": "4.6.2", "32.7.3": "4.6.3",
+    "32.7.4": "4.6.4", "32.7.5": "4.6.5",
+}
+JETPACK_OF_MAJOR = {32: "4.x", 34: "5.0 (developer preview)", 35: "5.x", 36: "6.x"}
+CHECKS = ("l4t", "python", "tensorrt", "pycuda", "cv2", "gstreamer")
+APT_HINTS = {
+    "tensorrt": "sudo apt-get install python3-libnvinfer (part of nvidia-jetpack)",
+    "cv2": "sudo apt-get install nvidia-opencv (JetPack's GStreamer build; never pip "
+           "install opencv-python on the Jetson)",
+    "pycuda": "bash jetson/setup.sh (builds pycuda against CUDA 10.2)",
+}
+_TEGRA_RE = re.compile(r"#\s*R(?P<major>\d+)\s*\(release\),\s*REVISION:\s*(?P<revision>[\d.]+)")
+
+
+def parse_tegra_release(text, source=TEGRA_RELEASE):
+    """Parse the first line of /etc/nv_tegra_release into a dict.
+
+    The line looks like ``# R32 (release), REVISION: 7.1, GCID: 29818004, BOARD: t210ref,
+    EABI: aarch64, DATE: Sat Feb 19 17:05:08 UTC 2022``; the L4T version is R32 + 7.1.
+    """
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    match = _TEGRA_RE.search(first)
+    if not match:
+        raise NanosegError("{} does not look like an L4T release line (expected '# R32 "
+                           "(release), REVISION: 7.1, ...'), got {!r}".format(source, first[:80]))
+    info = {"major": int(match.group("major")), "revision": match.group("revision")}
+    for field in first[match.end():].split(","):
+        key, sep, value = field.partition(":")
+        if sep and key.strip():
+            info[key.strip().lower()] = value.strip()
+    info["l4t"] = "{}.{}".format(info["major"], info["revision"])
+    info["jetpack"] = jetpack_for_l4t(info["l4t"])
+    return info
+
+
+def jetpack_for_l4t(l4t):
+    """The JetPack release of an L4T version string such as ``32.7.1``."""
+    if l4t in JETPACK_OF_L4T:
+        return JETPACK_OF_L4T[l4t]
+    parts = l4t.split(".")
+    major, minor = int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    if (major, minor) in SUPPORTED_L4T:
+        return "4.6.x"
+    return JETPACK_OF_MAJOR.get(major, "unknown")
+
+
+def l4t_supported(info):
+    """True for R32.6.x / R32.7.x (JetPack 4.6.x), the release nanoseg's Jetson path targets."""
+    if not info:
+        return False
+    minor = int(info["revision"].split(".")[0])
+    return (info["major"], minor) in SUPPORTED_L4T
+
+
+def read_tegra_release(path=TEGRA_RELEASE):
+    """The parsed release file, or None when it is absent (not a Jetson)."""
+    if not os.path.isfile(path):
+        return None
+    with open(path, "r") as handle:
+        return parse_tegra_release(handle.read(), source=path)
+
+
+def _command_output(argv, timeout=10):
+    """stdout of a command, or None when it is missing or fails (this is only a report)."""
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                universal_newlines=True)
+    except OSError:
+        return None
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None
+    return out.strip() if proc.returncode == 0 else None
+
+
+def l4t_core_package_version():
+    """Version of the nvidia-l4t-core package (e.g. ``32.7.1-20220219090432``), or None."""
+    return _command_output(["dpkg-query", "-W", "-f=${Version}", "nvidia-l4t-core"]) or None
+
+
+def module_status(name):
+    """{"ok", "version"|"error"} for importing ``name``: an import can crash more than one way."""
+    try:
+        module = importlib.import_module(name)
+    except Exception as exc:  # ImportError, or a broken CUDA/driver raising something else
+        return {"ok": False, "error": "{}: {}".format(type(exc).__name__, exc).splitlines()[0]}
+    version = getattr(module, "__version__", None) or getattr(module, "VERSION_TEXT", None)
+    return {"ok": True, "version": str(version) if version is not None else "unknown"}
+
+
+def gstreamer_in_build_info(build_info):
+    """True/False from cv2.getBuildInformation()'s ``GStreamer: YES/NO`` line, None if absent."""
+    match = re.search(r"^\s*GStreamer:\s*(\S+)", build_info, re.MULTILINE)
+    if not match:
+        return None
+    return match.group(1).upper().startswith("YES")
+
+
+def cv2_gstreamer():
+    """Whether the importable cv2 has GStreamer (None when cv2 does not import)."""
+    try:
+        import cv2
+    except Exception:  # reported by module_status("cv2")
+        return None
+    return gstreamer_in_build_info(cv2.getBuildInformation())
+
+
+def parse_power_mode(text):
+    """``NV Power Mode: MAXN\\n0`` (nvpmodel -q) -> {"name": "MAXN", "id": 0}."""
+    match = re.search(r"NV Power Mode:\s*(\S+)\s*(\d+)?", text or "")
+    if not match:
+        return None
+    return {"name": match.group(1),
+            "id": int(match.group(2)) if match.group(2) is not None else None}
+
+
+def power_mode():
+    """The nvpmodel power mode, or None off a Jetson (mode 0 = MAXN, 10 W on the Nano)."""
+    return parse_power_mode(_command_output(["nvpmodel", "-q"]))
+
+
+def collect_report(release_file=TEGRA_RELEASE):
+    """Everything the report shows, as a JSON-ready dict."""
+    l4t = read_tegra_release(release_file)
+    return {
+        "jetson": l4t is not None,
+        "release_file": release_file,
+        "l4t": l4t,
+        "l4t_supported": l4t_supported(l4t),
+        "l4t_core_package": l4t_core_package_version() if l4t else None,
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "python_supported": tuple(sys.version_info[:2]) == SUPPORTED_PYTHON,
+        "modules": {name: module_status(name) for name in ("numpy", "cv2", "tensorrt",
+                                                             "pycuda")},
+        "cv2_gstreamer": cv2_gstreamer(),
+        "power_mode": power_mode() if l4t else None,
+    }
+
+
+def failed_checks(report, checks):
+    """One-line problems (each naming the fix) for the requested ``checks``."""
+    problems = []
+    for check in checks:
+        if check == "l4t" and not report["jetson"]:
+            problems.append("not a Jetson: {} is missing (this setup is for a Jetson Nano on "
+                            "JetPack 4.6.x)".format(report["release_file"]))
+        elif check == "l4t" and not report["l4t_supported"]:
+            l4t = report["l4t"]
+            problems.append("L4T R{} (JetPack {}) is not JetPack 4.6.x (L4T R32.6/R32.7): "
+                            "flash JetPack 4.6.x or expect other TensorRT/Python "
+                            "versions".format(l4t["l4t"], l4t["jetpack"]))
+        elif check == "python" and not report["python_supported"]:
+            problems.append("python3 is {}, JetPack 4.6 ships 3.6 (TensorRT's bindings are "
+                            "built for it): run with /usr/bin/python3".format(report["python"]))
+        elif check in ("tensorrt", "pycuda", "cv2") and not report["modules"][check]["ok"]:
+            problems.append("import {} fails ({}): {}".format(
+                check, report["modules"][check]["error"], APT_HINTS[check]))
+        elif check == "gstreamer" and not report["modules"]["cv2"]["ok"]:
+            problems.append("cv2 does not import, so its GStreamer support is unknown: "
+                            + APT_HINTS["cv2"])
+        elif check == "gstreamer" and report["cv2_gstreamer"] is not True:
+            problems.append("cv2 {} has no GStreamer (CSI/RTSP need it): remove pip's "
+                            "opencv-python (pip3 uninstall opencv-python opencv-python-headless)"
+                            " and use {}".format(report["modules"]["cv2"]["version"],
+                                                 APT_HINTS["cv2"]))
+    return problems
+
+
+def format_report(report):
+    """Human-readable lines of the report."""
+    l4t = report["l4t"]
+    if l4t is None:
+        lines = ["platform: not a Jetson ({} is missing; machine {})".format(
+            report["release_file"], report["machine"])]
+    else:
+        lines = ["platform: Jetson, L4T R{} -> JetPack {} ({}), board {}".format(
+            l4t["l4t"], l4t["jetpack"], "supported" if report["l4t_supported"]
+            else "NOT JetPack 4.6.x", l4t.get("board", "?")),
+                 "nvidia-l4t-core package: {}".format(report["l4t_core_package"] or "absent")]
+    lines.append("python: {}{}".format(report["python"], "" if report["python_supported"]
+                                       else " (JetPack 4.6 uses 3.6)"))
+    for name, status in sorted(report["modules"].items()):
+        lines.append("{}: {}".format(name, status["version"] if status["ok"]
+                                     else "missing ({})".format(status["error"])))
+    gst = report["cv2_gstreamer"]
+    lines.append("cv2 GStreamer: {}".format({True: "yes", False: "NO", None: "unknown"}[gst]))
+    mode = report["power_mode"]
+    if mode is not None:
+        advice = "" if mode["id"] == 0 else " (for full speed: sudo nvpmodel -m 0)"
+        lines.append("power mode: {} ({}){}".format(mode["name"], mode["id"], advice))
+    return lines
+
+
+def parse_args(argv=None):
+    parser = make_parser(__doc__.strip().splitlines()[0])
+    parser.add_argument("--release-file", default=TEGRA_RELEASE,
+                        help="the L4T release file to read")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--check", action="append", choices=CHECKS, default=[],
+                        help="fail (exit 2, naming the fix) unless this holds; repeatable")
+    add_logging_args(parser)
+    return parser.parse_args(argv)
+
+
+def main(args):
+    setup_logging(args.log_level)
+    report = collect_report(args.release_file)
+    if args.check:
+        problems = failed_checks(report, args.check)
+        if problems:
+            raise NanosegError("; ".join(problems))
+        print("ok: {}".format(", ".join(args.check)))
+        return 0
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        print("\n".join(format_report(report)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(main, parse_args))

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Copy nanoseg's Jetson code and a model bundle to a Jetson, then build the TensorRT engine
+# there (engines are specific to the GPU and TensorRT version, so they are never copied).
+#
+#   bash jetson/deploy.sh [--port N] [--dest DIR] [--dry-run] [--no-build] BUNDLE_DIR user@jetson [-- BUILD_ENGINE_ARGS]
+#
+# Copies edge/ convert/ jetson/ requirements-jetson.txt to DEST (default ~/nanoseg) and the
+# bundle to DEST/bundles/<name>, without the Keras-only files (model.h5, weights.h5,
+# saved_model/, checkpoints/) and without overwriting engines/ built earlier; uses rsync when
+# both ends have it, else tar over ssh. Then runs, on the Jetson:
+#   cd DEST && python3 convert/build_engine.py --bundle bundles/<name> [BUILD_ENGINE_ARGS]
+# e.g. `-- --workspace 256` when the Nano runs out of memory while building.
+# --dry-run prints the commands instead of running them.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+CODE=(edge convert jetson requirements-jetson.txt)
+# What build_engine.py needs from a bundle; the names are edge/bundle.py's constants.
+REQUIRED=(contract.json model.onnx golden.npz)
+declare -A MAKES=(
+  [contract.json]="train it with python3 train/train.py --out BUNDLE"
+  [model.onnx]="export it with python3 convert/export_onnx.py --bundle BUNDLE"
+  [golden.npz]="it is written by train/train.py; re-run python3 convert/export_onnx.py --bundle BUNDLE"
+)
+# Desktop-only (Keras / TensorFlow) or rebuilt on the Jetson: not copied.
+EXCLUDES=(model.h5 weights.h5 saved_model checkpoints engines __pycache__ '*.pyc')
+
+PORT=22
+DEST=nanoseg
+DRY_RUN=0
+BUILD=1
+BUNDLE=""
+HOST=""
+BUILD_ARGS=()
+
+usage() {
+  # the header comment, up to the first code line
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
+}
+
+die() {
+  echo "error: $*" >&2
+  exit 2
+}
+
+# Run a command, or with --dry-run print it shell-quoted.
+run() {
+  if [ "$DRY_RUN" -eq 1 ]; then
+    printf '+'
+    printf ' %q' "$@"
+    printf '\n'
+  else
+    "$@"
+  fi
+}
+
+parse_args() {
+  local positional=()
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --port)
+        [ $# -ge 2 ] || die "--port needs a number, e.g. --port 22"
+        PORT=$2
+        shift ;;
+      --dest)
+        [ $# -ge 2 ] || die "--dest needs a folder on the Jetson, e.g. --dest nanoseg"
+        DEST=$2
+        shift ;;
+      --dry-run) DRY_RUN=1 ;;
+      --no-build) BUILD=0 ;;
+      -h|--help) usage; exit 0 ;;
+      --) shift; BUILD_ARGS=("$@"); break ;;
+      -*) die "unknown option '$1' (see bash jetson/deploy.sh --help)" ;;
+      *) positional+=("$1") ;;
+    esac
+    shift
+  done
+  [ "${#positional[@]}" -eq 2 ] || die "expected BUNDLE_DIR user@jetson, got ${#positional[@]} argument(s) (see bash jetson/deploy.sh --help)"
+  BUNDLE=${positional[0]%/}
+  HOST=${positional[1]}
+  [[ "$PORT" =~ ^[0-9]+$ ]] || die "--port must be a number, got '$PORT'"
+  [[ "$HOST" =~ ^[^[:space:]@]+@[^[:space:]@]+$ || "$HOST" =~ ^[^[:space:]@-][^[:space:]@]*$ ]] \
+    || die "'$HOST' is not a host: use user@jetson or an ssh config alias"
+  [ -n "$DEST" ] || die "--dest must not be empty"
+}
+
+# A bundle without contract.json, model.onnx and golden.npz cannot be built or verified.
+check_bundle() {
+  [ -d "$BUNDLE" ] || die "bundle folder not found: $BUNDLE (train one with python3 train/train.py --out $BUNDLE)"
+  local name
+  for name in "${REQUIRED[@]}"; do
+    [ -f "$BUNDLE/$name" ] || die "$name is missing from bundle $BUNDLE: ${MAKES[$name]//BUNDLE/$BUNDLE}"
+  done
+}
+
+# Bash-quote for the remote shell (ssh joins its arguments into one command line).
+remote_quote() {
+  printf '%q' "$1"
+}
+
+# copy_tree SUBDIR SOURCE_DIR ITEM...: SOURCE_DIR's ITEMs ("." = all of it) to DEST/SUBDIR.
+copy_tree() {
+  local subdir=$1 source=$2
+  shift 2
+  local target="$DEST${subdir:+/$subdir}" excludes=() sources=() pattern item
+  run ssh -p "$PORT" "$HOST" "mkdir -p $(remote_quote "$target")"
+  if [ "$USE_RSYNC" -eq 1 ]; then
+    for pattern in "${EXCLUDES[@]}"; do excludes+=(--exclude "$pattern"); done
+    for item in "$@"; do
+      if [ "$item" = . ]; then sources+=("$source/"); else sources+=("$source/$item"); fi
+    done
+    run rsync -az "${excludes[@]}" -e "ssh -p $PORT" "${sources[@]}" "$HOST:$target/"
+  else
+    for pattern in "${EXCLUDES[@]}"; do excludes+=("--exclude=$pattern"); done
+    local unpack
+    unpack="tar -C $(remote_quote "$target") -xzf -"
+    if [ "$DRY_RUN" -eq 1 ]; then
+      printf '+ tar -C %q -czf -' "$source"
+      printf ' %q' "${excludes[@]}" "$@"
+      printf ' | ssh -p %q %q %q\n' "$PORT" "$HOST" "$unpack"
+    else
+      tar -C "$source" -czf - "${excludes[@]}" "$@" | ssh -p "$PORT" "$HOST" "$unpack"
+    fi
+  fi
+}
+
+# rsync must exist on both ends; otherwise tar over ssh (present on every JetPack image).
+choose_copier() {
+  USE_RSYNC=0
+  command -v rsync >/dev/null 2>&1 || { echo "rsync not found here: copying with tar over ssh"; return 0; }
+  if [ "$DRY_RUN" -eq 1 ] || ssh -p "$PORT" "$HOST" "command -v rsync" >/dev/null 2>&1; then
+    USE_RSYNC=1
+  else
+    echo "rsync not found on $HOST: copying with tar over ssh"
+  fi
+}
+
+main() {
+  parse_args "$@"
+  check_bundle
+  command -v ssh >/dev/null 2>&1 || die "ssh not found: install openssh-client"
+  choose_copier
+  local name
+  name=$(basename "$(cd "$BUNDLE" && pwd)")
+  echo "== copying nanoseg's Jetson code to $HOST:$DEST"
+  copy_tree "" "$ROOT" "${CODE[@]}"
+  echo "== copying bundle $BUNDLE to $HOST:$DEST/bundles/$name"
+  copy_tree "bundles/$name" "$BUNDLE" .
+  if [ "$BUILD" -eq 0 ]; then
+    echo "== skipped the engine build (--no-build)"
+    return 0
+  fi
+  echo "== building the TensorRT engine on $HOST (minutes on a Nano)"
+  local remote arg
+  remote="cd $(remote_quote "$DEST") && python3 convert/build_engine.py --bundle $(remote_quote "bundles/$name")"
+  for arg in "${BUILD_ARGS[@]+"${BUILD_ARGS[@]}"}"; do remote+=" $(remote_quote "$arg")"; done
+  run ssh -p "$PORT" "$HOST" "$remote"
+  echo "== done: on $HOST, cd $DEST && python3 edge/run_camera.py --bundle bundles/$name --source csi://0"
+}
+
+main "$@"

