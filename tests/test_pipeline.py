@@ -1,0 +1,358 @@
+"""The training input pipeline: targets, Dataset/Dataloader batching, tf.data, augmentation.
+
+Real nails images through the project's flat reader; hand-made labels where the exact
+answer must be known. The tf.data checks prove static shapes (what Keras and the ONNX
+export need) and that without augmentation it yields exactly the Dataset's values.
+"""
+import concurrent.futures
+import os
+
+import numpy as np
+import pytest
+
+from edge.contract import IGNORE_ID, Contract, Normalization
+from edge.errors import NanosegError
+from train.augment import Augmentation, build_augmentation
+
+import tensorflow as tf  # noqa: E402
+
+from train.pipeline import (Dataloader, Dataset, encode_target, iterate_validation,  # noqa
+                            make_tf_dataset, nanoseg_error_from, pipeline_parallelism)
+from train.readers import SegmentationDataset, open_dataset  # noqa: E402
+
+SIZE = (64, 96)
+NUM_IMAGES = 10
+
+
+def _binary_contract(size=SIZE):
+    return Contract.create(size[0], size[1], ["nail"], "sigmoid", Normalization.named("scale"))
+
+
+def _softmax_contract(names=("a", "b")):
+    return Contract.create(2, 3, list(names), "softmax", Normalization.named("scale"))
+
+
+@pytest.fixture(scope="module")
+def nails(nails_dir):
+    """Ten real nails pairs, read by the project's flat reader (noisy JPEG masks -> 0/1)."""
+    full = open_dataset(nails_dir, "flat", split="all")
+    return SegmentationDataset(full.samples[:NUM_IMAGES], full.class_names, full.source_ids,
+                               full.colors, full.mask_decoder, root=full.root,
+                               layout=full.layout, split=full.split)
+
+
+class _Frames(object):
+    """A reader stand-in with hand-made samples: one image, masks as given."""
+
+    def __init__(self, masks):
+        self.masks = masks
+        rng = np.random.RandomState(0)
+        self.image = rng.randint(0, 256, masks[0].shape + (3,)).astype(np.uint8)
+
+    def __len__(self):
+        return len(self.masks)
+
+    def load(self, index):
+        return self.image.copy(), self.masks[index].copy()
+
+
+# -- targets ---------------------------------------------------------------------------------
+def test_encode_target_sigmoid_marks_ignore_invalid():
+    labels = np.array([[0, 1, IGNORE_ID], [1, 1, 0]], dtype=np.uint8)
+    y = encode_target(labels, _binary_contract())
+    assert y.dtype == np.float32 and y.shape == (2, 3, 2)
+    assert np.array_equal(y[:, :, 0], [[0, 1, 0], [1, 1, 0]])
+    assert np.array_equal(y[:, :, 1], [[1, 1, 0], [1, 1, 1]])
+
+
+def test_encode_target_softmax_one_hot_and_validity():
+    labels = np.array([[0, 1, 2], [IGNORE_ID, 2, 0]], dtype=np.uint8)
+    y = encode_target(labels, _softmax_contract())
+    assert y.shape == (2, 3, 4)
+    assert np.array_equal(np.argmax(y[0, :, :3], axis=-1), [0, 1, 2])
+    assert np.array_equal(y[1, 0], [0, 0, 0, 0])       # ignored: no class, not valid
+    assert np.array_equal(y[1, 1], [0, 0, 1, 1])
+    assert np.array_equal(y[:, :, :3].sum(axis=-1), y[:, :, 3])
+
+
+def test_encode_target_refuses_ids_outside_the_contract():
+    labels = np.array([[0, 1, 7]], dtype=np.uint8)
+    with pytest.raises(NanosegError, match=r"ids \[7\] but the contract's labels are 0..1"):
+        encode_target(labels, _binary_contract())
+    with pytest.raises(NanosegError, match="HxW"):
+        encode_target(np.zeros((2, 2, 3), np.uint8), _binary_contract())
+
+
+def test_bad_label_names_the_file_in_dataset_path():
+    class Named(_Frames):
+        samples = [type("S", (), {"image_path": "/data/images/bad.jpg"})()]
+    dataset = Dataset(Named([np.full((8, 8), 3, np.uint8)]), _binary_contract())
+    with pytest.raises(NanosegError, match=r"^/data/images/bad.jpg: label mask has ids \[3\]"):
+        dataset[0]
+
+
+# -- Dataset and Dataloader ---------------------------------------------------------------
+def test_dataset_shapes_dtypes_and_values(nails):
+    contract = _binary_contract()
+    dataset = Dataset(nails, contract)
+    assert len(dataset) == NUM_IMAGES
+    x, y = dataset[3]
+    assert x.dtype == np.float32 and x.shape == SIZE + (3,)
+    assert y.dtype == np.float32 and y.shape == SIZE + (2,)
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert set(np.unique(y)) <= {0.0, 1.0}
+    assert y[:, :, 0].sum() > 0, "a nails mask has some foreground"
+    assert y[:, :, 1].all(), "nails masks have no ignore pixels"
+    labels = [lab for _, lab in iterate_validation(nails, contract)]
+    assert np.array_equal(labels[3], y[:, :, 0].astype(np.uint8))
+    assert np.array_equal(dataset[-1][0], dataset[NUM_IMAGES - 1][0])
+    with pytest.raises(IndexError):
+        dataset[NUM_IMAGES]
+
+
+def test_dataloader_drops_last_batch_and_stacks(nails):
+    dataset = Dataset(nails, _binary_contract())
+    loader = Dataloader(dataset, batch_size=4, shuffle=False)
+    assert len(loader) == 2  # 10 samples, batch 4: the last 2 are dropped
+    x, y = loader[1]
+    assert x.shape == (4,) + SIZE + (3,) and y.shape == (4,) + SIZE + (2,)
+    assert x.dtype == np.float32 and y.dtype == np.float32
+    assert np.array_equal(x[2], dataset[6][0])
+    with pytest.raises(IndexError):
+        loader[2]
+    with pytest.raises(NanosegError, match="10 samples, fewer than one batch of 16"):
+        Dataloader(dataset, batch_size=16)
+
+
+def test_dataloader_shuffles_each_epoch_deterministically():
+    dataset = list(range(40))  # only len() and indexing are used for the order
+    first, again = Dataloader(dataset, 8, shuffle=True, seed=3), \
+        Dataloader(dataset, 8, shuffle=True, seed=3)
+    orders = []
+    for _ in range(3):
+        assert np.array_equal(first.indexes, again.indexes)
+        assert sorted(first.indexes) == list(range(40))
+        orders.append(first.indexes.copy())
+        first.on_epoch_end()
+        again.on_epoch_end()
+    assert not np.array_equal(orders[0], orders[1])
+    assert not np.array_equal(orders[1], orders[2])
+    other = Dataloader(dataset, 8, shuffle=True, seed=4)
+    assert not np.array_equal(other.indexes, orders[0])
+    assert np.array_equal(Dataloader(dataset, 8).indexes, np.arange(40))
+
+
+# -- tf.data --------------------------------------------------------------------------------
+def test_tf_dataset_training_has_static_shapes(nails):
+    data = make_tf_dataset(nails, _binary_contract(), batch_size=4, augment=True,
+                           shuffle=True, seed=1)
+    for spec in data.element_spec:
+        assert spec.shape.is_fully_defined(), spec
+        assert spec.dtype == tf.float32
+    assert [s.shape.as_list() for s in data.element_spec] == [[4, 64, 96, 3], [4, 64, 96, 2]]
+    batches = list(data.as_numpy_iterator())
+    assert len(batches) == 2  # drop_remainder for training
+    for x, y in batches:
+        assert np.isfinite(x).all() and set(np.unique(y)) <= {0.0, 1.0}
+        target, valid = y[..., 0], y[..., 1]
+        assert not (target * (1 - valid)).any(), "ignored pixels must carry no target"
+
+
+def test_tf_dataset_without_augmentation_equals_dataset(nails):
+    contract = _binary_contract()
+    dataset = Dataset(nails, contract)
+    data = make_tf_dataset(nails, contract, batch_size=3, augment=False, shuffle=False,
+                           seed=0, num_parallel=2)
+    batches = list(data.as_numpy_iterator())
+    assert [len(x) for x, _ in batches] == [3, 3, 3, 1]  # validation keeps the last batch
+    xs = np.concatenate([x for x, _ in batches])
+    ys = np.concatenate([y for _, y in batches])
+    for i in range(NUM_IMAGES):
+        x, y = dataset[i]
+        assert np.array_equal(xs[i], x) and np.array_equal(ys[i], y)
+
+
+def test_tf_dataset_shuffle_is_seeded_and_changes_per_epoch(nails):
+    contract = _binary_contract()
+    reference = [Dataset(nails, contract)[i][0] for i in range(NUM_IMAGES)]
+
+    def epoch_orders(seed):
+        data = make_tf_dataset(nails, contract, batch_size=5, augment=False, shuffle=True,
+                               seed=seed)
+        orders = []
+        for _ in range(2):
+            xs = np.concatenate([x for x, _ in data.as_numpy_iterator()])
+            orders.append([next(j for j, r in enumerate(reference) if np.array_equal(r, x))
+                           for x in xs])
+        return orders
+
+    first = epoch_orders(7)
+    assert sorted(first[0]) == list(range(NUM_IMAGES))
+    assert first[0] != first[1], "reshuffled each epoch"
+    assert epoch_orders(7) == first, "same seed, same order"
+
+
+def test_tf_dataset_shards_for_distribution(nails):
+    contract = _binary_contract()
+    context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1,
+                                         num_replicas_in_sync=2)
+    data = make_tf_dataset(nails, contract, batch_size=4, augment=False, shuffle=False,
+                           seed=0, input_context=context, drop_remainder=True)
+    assert data.element_spec[0].shape.as_list() == [2, 64, 96, 3]  # per-replica batch
+    xs = np.concatenate([x for x, _ in data.as_numpy_iterator()])
+    dataset = Dataset(nails, contract)
+    assert len(xs) == 4  # shard 1 holds samples 1,3,5,7,9; the incomplete batch is dropped
+    for x, i in zip(xs, (1, 3, 5, 7)):
+        assert np.array_equal(x, dataset[i][0])
+    with pytest.raises(NanosegError, match="--batch 5 does not split evenly over 2 replicas"):
+        make_tf_dataset(nails, contract, 5, False, False, 0, input_context=context)
+    assert pipeline_parallelism(None, context) == max(1, (os.cpu_count() or 1) // 2)
+    assert pipeline_parallelism(3, context) == 3
+
+
+def test_tf_dataset_error_comes_back_as_one_line(nails):
+    bad = _Frames([np.zeros((20, 30), np.uint8), np.full((20, 30), 9, np.uint8)])
+    data = make_tf_dataset(bad, _binary_contract(), batch_size=2, augment=False,
+                           shuffle=False, seed=0)
+    with pytest.raises(tf.errors.OpError) as info:
+        list(data.as_numpy_iterator())
+    error = nanoseg_error_from(info.value)
+    assert isinstance(error, NanosegError)
+    assert str(error).startswith("sample 1: label mask has ids [9]")
+    assert nanoseg_error_from(ValueError("other")) is None
+    with pytest.raises(NanosegError, match="2 samples, fewer than one batch of 4"):
+        make_tf_dataset(bad, _binary_contract(), 4, augment=False, shuffle=True, seed=0)
+
+
+# -- augmentation --------------------------------------------------------------------------
+def test_augmentation_fills_exposed_border_with_ignore():
+    image = np.random.RandomState(1).randint(0, 256, (120, 160, 3)).astype(np.uint8)
+    mask = np.ones((120, 160), np.uint8)  # all foreground: any 0 would be fake background
+    augmentation = Augmentation("default", seed=0)
+    saw_border = 0
+    for seed in range(30):
+        out_image, out_mask = augmentation(image, mask, seed=seed)
+        assert out_image.shape == image.shape and out_image.dtype == np.uint8
+        assert out_mask.shape == mask.shape and out_mask.dtype == np.uint8
+        assert set(np.unique(out_mask)) <= {1, IGNORE_ID}
+        saw_border += int((out_mask == IGNORE_ID).any())
+    assert saw_border >= 5, "the affine transform should expose borders in some draws"
+
+
+def test_augmentation_keeps_labels_and_is_seeded(nails):
+    augmentation = build_augmentation("default", seed=0)
+    image, mask = nails.load(0)
+    changed = 0
+    for seed in range(8):
+        out_image, out_mask = augmentation(image, mask, seed=seed)
+        again_image, again_mask = augmentation(image, mask, seed=seed)
+        assert np.array_equal(out_image, again_image) and np.array_equal(out_mask, again_mask)
+        assert set(np.unique(out_mask)) <= {0, 1, IGNORE_ID}
+        changed += int(not np.array_equal(out_image, image))
+    assert changed >= 6
+    assert build_augmentation("none") is None
+    with pytest.raises(NanosegError, match="unknown augmentation 'heavy'"):
+        build_augmentation("heavy")
+
+
+def test_augmentation_transforms_draw_independently():
+    """Reseeding per sample must not make all transforms fire together (albumentations'
+    set_random_seed gives every child the same seed): ~4% of draws may be untouched."""
+    augmentation = Augmentation("default", seed=0)
+    image = np.random.RandomState(2).randint(0, 256, (40, 50, 3)).astype(np.uint8)
+    mask = np.zeros((40, 50), np.uint8)
+    untouched = sum(np.array_equal(augmentation(image, mask, seed=s)[0], image)
+                    for s in range(100))
+    assert untouched <= 12
+
+
+def test_augmentation_is_thread_safe_per_sample_seed(nails):
+    """tf.data calls it from many threads: a seed must give one answer whatever the thread."""
+    augmentation = Augmentation("default", seed=5)
+    image, mask = nails.load(1)
+    expected = [augmentation(image, mask, seed=s) for s in range(12)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda s: augmentation(image, mask, seed=s), range(12)))
+    for (ei, em), (gi, gm) in zip(expected, got):
+        assert np.array_equal(ei, gi) and np.array_equal(em, gm)
+
+
+def test_tf_dataset_augmentation_is_reproducible_with_seed(nails):
+    def first_epoch(seed):
+        data = make_tf_dataset(nails, _binary_contract(), batch_size=5, augment=True,
+                               shuffle=True, seed=seed, num_parallel=2)
+        return np.concatenate([x for x, _ in data.as_numpy_iterator()])
+
+    first = first_epoch(11)
+    assert np.array_equal(first, first_epoch(11)), "same seed, same augmented epoch"
+    assert not np.array_equal(first, first_epoch(12))
+
+
+def test_tf_dataset_augmented_masks_stay_valid(nails):
+    contract = Contract.create(64, 64, ["nail"], "sigmoid", Normalization.named("imagenet"))
+    data = make_tf_dataset(nails, contract, batch_size=5, augment="default", shuffle=True,
+                           seed=2, num_parallel=2)
+    plain = Dataset(nails, contract)
+    plain_xs = [plain[i][0] for i in range(NUM_IMAGES)]
+    xs, ys = [], []
+    for x, y in data.as_numpy_iterator():
+        xs.extend(x)
+        ys.append(y)
+    ys = np.concatenate(ys)
+    assert set(np.unique(ys)) <= {0.0, 1.0}
+    assert ys[..., 0].sum() > 0
+    assert (ys[..., 1] == 0).any(), "exposed borders arrive as ignored (validity 0) pixels"
+    assert not (ys[..., 0] * (1 - ys[..., 1])).any()
+    unchanged = sum(any(np.array_equal(a, p) for p in plain_xs) for a in xs)
+    assert unchanged <= 2, "augmentation should change almost every image"
+
+
+def test_dataset_with_augmentation_draws_new_views(nails):
+    dataset = Dataset(nails, _binary_contract(), build_augmentation("default", seed=0))
+    views = [dataset[0] for _ in range(4)]
+    assert any(not np.array_equal(views[0][0], v[0]) for v in views[1:])
+    for _, y in views:
+        assert set(np.unique(y)) <= {0.0, 1.0}
+
+
+# -- Keras accepts both feeds -----------------------------------------------------------------
+def _masked_bce(y_true, y_pred):
+    """Binary cross-entropy over valid pixels: how losses use the validity channel."""
+    target, valid = y_true[..., :1], y_true[..., 1:]
+    loss = tf.keras.losses.binary_crossentropy(target, y_pred)[..., None]
+    return tf.reduce_sum(loss * valid) / tf.maximum(tf.reduce_sum(valid), 1.0)
+
+
+def test_keras_fits_on_dataloader_and_tf_data(nails):
+    contract = _binary_contract()
+    inputs = tf.keras.Input(contract.input_shape()[1:])
+    outputs = tf.keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(inputs)
+    model = tf.keras.Model(inputs, outputs)
+    model.compile("adam", _masked_bce)
+    loader = Dataloader(Dataset(nails, contract, build_augmentation("default", seed=0)),
+                        batch_size=4, shuffle=True, seed=0)
+    history = model.fit(loader, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and loader.epoch >= 1  # on_epoch_end ran
+    data = make_tf_dataset(nails, contract, 4, augment=True, shuffle=True, seed=0)
+    history = model.fit(data, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+# -- the benchmark CLI ------------------------------------------------------------------------
+def test_benchmark_prints_a_table(nails_dir, capsys):
+    from train import benchmark
+    args = benchmark.parse_args(["--data", nails_dir, "--size", "64", "64", "--batch", "2",
+                                 "--batches", "1", "--warmup", "0", "--num-parallel", "2"])
+    assert benchmark.main(args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("52 images from") and lines[1].startswith("| pipeline |")
+    rows = [line.split(" | ") for line in lines[3:]]
+    assert [r[0] for r in rows] == ["| bare decode + resize (cv2, 1 thread)",
+                                    "| tf.data, no augmentation", "| tf.data + augmentation"]
+    assert all(float(r[3]) > 0 for r in rows)
+    table = benchmark.format_table([{"pipeline": "a", "images/s": 1.0},
+                                    {"pipeline": "train step", "images/s": 2.5, "ms": 3}])
+    assert table.splitlines()[-1] == "| train step | 2.5 | 3 |"
+    assert benchmark.run(benchmark.main, benchmark.parse_args,
+                         ["--data", nails_dir, "--batch", "0"]) == 2
+    assert "--batch must be at least 1" in capsys.readouterr().err
