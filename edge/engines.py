@@ -1,0 +1,153 @@
+"""TensorRT engines inside a bundle: cache key, sidecar JSON, lookup (no TensorRT needed).
+
+An engine is only valid for the exact ONNX, TensorRT version, precision and GPU it was built
+with, so those four make its cache key (the workspace size does not change the result's
+meaning, only which tactics were tried, so it is left out). Every engine
+``engines/model-<precision>-<key>.engine`` has a sidecar ``.json`` with the contract, the key
+fields, device name, ONNX sha256 and build time; the timing cache ``engines/timing.cache``
+makes rebuilds fast.
+
+numpy-free, Python 3.6: runs on the Jetson.
+"""
+import glob
+import hashlib
+import json
+import os
+
+from edge.bundle import ENGINES_DIR, ONNX, Bundle
+from edge.contract import Contract, sha256_file, write_text_atomic
+from edge.errors import NanosegError
+
+ENGINE_SUFFIX = ".engine"
+SIDECAR_SUFFIX = ".json"
+TIMING_CACHE = "timing.cache"
+SIDECAR_FORMAT = "nanoseg-engine"
+PRECISIONS = ("fp16", "fp32")
+KEY_FIELDS = ("onnx_sha256", "tensorrt_version", "precision", "device")
+
+
+def engine_key(onnx_sha256, tensorrt_version, precision, device):
+    """16 hex digits identifying what an engine was built from and for."""
+    if precision not in PRECISIONS:
+        raise NanosegError("engine precision must be one of {}, got {!r}".format(
+            PRECISIONS, precision))
+    text = json.dumps([str(onnx_sha256), str(tensorrt_version), precision, str(device)])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def engine_path(bundle, key, precision):
+    """Where the engine with this key lives in the bundle."""
+    return os.path.join(Bundle(bundle.root if isinstance(bundle, Bundle) else bundle).path(
+        ENGINES_DIR), "model-{}-{}{}".format(precision, key, ENGINE_SUFFIX))
+
+
+def sidecar_path(engine_file):
+    """The sidecar JSON beside an engine file."""
+    return engine_file[:-len(ENGINE_SUFFIX)] + SIDECAR_SUFFIX \
+        if engine_file.endswith(ENGINE_SUFFIX) else engine_file + SIDECAR_SUFFIX
+
+
+def timing_cache_path(bundle):
+    return os.path.join(bundle.path(ENGINES_DIR), TIMING_CACHE)
+
+
+def make_sidecar(contract, onnx_sha256, tensorrt_version, precision, device,
+                 build_seconds=None, workspace_mib=None, onnx_name=ONNX):
+    """The sidecar dict: everything needed to trust (or reject) an engine later."""
+    return {
+        "format": SIDECAR_FORMAT,
+        "key": engine_key(onnx_sha256, tensorrt_version, precision, device),
+        "onnx": onnx_name,
+        "onnx_sha256": str(onnx_sha256),
+        "tensorrt_version": str(tensorrt_version),
+        "precision": precision,
+        "device": str(device),
+        "build_seconds": None if build_seconds is None else round(float(build_seconds), 2),
+        "workspace_mib": workspace_mib,
+        "contract": contract.to_dict(),
+    }
+
+
+def write_sidecar(engine_file, sidecar):
+    """Write the sidecar JSON atomically beside ``engine_file``."""
+    path = sidecar_path(engine_file)
+    write_text_atomic(path, json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_sidecar(engine_file):
+    """The sidecar dict of an engine, checked for the key fields; NanosegError if bad."""
+    path = sidecar_path(engine_file)
+    if not os.path.isfile(path):
+        raise NanosegError("engine {} has no sidecar {}: rebuild it with "
+                           "convert/build_engine.py --force".format(engine_file, path))
+    try:
+        with open(path, "r") as handle:
+            data = json.load(handle)
+    except ValueError as exc:
+        raise NanosegError("engine sidecar {} is not valid JSON ({}): rebuild with "
+                           "convert/build_engine.py --force".format(path, exc))
+    missing = [k for k in KEY_FIELDS + ("format", "contract") if k not in data]
+    if data.get("format") != SIDECAR_FORMAT or missing:
+        raise NanosegError("engine sidecar {} is not a nanoseg engine sidecar (missing {}): "
+                           "rebuild with convert/build_engine.py --force".format(
+                               path, ", ".join(missing) or "format"))
+    return data
+
+
+def sidecar_contract(sidecar, source="engine sidecar"):
+    return Contract.from_dict(sidecar["contract"], source=source)
+
+
+def check_engine_contract(sidecar, bundle_contract, engine_file="engine"):
+    """Raise unless the engine was built from a model with the bundle's contract."""
+    bundle_contract.check_compatible(sidecar_contract(sidecar, engine_file),
+                                     "engine {}".format(os.path.basename(engine_file)))
+
+
+def write_bytes_atomic(path, data):
+    """Write bytes (an engine, a timing cache) via a temp file + rename: never half a file."""
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory)
+    tmp = "{}.tmp{}".format(path, os.getpid())
+    with open(tmp, "wb") as handle:
+        handle.write(memoryview(data))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def list_engines(bundle):
+    """(engine path, sidecar) pairs in the bundle, newest first; damaged sidecars skipped."""
+    bundle = bundle if isinstance(bundle, Bundle) else Bundle(bundle)
+    found = []
+    for path in glob.glob(os.path.join(bundle.path(ENGINES_DIR), "*" + ENGINE_SUFFIX)):
+        try:
+            found.append((path, read_sidecar(path)))
+        except NanosegError:
+            continue
+    found.sort(key=lambda item: os.path.getmtime(item[0]), reverse=True)
+    return found
+
+
+def find_engine(bundle, tensorrt_version=None, device=None, precision=None):
+    """The newest engine built from the bundle's current model.onnx (or None).
+
+    Filters on the given TensorRT version / device / precision when known (a Jetson knows
+    them; a desktop asking "is there an engine?" may not), and checks the engine's contract
+    against the bundle's so an engine from another model is never used.
+    """
+    bundle = bundle if isinstance(bundle, Bundle) else Bundle(bundle)
+    onnx_sha = sha256_file(bundle.path(ONNX)) if bundle.has(ONNX) else None
+    wanted = {"tensorrt_version": tensorrt_version, "device": device, "precision": precision,
+              "onnx_sha256": onnx_sha}
+    contract = bundle.contract()
+    for path, sidecar in list_engines(bundle):
+        if any(value is not None and str(sidecar.get(key)) != str(value)
+               for key, value in wanted.items()):
+            continue
+        check_engine_contract(sidecar, contract, path)
+        return path
+    return None

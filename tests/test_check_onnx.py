@@ -1,0 +1,147 @@
+"""convert/check_onnx.py on tiny models built with onnx.helper: what TensorRT 8.0/8.2 rejects.
+
+(The exported Unet passing it is in tests/test_export_onnx.py, which has a trained bundle.)
+"""
+import numpy as np
+import pytest
+
+from convert import check_onnx, trt_ops
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+
+def make_model(nodes, inputs=None, outputs=None, initializers=(), opset=13):
+    """A one-graph model; default I/O: x (1,3,8,8) float -> y (1,3,16,16) float."""
+    inputs = inputs or [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])]
+    outputs = outputs or [helper.make_tensor_value_info("y", TensorProto.FLOAT,
+                                                        [1, 3, 16, 16])]
+    graph = helper.make_graph(nodes, "tiny", inputs, outputs, list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def upsample(ctm="asymmetric", nearest_mode="floor", mode="nearest", scale=2.0):
+    node = helper.make_node("Resize", ["x", "roi", "scales"], ["y"], name="up", mode=mode,
+                            nearest_mode=nearest_mode, coordinate_transformation_mode=ctm)
+    inits = [numpy_helper.from_array(np.zeros(0, np.float32), "roi"),
+             numpy_helper.from_array(np.asarray([1, 1, scale, scale], np.float32), "scales")]
+    return node, inits
+
+
+def good_model(**kwargs):
+    node, inits = upsample()
+    return make_model([node], initializers=inits, **kwargs)
+
+
+def test_good_model_passes_and_runs():
+    model = good_model()
+    onnx.checker.check_model(model)
+    assert check_onnx.check_model(model) == []
+    ort = pytest.importorskip("onnxruntime")
+    x = np.arange(192, dtype=np.float32).reshape(1, 3, 8, 8)
+    (y,) = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})
+    assert np.array_equal(y, x.repeat(2, axis=2).repeat(2, axis=3))
+    assert "opset 13, 1 nodes (Resize 1)" in check_onnx.summarize(model)
+
+
+def test_opset_15_fails():
+    problems = check_onnx.check_model(good_model(opset=15))
+    assert problems == ["opset 15 is above 13 (TensorRT 8.0/8.2 parse opsets up to 13): "
+                        "re-export with convert/export_onnx.py --opset 13"]
+
+
+def test_dynamic_batch_fails():
+    node, inits = upsample()
+    model = make_model([node], initializers=inits, inputs=[
+        helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 8, 8])])
+    (problem,) = check_onnx.check_model(model)
+    assert "input 'x' has dynamic shape ['batch', 3, 8, 8]" in problem
+    assert "static batch 1" in problem
+
+
+def test_batch_4_and_float16_io_fail():
+    node, inits = upsample()
+    model = make_model([node], initializers=inits, outputs=[
+        helper.make_tensor_value_info("y", TensorProto.FLOAT16, [4, 3, 16, 16])])
+    problems = check_onnx.check_model(model)
+    assert any("output 'y' is FLOAT16, not float32" in p for p in problems)
+    assert any("output 'y' has batch 4" in p for p in problems)
+
+
+def test_argmax_fails_with_the_reason():
+    node = helper.make_node("ArgMax", ["x"], ["y"], name="labels", axis=1, keepdims=1)
+    model = make_model([node], outputs=[
+        helper.make_tensor_value_info("y", TensorProto.INT64, [1, 1, 8, 8])])
+    problems = check_onnx.check_model(model)
+    assert any(p.startswith("node 0 'labels' (ArgMax): TensorRT 8.2 on the Nano lacks ArgMax")
+               for p in problems), problems
+    assert any("output 'y' is INT64, not float32" in p for p in problems)
+
+
+def test_unsupported_op_fails():
+    node = helper.make_node("NonZero", ["x"], ["y"], name="nz")
+    model = make_model([node], outputs=[
+        helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])])
+    assert check_onnx.check_model(model) == [
+        "node 0 'nz' (NonZero): NonZero is not in TensorRT 8.0/8.2's ONNX operator table "
+        "(convert/trt_ops.py): replace the layer that makes it"]
+    assert "NonZero" not in trt_ops.SUPPORTED_OPS and "Conv" in trt_ops.SUPPORTED_OPS
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"ctm": "tf_half_pixel_for_nn"}, "coordinate_transformation_mode=tf_half_pixel_for_nn "
+                                      "is not accepted"),
+    ({"ctm": "half_pixel", "mode": "linear"}, "use UpSampling2D(interpolation='nearest')"),
+    ({"nearest_mode": "round_prefer_floor"}, "nearest_mode=round_prefer_floor"),
+    ({"mode": "cubic"}, "mode=cubic"),
+])
+def test_resize_attributes(kwargs, message):
+    node, inits = upsample(**kwargs)
+    problems = check_onnx.check_model(make_model([node], initializers=inits))
+    assert len(problems) == 1 and message in problems[0], problems
+
+
+def test_clip_bounds_must_be_initializers_and_pad_only_hw():
+    relu6 = helper.make_node("Clip", ["x", "lo", "hi"], ["c"], name="relu6")
+    pad = helper.make_node("Pad", ["c", "pads"], ["y"], name="pad")
+    pads = numpy_helper.from_array(np.asarray([0, 1, 4, 4, 0, 0, 4, 4], np.int64), "pads")
+    lo = numpy_helper.from_array(np.asarray(0, np.float32), "lo")
+    model = make_model([relu6, pad], initializers=[pads, lo], inputs=[
+        helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8]),
+        helper.make_tensor_value_info("hi", TensorProto.FLOAT, [])])
+    problems = check_onnx.check_model(model)
+    assert any("'relu6' (Clip): input 2 ('hi') must be an initializer" in p for p in problems)
+    assert any("'pad' (Pad): pads [0, 1, 4, 4, 0, 0, 4, 4] touch dims other than the last two"
+               in p for p in problems)
+
+
+def test_cli_exit_status(tmp_path, capsys):
+    good, bad = str(tmp_path / "good.onnx"), str(tmp_path / "bad.onnx")
+    onnx.save(good_model(), good)
+    onnx.save(good_model(opset=15), bad)
+    assert check_onnx.main(check_onnx.parse_args([good])) == 0
+    assert "OK:" in capsys.readouterr().out
+    assert check_onnx.main(check_onnx.parse_args([bad])) == 1
+    out = capsys.readouterr().out
+    assert "FAIL opset 15" in out and "1 problem(s)" in out
+
+
+def test_unreadable_files_are_one_line(tmp_path):
+    from edge import cli
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x00\x01 not protobuf at all \xff" * 10)
+    for path, message in ((str(tmp_path / "missing.onnx"), "ONNX file not found"),
+                          (str(garbage), "is not a readable ONNX model")):
+        with pytest.raises(check_onnx.NanosegError, match=message):
+            check_onnx.load_onnx(path)
+    assert cli.run(check_onnx.main, check_onnx.parse_args,
+                   [str(tmp_path / "missing.onnx")]) == 2
+
+
+def test_require_trt_compatible_summarizes():
+    node = helper.make_node("NonZero", ["x"], ["y"], name="nz")
+    model = make_model([node], opset=15, outputs=[
+        helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])])
+    with pytest.raises(check_onnx.NanosegError, match=r"m.onnx would not parse.*opset 15.*"
+                                                       r"\+1 more: run convert/check_onnx.py"):
+        check_onnx.require_trt_compatible(model, "m.onnx")
