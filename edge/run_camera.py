@@ -1,0 +1,157 @@
+"""Live segmentation from a camera, stream, video or image folder with a model bundle.
+
+    python3 edge/run_camera.py --bundle runs/nails --source csi://0
+    python3 edge/run_camera.py --bundle runs/nails --source clip.mp4 --headless \\
+        --save-video out.mp4 --save-masks masks/ --summary run.json
+    python3 edge/run_camera.py --bundle runs/nails --source 0 --headless --view-port 8080
+
+Frames are preprocessed with the bundle's contract (the training function), run through the
+chosen backend and drawn as an overlay; SIGTERM and Ctrl-C stop cleanly (the video is
+finalized, the summary written).
+"""
+if __package__ in (None, ""):  # run as a script: make the repo root importable
+    import os, sys
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import logging
+import signal
+import sys
+import threading
+
+from edge import cli
+from edge.backends import BACKENDS, DEVICES, load_backend
+from edge.errors import NanosegError
+from edge.runtime import format_summary, run_pipeline, write_summary
+from edge.sinks import MaskSink, VideoSink, ViewerSink, WindowSink
+from edge.sources import open_source
+from edge.viewer import MjpegViewer
+
+LOG = logging.getLogger("run_camera")
+
+
+def add_source_args(parser):
+    """--source and the camera options (shared with edge/benchmark.py)."""
+    group = parser.add_argument_group("source")
+    group.add_argument("--source", required=True,
+                       help="csi://N, v4l2:///dev/videoN or a device index, rtsp://..., a "
+                            "video file, an image folder or a glob")
+    group.add_argument("--width", type=int, default=1280, help="camera capture width")
+    group.add_argument("--height", type=int, default=720, help="camera capture height")
+    group.add_argument("--fps", type=int, default=30, help="camera frame rate")
+    group.add_argument("--flip", type=int, default=0,
+                       help="CSI nvvidconv flip-method (0 none, 2 rotate 180, 4 mirror)")
+    group.add_argument("--latency", type=int, default=200, help="RTSP jitter buffer (ms)")
+    group.add_argument("--loop", action="store_true", help="replay a video file or folder")
+    group.add_argument("--reconnect-attempts", type=int, default=5,
+                       help="reconnects (exponential back-off) before a lost camera stops "
+                            "the run")
+    return group
+
+
+def add_backend_args(parser):
+    """--backend / --device / --engine (shared with edge/benchmark.py)."""
+    group = parser.add_argument_group("backend")
+    group.add_argument("--backend", default="auto", choices=BACKENDS,
+                       help="auto: the bundle's matching TensorRT engine when tensorrt "
+                            "imports, else ONNX Runtime")
+    group.add_argument("--device", default="cpu", choices=DEVICES,
+                       help="ONNX Runtime execution provider")
+    group.add_argument("--engine", default=None,
+                       help="a TensorRT engine file (default: the bundle's matching one)")
+    return group
+
+
+def parse_args(argv=None):
+    parser = cli.make_parser(__doc__.strip().splitlines()[0])
+    cli.add_bundle_arg(parser)
+    add_source_args(parser)
+    add_backend_args(parser)
+    out = parser.add_argument_group("output")
+    out.add_argument("--headless", action="store_true", help="no window")
+    out.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of classes")
+    out.add_argument("--save-video", default=None, help="write the overlay to this .mp4")
+    out.add_argument("--video-fps", type=float, default=None,
+                     help="frame rate of --save-video (default: the source's, else 30)")
+    out.add_argument("--save-masks", default=None, help="folder for label-id PNGs")
+    out.add_argument("--view-port", type=int, default=None,
+                     help="serve an MJPEG browser viewer on this port")
+    out.add_argument("--view-host", default="127.0.0.1",
+                     help="viewer address (0.0.0.0 exposes it to the network)")
+    out.add_argument("--summary", default=None, help="write the run summary JSON here")
+    run = parser.add_argument_group("run")
+    run.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    run.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    run.add_argument("--log-every", type=float, default=5.0,
+                     help="seconds between progress lines")
+    cli.add_logging_args(parser)
+    return parser.parse_args(argv)
+
+
+def make_sinks(args, stream_fps):
+    """The sinks the flags ask for (the window unless --headless)."""
+    sinks = []
+    if args.save_video:
+        sinks.append(VideoSink(args.save_video, args.video_fps or stream_fps or 30.0))
+    if args.save_masks:
+        sinks.append(MaskSink(args.save_masks))
+    if args.view_port is not None:
+        viewer = MjpegViewer(args.view_host, args.view_port, title=args.bundle).start()
+        sinks.append(ViewerSink(viewer))
+    if not args.headless:
+        sinks.append(WindowSink())
+    return sinks
+
+
+def install_stop_handler(stop_event):
+    """SIGTERM (systemd, docker stop, kill) -> a clean stop, like Ctrl-C but quieter."""
+    def handler(signum, _frame):
+        LOG.warning("signal %d: stopping cleanly", signum)
+        stop_event.set()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
+def check_args(args):
+    if args.max_frames is not None and args.max_frames <= 0:
+        raise NanosegError("--max-frames must be positive, got {}".format(args.max_frames))
+    if args.duration is not None and args.duration <= 0:
+        raise NanosegError("--duration must be positive, got {}".format(args.duration))
+    if not 0.0 <= args.alpha <= 1.0:
+        raise NanosegError("--alpha must be in [0, 1], got {}".format(args.alpha))
+
+
+def run_source(args, backend, stop_event):
+    """Open the source and the sinks, run the pipeline; the summary dict."""
+    stream = open_source(args.source, args.width, args.height, args.fps, args.flip,
+                         args.latency, loop=args.loop,
+                         reconnect_attempts=args.reconnect_attempts)
+    try:
+        sinks = make_sinks(args, stream.fps)
+    except NanosegError:
+        stream.stop()
+        raise
+    return run_pipeline(stream, backend, sinks, args.alpha, args.max_frames, args.duration,
+                        stop_event, args.log_every)
+
+
+def main(args):
+    cli.setup_logging(args.log_level)
+    check_args(args)
+    stop_event = threading.Event()
+    install_stop_handler(stop_event)
+    backend = load_backend(args.bundle, args.backend, args.device, args.engine)
+    try:
+        summary = run_source(args, backend, stop_event)
+    finally:
+        backend.close()
+    for line in format_summary(summary):
+        LOG.info("%s", line)
+    if args.summary:
+        write_summary(summary, args.summary)
+    if summary["error"]:
+        raise NanosegError(summary["error"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main, parse_args))
