@@ -54,3 +54,61 @@ def camvid_dir():
     if not HAS_CAMVID:
         pytest.skip("../shared/data/camvid-mini is absent")
     return CAMVID
+
+
+# -- shared trained bundles: trained once per session, used by convert/edge/validate tests --
+# Small on purpose (mobilenetv2 without ImageNet weights, 96-128 px, a few epochs): enough
+# training that outputs leave 0.5 (FP16 parity is judged on a trained model), cheap on 2 cores.
+NAILS_TRAINING = dict(classes=["nail"], size=(128, 128), epochs=4, batch=4)
+CAMVID_TRAINING = dict(classes=["car", "pedestrian", "road"], size=(96, 128), epochs=3, batch=4)
+
+
+@pytest.fixture(scope="session")
+def trained_nails_bundle(tmp_path_factory, nails_dir):
+    """A sigmoid (nail vs background) bundle trained on ../shared/data/nails."""
+    from tests.train_helpers import train_small_bundle
+    out = tmp_path_factory.mktemp("shared-nails") / "bundle"
+    return train_small_bundle(out, nails_dir, "flat", **NAILS_TRAINING)
+
+
+@pytest.fixture(scope="session")
+def trained_camvid_bundle(tmp_path_factory, camvid_dir):
+    """A softmax bundle (car, pedestrian, road + background) trained on camvid-mini."""
+    from tests.train_helpers import train_small_bundle
+    out = tmp_path_factory.mktemp("shared-camvid") / "bundle"
+    return train_small_bundle(out, camvid_dir, "camvid", **CAMVID_TRAINING)
+
+
+def _exported_copy(bundle, tmp_path_factory, name, extra_args=()):
+    """Copy a trained bundle and run convert/export_onnx.py on the copy."""
+    import shutil
+    from convert import export_onnx
+    out = str(tmp_path_factory.mktemp(name) / "bundle")
+    shutil.copytree(bundle, out)
+    status = export_onnx.main(export_onnx.parse_args(["--bundle", out] + list(extra_args)))
+    assert status in (0, None), "export_onnx returned {}".format(status)
+    return out
+
+
+@pytest.fixture(scope="session")
+def exported_nails_bundle(trained_nails_bundle, tmp_path_factory):
+    """The nails bundle after export: model.onnx (NHWC), FP16 copy, golden.npz, parity.json."""
+    return _exported_copy(trained_nails_bundle, tmp_path_factory, "exported-nails")
+
+
+@pytest.fixture(scope="session")
+def exported_camvid_bundle(trained_camvid_bundle, tmp_path_factory):
+    """The camvid bundle exported with an NCHW input (the layout TensorRT prefers)."""
+    return _exported_copy(trained_camvid_bundle, tmp_path_factory, "exported-camvid",
+                          ["--nchw"])
+
+
+@pytest.fixture(scope="session")
+def python36():
+    """The python of a Python 3.6 venv with JetPack 4.6's numpy/OpenCV (built once)."""
+    from tests import py36_env
+    interpreter = py36_env.find_python36()
+    if interpreter is None:
+        pytest.skip("no CPython 3.6 on this machine (the machine image carries 3.6.15 via "
+                    "pyenv; set NANOSEG_PYTHON36 to use another)")
+    return py36_env.ensure_venv36(interpreter)

@@ -1,0 +1,76 @@
+"""The Jetson path (edge/, convert/build_engine.py, jetson/) is Python 3.6 for real.
+
+Two checks: vermin's static minimum-version analysis, and the tests in tests/py36 run by a
+real CPython 3.6.15 with JetPack 4.6's numpy 1.19.5 and OpenCV 4.1.1 (plus onnxruntime
+1.10.0), against a bundle this suite trained and exported with TensorFlow.
+"""
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests import py36_env
+
+ROOT = py36_env.ROOT
+
+
+def jetson_path_files():
+    """Every Python file that runs on the Jetson."""
+    files = glob.glob(os.path.join(ROOT, "edge", "*.py"))
+    files += glob.glob(os.path.join(ROOT, "jetson", "*.py"))
+    # convert/validate.py runs on the Jetson too, scoring with the training side's TF-free
+    # evaluation and readers.
+    for name in ("convert/build_engine.py", "convert/validate.py", "train/evaluate.py",
+                 "train/readers.py", "train/__init__.py"):
+        files.append(os.path.join(ROOT, name))
+    files += glob.glob(os.path.join(ROOT, "tests", "py36", "*.py"))
+    return sorted(f for f in files if os.path.isfile(f))
+
+
+def test_vermin_says_python36():
+    vermin = os.path.join(os.path.dirname(sys.executable), "vermin")
+    if not os.path.isfile(vermin):
+        pytest.skip("vermin is not installed in this environment (requirements-desktop.txt)")
+    files = jetson_path_files()
+    assert any(f.endswith("contract.py") for f in files)
+    result = subprocess.run(
+        [vermin, "-q", "--no-tips", "-t=3.6-", "--eval-annotations", "--violations"] + files,
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, "Python 3.6 violations:\n" + result.stdout + result.stderr
+
+
+def test_jetson_path_imports_no_desktop_libraries():
+    """No TensorFlow / albumentations / segmentation_models import at module level."""
+    heavy = ("tensorflow", "keras", "albumentations", "segmentation_models", "onnx ", "tf2onnx")
+    offenders = []
+    for path in jetson_path_files():
+        with open(path) as handle:
+            for number, line in enumerate(handle, 1):
+                if line.startswith(("import ", "from ")) and any(
+                        line.split()[1].startswith(h.strip()) for h in heavy):
+                    offenders.append("{}:{}: {}".format(os.path.relpath(path, ROOT), number,
+                                                        line.strip()))
+    assert not offenders, "\n".join(offenders)
+
+
+def test_jetson_tests_pass_under_real_python36(python36, exported_nails_bundle):
+    """tests/py36 under CPython 3.6.15 + numpy 1.19.5 + OpenCV 4.1.1 + onnxruntime 1.10.0.
+
+    The bundle was trained and exported by this (desktop) session; the 3.6 side only reads
+    it, as the Jetson does.
+    """
+    env = dict(os.environ, NANOSEG_TEST_BUNDLE=exported_nails_bundle, PYTHONDONTWRITEBYTECODE="1")
+    result = subprocess.run(
+        [python36, "-m", "pytest", "tests/py36", "-q", "-rs", "-p", "no:cacheprovider"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, "Python 3.6 run failed:\n" + output[-6000:]
+    versions = subprocess.run(
+        [python36, "-c", "import sys, numpy, cv2, onnxruntime; print(sys.version_info[:2], "
+         "numpy.__version__, cv2.__version__, onnxruntime.__version__)"],
+        capture_output=True, text=True, timeout=120).stdout
+    assert versions.split()[0:2] == ["(3,", "6)"] and "1.19.5" in versions \
+        and "4.1.1" in versions, versions
+    assert " passed" in output and "NANOSEG_TEST_BUNDLE is not set" not in output, output[-3000:]
