@@ -20,7 +20,8 @@ from edge.errors import NanosegError
 from train import keras_env
 from train.backbones import backbone_names, normalization_for, resolve_normalization
 
-from train.pipeline import Dataset, iterate_validation, make_tf_dataset  # noqa: E402
+from train.evaluate import iterate_validation  # noqa: E402
+from train.pipeline import Dataset, make_tf_dataset  # noqa: E402
 from train.readers import SegmentationDataset, open_dataset  # noqa: E402
 
 SIZE = (96, 128)  # (H, W): not square, so a swapped width/height cannot pass

@@ -16,8 +16,9 @@ from train.augment import Augmentation, build_augmentation
 
 import tensorflow as tf  # noqa: E402
 
-from train.pipeline import (Dataloader, Dataset, encode_target, iterate_validation,  # noqa
-                            make_tf_dataset, nanoseg_error_from, pipeline_parallelism)
+from train.evaluate import iterate_validation  # noqa: E402
+from train.pipeline import (Dataloader, Dataset, encode_target, make_tf_dataset,  # noqa
+                            nanoseg_error_from, pipeline_parallelism)
 from train.readers import SegmentationDataset, open_dataset  # noqa: E402
 
 SIZE = (64, 96)

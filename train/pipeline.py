@@ -95,17 +95,6 @@ def load_sample(segmentation_dataset, index, contract, augmentation=None, seed=N
     return x, y
 
 
-def iterate_validation(segmentation_dataset, contract):
-    """Yield (x float32 HxWx3, labels uint8 at the model's HxW, nearest) for evaluation.
-
-    x is exactly what the edge feeds the model for this picture; the labels are resized the
-    way the contract resizes masks, so predictions and labels compare pixel for pixel.
-    """
-    for index in range(len(segmentation_dataset)):
-        image, labels = segmentation_dataset.load(index)
-        yield preprocess_image(image, contract, "RGB"), resize_mask(labels, contract.size)
-
-
 # -- indexable dataset + keras Sequence ------------------------------------------------------
 class Dataset(object):
     """``dataset[i] -> (x, y)``: a reader plus a contract (and augmentation for training)."""
@@ -283,5 +272,5 @@ def nanoseg_error_from(exc):
     return NanosegError(line)
 
 
-__all__ = ["Dataloader", "Dataset", "encode_target", "iterate_validation",
+__all__ = ["Dataloader", "Dataset", "encode_target",
            "load_sample", "make_tf_dataset", "nanoseg_error_from", "pipeline_parallelism"]

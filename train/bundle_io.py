@@ -1,0 +1,158 @@
+"""Writing a bundle so that a crash never leaves a folder that looks complete.
+
+Training works in a sibling folder ``<out>.partial`` (checkpoints, TensorBoard logs, the CSV
+log, the resume state) and only a finished run renames it to ``<out>``; a rename on one file
+system is atomic, so ``<out>`` either holds a whole bundle or the previous one. The partial
+folder survives a crash on purpose: ``--resume`` continues from it.
+
+No TensorFlow here: the checks run before any model is built.
+"""
+import json
+import logging
+import os
+import shutil
+import tempfile
+
+from edge.bundle import CHECKPOINTS_DIR, MODEL_H5, Bundle
+from edge.contract import CONTRACT_FILENAME, load_contract, write_text_atomic
+from edge.errors import NanosegError
+
+LOG = logging.getLogger(__name__)
+
+PARTIAL_SUFFIX = ".partial"
+STATE_JSON = "state.json"
+BEST_WEIGHTS = "best.weights.h5"
+LAST_WEIGHTS = "last.ckpt"      # TensorFlow checkpoint: weights + optimizer state
+LOGS_DIR = "logs"
+
+
+def partial_dir(out):
+    """The working folder of a bundle being trained: ``<out>.partial`` beside it."""
+    return os.path.abspath(str(out)).rstrip(os.sep) + PARTIAL_SUFFIX
+
+
+def checkpoint_path(work_dir, name):
+    """A file inside the work folder's checkpoints/ (created on demand)."""
+    folder = os.path.join(work_dir, CHECKPOINTS_DIR)
+    if not os.path.isdir(folder):
+        os.makedirs(folder)
+    return os.path.join(folder, name)
+
+
+def check_out_dir(out, contract, overwrite=False):
+    """Refuse an --out that holds something we must not replace.
+
+    An empty or absent folder is fine; a bundle of the *same* model (compatible contract,
+    same backbone) is replaced when the new run finishes; anything else needs --overwrite.
+    """
+    out = os.path.abspath(str(out))
+    if overwrite or not os.path.exists(out):
+        return
+    if not os.path.isdir(out):
+        raise NanosegError("--out {} is a file, not a folder: choose another --out".format(out))
+    if not os.listdir(out):
+        return
+    contract_file = os.path.join(out, CONTRACT_FILENAME)
+    if not os.path.isfile(contract_file):
+        raise NanosegError("--out {} exists and is not a nanoseg bundle: choose another --out "
+                           "or pass --overwrite to replace it".format(out))
+    existing = load_contract(contract_file)
+    if existing.backbone != contract.backbone:
+        raise NanosegError("--out {} holds a bundle of another model (backbone {} vs {}): "
+                           "choose another --out or pass --overwrite".format(
+                               out, existing.backbone, contract.backbone))
+    try:
+        existing.check_compatible(contract, "new model")
+    except NanosegError as exc:
+        raise NanosegError("--out {} holds a bundle of another model ({}): choose another "
+                           "--out or pass --overwrite".format(out, exc))
+    LOG.warning("--out %s holds a bundle of the same model: it is replaced when this run "
+                "finishes", out)
+
+
+def open_work_dir(out, resume=False, overwrite=False):
+    """The folder this run writes into, ready for checkpoints.
+
+    ``resume``: continue ``<out>.partial`` (a crashed run), or else a finished bundle's
+    checkpoints (train it for more epochs; the bundle stays intact until the new one is
+    complete). Without it a leftover partial folder is an error unless ``overwrite``.
+    """
+    work = partial_dir(out)
+    if resume:
+        if os.path.isfile(os.path.join(work, CHECKPOINTS_DIR, STATE_JSON)):
+            LOG.info("resuming the interrupted run in %s", work)
+            return work
+        done = Bundle(out)
+        if os.path.isfile(done.path(os.path.join(CHECKPOINTS_DIR, STATE_JSON))):
+            if os.path.exists(work):
+                shutil.rmtree(work)
+            shutil.copytree(done.root, work)
+            LOG.info("resuming from the finished bundle %s (copied to %s)", done.root, work)
+            return work
+        raise NanosegError("--resume: no checkpoint to resume in {} or {}: train without "
+                           "--resume first".format(work, done.root))
+    if os.path.exists(work) and not os.path.isfile(os.path.join(work, CHECKPOINTS_DIR,
+                                                                STATE_JSON)):
+        LOG.info("removing %s: a run that failed before its first epoch", work)
+        shutil.rmtree(work)
+    if os.path.exists(work):
+        if not overwrite:
+            raise NanosegError("{} holds an interrupted run: pass --resume to continue it or "
+                               "--overwrite to start over".format(work))
+        shutil.rmtree(work)
+    os.makedirs(os.path.join(work, CHECKPOINTS_DIR))
+    return work
+
+
+def temporary_work_dir():
+    """A throw-away work folder for a non-chief worker (only the chief writes the bundle)."""
+    work = tempfile.mkdtemp(prefix="nanoseg-worker-")
+    os.makedirs(os.path.join(work, CHECKPOINTS_DIR))
+    return work
+
+
+def read_state(work_dir):
+    """The resume state ({"epochs_done": 0} for a fresh run)."""
+    path = os.path.join(work_dir, CHECKPOINTS_DIR, STATE_JSON)
+    if not os.path.isfile(path):
+        return {"epochs_done": 0, "best": None}
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except ValueError as exc:
+        raise NanosegError("resume state {} is damaged ({}): pass --overwrite to start "
+                           "over".format(path, exc))
+
+
+def write_state(work_dir, epochs_done, best, extra=None):
+    """Record what --resume needs, atomically (a crash mid-write keeps the old state)."""
+    state = {"epochs_done": int(epochs_done), "best": None if best is None else float(best),
+             "last_weights": LAST_WEIGHTS}
+    state.update(extra or {})
+    write_text_atomic(checkpoint_path(work_dir, STATE_JSON),
+                      json.dumps(state, indent=2, sort_keys=True) + "\n")
+
+
+def publish(work_dir, out):
+    """Make the finished work folder the bundle ``out`` with renames only.
+
+    The old bundle (if any) is renamed aside first and deleted last, so at every instant
+    ``out`` is either the old complete bundle, absent, or the new complete bundle.
+    """
+    out = os.path.abspath(str(out))
+    if not os.path.isfile(os.path.join(work_dir, MODEL_H5)) or \
+            not os.path.isfile(os.path.join(work_dir, CONTRACT_FILENAME)):
+        raise RuntimeError("publish() called before model.h5 and contract.json were written")
+    parent = os.path.dirname(out)
+    if parent and not os.path.isdir(parent):
+        os.makedirs(parent)
+    old = None
+    if os.path.exists(out):
+        old = tempfile.mkdtemp(prefix=os.path.basename(out) + ".old-", dir=parent)
+        os.rmdir(old)
+        os.rename(out, old)
+    os.rename(work_dir, out)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+    LOG.info("bundle written: %s", out)
+    return out

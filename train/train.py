@@ -1,0 +1,406 @@
+"""Train a Unet and write a bundle: the model, its contract, logs, curves and evaluation.
+
+    python3 train/train.py --data ../shared/data/nails --layout flat --out runs/nails
+    python3 train/train.py --data ../shared/data/camvid-mini --layout camvid \
+        --classes car road pedestrian --out runs/camvid
+
+The bundle appears only when training finished (see train/bundle_io.py); an interrupted run
+leaves ``<out>.partial`` which ``--resume`` continues with the epoch count carried on.
+"""
+if __package__ in (None, ""):  # run as a script: make the repo root importable
+    import os, sys  # noqa: E401
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import json
+import logging
+import os
+import sys
+import warnings
+
+from edge import cli
+from edge.bundle import TRAIN_LOG
+from edge.errors import NanosegError
+from train.model import DEFAULT_BACKBONE, DEFAULT_SIZE  # no TensorFlow on import
+
+LOG = logging.getLogger(__name__)
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+
+# -- the CLI ------------------------------------------------------------------------------
+def parse_args(argv=None):
+    parser = cli.make_parser("Train a segmentation_models Unet and write a model bundle "
+                             "(model.h5, contract.json, logs, curves, evaluation).")
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", required=True, help="dataset root folder (or CSV for csv)")
+    data.add_argument("--layout", required=True, choices=["flat", "camvid", "voc", "csv"],
+                      help="dataset layout (see train/readers.py)")
+    data.add_argument("--classes", nargs="+", default=None,
+                      help="classes to learn, in label order (flat binary masks: one name "
+                           "or name=id pairs; camvid/voc: class names). Default: all")
+    data.add_argument("--images-dir", default=None, help="flat layout: images sub-folder")
+    data.add_argument("--masks-dir", default=None, help="flat layout: masks sub-folder")
+    data.add_argument("--val-fraction", type=float, default=0.2,
+                      help="validation share for datasets without a split (flat/csv)")
+    data.add_argument("--normalization", default="backbone",
+                      choices=["backbone", "imagenet", "scale"],
+                      help="input normalization recorded in the contract")
+    data.add_argument("--augment", default="default", choices=["default", "none"],
+                      help="training augmentation recipe (train/augment.py)")
+    model = parser.add_argument_group("model")
+    model.add_argument("--backbone", default=DEFAULT_BACKBONE,
+                       help="any segmentation_models backbone")
+    model.add_argument("--size", nargs=2, type=int, default=list(DEFAULT_SIZE),
+                       metavar=("H", "W"), help="model input size (multiples of 32)")
+    model.add_argument("--encoder-weights", default="imagenet",
+                       help="'imagenet', 'none', or a path to the backbone's no-top .h5")
+    model.add_argument("--encoder-freeze", action="store_true",
+                       help="do not train the encoder (use with pretrained weights)")
+    model.add_argument("--mixed-precision", action="store_true",
+                       help="mixed_float16 compute with a float32 output and loss scaling")
+    fit = parser.add_argument_group("training")
+    fit.add_argument("--batch", type=int, default=8, help="images per step per replica")
+    fit.add_argument("--epochs", type=int, default=40, help="total epochs (also on --resume)")
+    fit.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    fit.add_argument("--patience", type=int, default=8,
+                     help="early-stopping patience in epochs (LR halves after half of it)")
+    fit.add_argument("--seed", type=int, default=0, help="split, shuffle and weight seed")
+    fit.add_argument("--strategy", default="default", choices=STRATEGIES,
+                     help="tf.distribute: one device, all local GPUs, or workers from "
+                          "TF_CONFIG")
+    fit.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
+                     help="Keras fit verbosity (1 = progress bars, 2 = one line per epoch)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--out", required=True, help="bundle folder to write")
+    out.add_argument("--resume", action="store_true",
+                     help="continue <out>.partial (or the bundle's checkpoints) up to --epochs")
+    out.add_argument("--overwrite", action="store_true",
+                     help="replace an existing --out (or an interrupted <out>.partial)")
+    cli.add_logging_args(parser)
+    return parser.parse_args(argv)
+
+
+def check_args(args):
+    """One-line errors for numbers that cannot work, before anything heavy starts."""
+    if args.epochs < 1:
+        raise NanosegError("--epochs must be at least 1, got {}".format(args.epochs))
+    if args.batch < 1:
+        raise NanosegError("--batch must be at least 1, got {}".format(args.batch))
+    if not args.lr > 0:
+        raise NanosegError("--lr must be positive, got {}".format(args.lr))
+    if args.patience < 1:
+        raise NanosegError("--patience must be at least 1, got {}".format(args.patience))
+    if not 0.0 < args.val_fraction < 1.0:
+        raise NanosegError("--val-fraction must be between 0 and 1, got {}".format(
+            args.val_fraction))
+
+
+def main(args):
+    cli.setup_logging(args.log_level)
+    if args.log_level != "DEBUG":   # tf.distribute logs every all-reduce at INFO
+        logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    from train import keras_env
+    keras_env.prepare()
+    bundle = train(args)
+    print("bundle: {}".format(bundle))
+    return 0
+
+
+# -- the run ------------------------------------------------------------------------------
+def open_datasets(args):
+    """(train, val) SegmentationDatasets with the same classes and a reproducible split."""
+    from train.readers import open_dataset
+    common = dict(classes=args.classes, images_dir=args.images_dir, masks_dir=args.masks_dir,
+                  val_fraction=args.val_fraction, seed=args.seed)
+    return (open_dataset(args.data, args.layout, split="train", **common),
+            open_dataset(args.data, args.layout, split="val", **common))
+
+
+def make_contract(dataset, args):
+    """The contract: input size, normalization of the backbone, classes of the dataset."""
+    from edge.contract import Contract
+    from train.backbones import resolve_normalization
+    from train.model import check_backbone, check_size, resolve_encoder_weights
+    check_backbone(args.backbone)
+    check_size(args.size)
+    resolve_encoder_weights(args.encoder_weights)
+    normalization, channel_order = resolve_normalization(args.normalization, args.backbone)
+    activation = "sigmoid" if len(dataset.class_names) == 1 else "softmax"
+    return Contract.create(args.size[0], args.size[1], activation=activation,
+                           normalization=normalization, channel_order=channel_order,
+                           backbone=args.backbone, **dataset.contract_classes())
+
+
+def make_strategy(name):
+    """The tf.distribute strategy (create it before any other TensorFlow op)."""
+    import tensorflow as tf
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    config = os.environ.get("TF_CONFIG")
+    if not config:
+        raise NanosegError("--strategy multiworker needs TF_CONFIG (the cluster and this "
+                           "worker's task), e.g. {\"cluster\": {\"worker\": [\"host1:12345\", "
+                           "\"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}")
+    try:
+        json.loads(config)["cluster"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NanosegError("TF_CONFIG is not valid JSON with a \"cluster\" ({})".format(exc))
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def cluster_info(strategy):
+    """(number of input pipelines = workers, is_chief) for any strategy."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return 1, True
+    spec = resolver.cluster_spec().as_dict()
+    workers = sum(len(spec.get(kind, [])) for kind in ("chief", "worker"))
+    task_type, task_id = resolver.task_type, resolver.task_id
+    is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0
+                                        and "chief" not in spec)
+    return max(1, workers), is_chief
+
+
+def steps_for(num_samples, global_batch, pipelines, what):
+    """Full global batches every worker can take (the smallest shard decides)."""
+    steps = (num_samples // pipelines) // max(1, global_batch // pipelines)
+    if steps < 1:
+        raise NanosegError("the {} split has {} images, fewer than one global batch of {} "
+                           "(--batch x replicas): lower --batch or add images".format(
+                               what, num_samples, global_batch))
+    return steps
+
+
+def distributed_data(strategy, dataset, contract, global_batch, augment, shuffle, seed):
+    """Per-worker sharded, per-replica batched input through an InputContext."""
+    from train.pipeline import make_tf_dataset
+
+    def dataset_fn(input_context):
+        return make_tf_dataset(dataset, contract, global_batch, augment, shuffle, seed,
+                               input_context=input_context, drop_remainder=True)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def make_callbacks(work_dir, state, resume, patience, verbose):
+    """Checkpoint (val_loss, min), TensorBoard, CSV log, early stop, LR on plateau, resume."""
+    import tensorflow as tf
+    from train import bundle_io
+    best = tf.keras.callbacks.ModelCheckpoint(
+        bundle_io.checkpoint_path(work_dir, bundle_io.BEST_WEIGHTS), monitor="val_loss",
+        mode="min", save_best_only=True, save_weights_only=True, verbose=int(verbose > 0),
+        initial_value_threshold=state.get("best"))
+    return [
+        best,
+        tf.keras.callbacks.TensorBoard(os.path.join(work_dir, bundle_io.LOGS_DIR),
+                                       write_graph=False, profile_batch=0),
+        tf.keras.callbacks.CSVLogger(os.path.join(work_dir, TRAIN_LOG), append=resume),
+        tf.keras.callbacks.EarlyStopping(monitor="val_loss", mode="min", patience=patience,
+                                         verbose=int(verbose > 0)),
+        tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", mode="min", factor=0.5,
+                                             patience=max(1, patience // 2),
+                                             verbose=int(verbose > 0)),
+        resume_state_callback(work_dir, best, {"contract": state["contract"]}),
+    ]
+
+
+def resume_state_callback(work_dir, best_checkpoint, extra):
+    """Every epoch: weights + optimizer (TF checkpoint) and the epoch count, for --resume.
+
+    It runs on every worker: saving reads synchronized variables (a collective op), and only
+    the chief's work folder is the real one. The class is made here because Keras callbacks
+    need TensorFlow, which the CLI imports only after parsing arguments.
+    """
+    import tensorflow as tf
+    from train import bundle_io
+
+    class ResumeState(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.save_weights(bundle_io.checkpoint_path(work_dir,
+                                                              bundle_io.LAST_WEIGHTS))
+            best = best_checkpoint.best
+            finite = best not in (float("inf"), float("-inf"))
+            bundle_io.write_state(work_dir, epoch + 1, best if finite else None, extra)
+
+    return ResumeState()
+
+
+def train(args, extra_callbacks=()):
+    """Train per ``args`` (the CLI namespace) and return the published bundle path.
+
+    ``extra_callbacks`` run after the built-in ones (e.g. a test that simulates a crash).
+    """
+    check_args(args)
+    from train import bundle_io
+    train_set, val_set = open_datasets(args)
+    contract = make_contract(train_set, args)
+    strategy = make_strategy(args.strategy)
+    pipelines, is_chief = cluster_info(strategy)
+    if is_chief:
+        bundle_io.check_out_dir(args.out, contract, args.overwrite)
+        work_dir = bundle_io.open_work_dir(args.out, args.resume, args.overwrite)
+    else:
+        work_dir = bundle_io.temporary_work_dir()
+    state = bundle_io.read_state(work_dir)
+    _check_resumable(state, contract, args)
+    replicas = strategy.num_replicas_in_sync
+    global_batch = args.batch * replicas
+    LOG.info("strategy %s: %d replica(s), %d worker(s), global batch %d", args.strategy,
+             replicas, pipelines, global_batch)
+    model = _fit(args, strategy, contract, train_set, val_set, work_dir, state,
+                 global_batch, pipelines, extra_callbacks)
+    if not is_chief:     # only the chief writes the bundle
+        import shutil
+        shutil.rmtree(work_dir, ignore_errors=True)
+        return None
+    best = _best_float32_model(args, contract, work_dir)
+    _write_bundle(best, args, contract, train_set, val_set, work_dir, args.strategy,
+                  strategy.num_replicas_in_sync)
+    return bundle_io.publish(work_dir, args.out)
+
+
+def _check_resumable(state, contract, args):
+    """A resumed run must train the same model it checkpointed."""
+    saved = state.get("contract")
+    if saved is None:
+        state["contract"] = contract.to_dict()
+        return
+    from edge.contract import Contract
+    previous = Contract.from_dict(saved, source="the resume state")
+    if previous.backbone != contract.backbone:
+        raise NanosegError("--resume: the checkpoint is a {} model, --backbone is {}: resume "
+                           "with the same arguments or pass --overwrite".format(
+                               previous.backbone, contract.backbone))
+    previous.check_compatible(contract, "resumed run")
+    if state["epochs_done"] >= args.epochs:
+        LOG.warning("--resume: %d epochs are already done and --epochs is %d: no training, "
+                    "the bundle is rewritten from the checkpoints", state["epochs_done"],
+                    args.epochs)
+
+
+def _fit(args, strategy, contract, train_set, val_set, work_dir, state, global_batch,
+         pipelines, extra_callbacks):
+    """Build (or restore) the model inside the strategy and run Keras fit."""
+    import tensorflow as tf
+    from train import bundle_io
+    from train.model import build_model, compile_model
+    tf.keras.utils.set_random_seed(args.seed)
+    with strategy.scope():
+        model = build_model(args.backbone, contract, args.encoder_weights,
+                            args.encoder_freeze, args.mixed_precision)
+        compile_model(model, contract, args.lr)
+    if state["epochs_done"]:
+        model.load_weights(bundle_io.checkpoint_path(work_dir, state["last_weights"]))\
+            .expect_partial()
+        LOG.info("resumed after epoch %d", state["epochs_done"])
+    bundle_io.write_state(work_dir, state["epochs_done"], state.get("best"),
+                          {"contract": state["contract"]})
+    callbacks = make_callbacks(work_dir, state, args.resume, args.patience, args.verbose)
+    if state["epochs_done"] < args.epochs:
+        model.fit(
+            distributed_data(strategy, train_set, contract, global_batch,
+                             None if args.augment == "none" else args.augment, True,
+                             args.seed),
+            steps_per_epoch=steps_for(len(train_set), global_batch, pipelines, "training"),
+            validation_data=distributed_data(strategy, val_set, contract, global_batch,
+                                             None, False, args.seed),
+            validation_steps=steps_for(len(val_set), global_batch, pipelines, "validation"),
+            epochs=args.epochs, initial_epoch=state["epochs_done"],
+            callbacks=callbacks + list(extra_callbacks), verbose=args.verbose)
+    return model
+
+
+
+
+def _best_float32_model(args, contract, work_dir):
+    """A float32 model outside any strategy holding the best checkpoint's weights.
+
+    Read from the checkpoint files (not from the distributed model), so no collective op
+    runs after training and a mixed-precision run still yields float32 layers only.
+    """
+    from train import bundle_io
+    from train.model import float32_copy_from_file
+    best = bundle_io.checkpoint_path(work_dir, bundle_io.BEST_WEIGHTS)
+    if not os.path.isfile(best):
+        LOG.warning("no best checkpoint in %s: using the last epoch's weights", work_dir)
+        best = bundle_io.checkpoint_path(work_dir, bundle_io.LAST_WEIGHTS)
+    return float32_copy_from_file(best, args.backbone, contract, args.mixed_precision)
+
+
+def _versions():
+    """Library versions recorded in the contract (what produced this model)."""
+    import cv2
+    import numpy
+    import tensorflow as tf
+    from train import keras_env
+    sm = keras_env.import_segmentation_models()
+    try:
+        import keras
+        keras_version = keras.__version__
+    except ImportError:
+        keras_version = None
+    return {"tensorflow": tf.__version__, "keras": keras_version,
+            "segmentation_models": sm.__version__, "numpy": numpy.__version__,
+            "opencv": cv2.__version__, "python": sys.version.split()[0]}
+
+
+def keras_val_iou(log_path):
+    """val_iou_score of the epoch with the lowest val_loss (the checkpointed one)."""
+    from train.plots import read_log
+    if not os.path.isfile(log_path):
+        return None
+    log = read_log(log_path)
+    losses, ious = log.get("val_loss", []), log.get("val_iou_score", [])
+    if not losses or len(ious) != len(losses):
+        return None
+    best = min(range(len(losses)), key=lambda i: losses[i])
+    return ious[best]
+
+
+def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_name,
+                  replicas):
+    """model.h5, weights.h5, model.json, evaluation, curves and finally contract.json."""
+    from edge import bundle as names
+    from edge.contract import CONTRACT_FILENAME, save_contract, sha256_file, \
+        write_text_atomic
+    from train.evaluate import evaluate, save_report
+    from train.model import compile_model, predict_probabilities
+    from train.evaluate import iterate_validation
+    from train.plots import plot_curves
+    compile_model(model, contract, args.lr)      # so model.h5 records loss and metrics
+    with warnings.catch_warnings():   # h5 is deliberate: tf2onnx and TF 2.x all read it
+        warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")
+        model.save(os.path.join(work_dir, names.MODEL_H5), include_optimizer=False,
+                   save_format="h5")
+    model.save_weights(os.path.join(work_dir, names.WEIGHTS_H5))
+    write_text_atomic(os.path.join(work_dir, names.MODEL_JSON), model.to_json())
+    report = evaluate(lambda x: predict_probabilities(model, x), contract,
+                      iterate_validation(val_set, contract), args.batch)
+    report.update({"backend": "keras", "split": "val", "dataset": val_set.root,
+                   "layout": val_set.layout})
+    save_report(report, work_dir)
+    log_path = os.path.join(work_dir, names.TRAIN_LOG)
+    if os.path.isfile(log_path):
+        plot_curves(log_path, os.path.join(work_dir, names.CURVES_PNG))
+    contract.versions = _versions()
+    contract.artifacts = {name: {"sha256": sha256_file(os.path.join(work_dir, name))}
+                          for name in (names.MODEL_H5, names.WEIGHTS_H5)}
+    contract.extra = {
+        "dataset": {"root": os.path.abspath(args.data), "layout": args.layout,
+                    "classes_arg": args.classes, "val_fraction": args.val_fraction,
+                    "seed": args.seed, "train_images": len(train_set),
+                    "val_images": len(val_set)},
+        "train_args": dict((k, v) for k, v in vars(args).items()),
+        "precision": "mixed_float16" if args.mixed_precision else "float32",
+        "saved_precision": "float32",
+        "strategy": strategy_name, "replicas": replicas,
+        "keras_val_iou": keras_val_iou(log_path),
+        "val_miou": report["miou"],
+    }
+    save_contract(contract, os.path.join(work_dir, CONTRACT_FILENAME))
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main, parse_args))
