@@ -1,7 +1,7 @@
 """The edge runtime end to end: a real trained bundle, real images, the real CLI.
 
-A tiny nail Unet is trained once per module (LOCAL-FIXTURE, see ``local_bundle``), exported
-to ONNX, and edge/run_camera.py runs headless on a CamVid video and on the nails folder.
+The session's trained and exported nails bundle (tests/conftest.py) runs through
+edge/run_camera.py headless on a CamVid video and on the nails folder.
 """
 import glob
 import json
@@ -21,107 +21,39 @@ from edge.errors import NanosegError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_CAMERA = os.path.join(ROOT, "edge", "run_camera.py")
-SIZE = 64
 PARITY_IMAGES = 8
 
 
-# -- LOCAL-FIXTURE: replace with the shared trained/exported_nails_bundle fixtures ----------
-def _nail_samples(nails_dir, count):
-    """(RGB image, binary label) pairs from the nails data, read like train/readers.py."""
-    names = sorted(os.listdir(os.path.join(nails_dir, "images")))[:count]
-    samples = []
+def training_inputs(nails_dir, contract, names):
+    """(RGB image, x) per name through the training side: reader + train.pipeline.load_sample."""
+    from train.pipeline import load_sample
+    from train.readers import open_dataset
+    dataset = open_dataset(nails_dir, "flat", split="all", classes=["nail"])
+    index = {sample.name: i for i, sample in enumerate(dataset.samples)}
+    pairs = []
     for name in names:
-        bgr = cv2.imread(os.path.join(nails_dir, "images", name), cv2.IMREAD_COLOR)
-        mask = cv2.imread(os.path.join(nails_dir, "labels", name), cv2.IMREAD_GRAYSCALE)
-        samples.append((cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (mask > 127).astype(np.uint8)))
-    return samples
+        i = index[os.path.splitext(name)[0]]
+        image, _ = dataset.load(i)
+        pairs.append((image, load_sample(dataset, i, contract)[0]))
+    return pairs
 
 
-def keras_masks(model, contract, rgb_images):
+def keras_masks(model, contract, pairs):
     """Masks at frame size from Keras predict on the training preprocessing (the reference)."""
     masks = []
-    for rgb in rgb_images:
-        x = contract_mod.preprocess_image(rgb, contract, "RGB")[None]
-        probs = model.predict(x, verbose=0)
+    for image, x in pairs:
+        probs = model.predict(x[None], verbose=0)
         labels = contract_mod.probabilities_to_labels(probs, contract)
-        masks.append(contract_mod.labels_to_frame(labels, rgb.shape))
+        masks.append(contract_mod.labels_to_frame(labels, image.shape))
     return masks
 
 
-def _keras2_workaround():
-    """TF 2.15 bundles Keras 2; TF_USE_LEGACY_KERAS=1 without tf_keras breaks tf.keras there.
-
-    keras_env.prepare() sets it unconditionally, and import_segmentation_models() reads
-    tf.keras.__version__, which TF 2.15 lacks (both reported to the lead); undo the variable
-    when tf_keras is absent, before TensorFlow is imported, and import sm directly.
-    """
-    import importlib.util
-    if importlib.util.find_spec("tf_keras") is None and "tensorflow" not in sys.modules:
-        os.environ["TF_USE_LEGACY_KERAS"] = "0"
-
-
-def _calibrate_final_conv(model, x, foreground=0.1, spread=4.0):
-    """Shift and scale final_conv so ``foreground`` of the pixels of ``x`` exceed P = 0.5.
-
-    A few CPU steps from scratch leave every probability in 0.36..0.5 (an all-background
-    mask would make any parity check pass trivially, a flat one would flip on float noise);
-    logits -> (logits - q) * k keeps the trained features' ranking, puts the 90th percentile
-    on the threshold and spreads the logits to a standard deviation of ``spread``.
-    """
-    probs = np.clip(model.predict(x, verbose=0).astype(np.float64), 1e-7, 1 - 1e-7)
-    logits = np.log(probs / (1.0 - probs))
-    shift = np.percentile(logits, 100 * (1.0 - foreground))
-    scale = spread / max(float(logits.std()), 1e-6)
-    final = model.get_layer("final_conv")
-    kernel, bias = final.get_weights()
-    final.set_weights([kernel * scale, (bias - shift) * scale])
-
-
-def build_local_bundle(root, nails_dir, epochs=3, train_images=12):
-    """Train a tiny sigmoid Unet on nails, save model.h5 + contract.json + ONNX + golden.npz.
-
-    # LOCAL-FIXTURE: stands in for train/train.py + convert/export_onnx.py until the shared
-    fixtures exist. golden.npz holds the preprocessed inputs and Keras probabilities of the
-    first PARITY_IMAGES nails images, so Python 3.6 can check ONNX parity without Keras.
-    """
-    _keras2_workaround()
-    import segmentation_models as sm
-    import tensorflow as tf
-    import tf2onnx
-
-    tf.random.set_seed(0)
-    os.makedirs(root, exist_ok=True)
-    contract = contract_mod.Contract.create(
-        SIZE, SIZE, ["nail"], "sigmoid", contract_mod.Normalization.named("scale"),
-        backbone="mobilenetv2")
-    samples = _nail_samples(nails_dir, train_images)
-    x = np.stack([contract_mod.preprocess_image(img, contract, "RGB") for img, _ in samples])
-    y = np.stack([contract_mod.resize_mask(m, contract.size) for _, m in samples])[..., None]
-    model = sm.Unet("mobilenetv2", input_shape=(SIZE, SIZE, 3), classes=1,
-                    activation="sigmoid", encoder_weights=None)
-    # dice keeps the 5 % nail pixels from collapsing to "all background" in a few epochs
-    model.compile(tf.keras.optimizers.Adam(1e-3), sm.losses.bce_dice_loss)
-    model.fit(x, y.astype(np.float32), batch_size=4, epochs=epochs, verbose=0)
-    _calibrate_final_conv(model, x)
-    model.save(os.path.join(root, MODEL_H5))
-    contract_mod.save_contract(contract, os.path.join(root, contract_mod.CONTRACT_FILENAME))
-    spec = [tf.TensorSpec((1, SIZE, SIZE, 3), tf.float32, name="input")]
-    tf2onnx.convert.from_keras(model, input_signature=spec, opset=13,
-                               output_path=os.path.join(root, ONNX))
-    contract_mod.save_contract(contract, os.path.join(root, ONNX_CONTRACT))
-    probs = model.predict(x[:PARITY_IMAGES], verbose=0)
-    names = sorted(os.listdir(os.path.join(nails_dir, "images")))[:PARITY_IMAGES]
-    golden.save_golden(os.path.join(root, GOLDEN_NPZ), x[:PARITY_IMAGES], probs, names,
-                       contract)
-    return model, contract
-
-
 @pytest.fixture(scope="module")
-def local_bundle(tmp_path_factory, nails_dir):
-    """(bundle folder, Keras model, contract): trained and exported once for this module."""
-    root = str(tmp_path_factory.mktemp("bundle"))
-    model, contract = build_local_bundle(root, nails_dir)
-    return root, model, contract
+def local_bundle(exported_nails_bundle):
+    """(bundle folder, Keras model, contract) of the session's trained + exported nails bundle."""
+    from train.model import load_model_for_inference
+    bundle = Bundle(exported_nails_bundle)
+    return bundle.root, load_model_for_inference(bundle.path(MODEL_H5)), bundle.contract()
 
 
 @pytest.fixture(scope="module")
@@ -207,8 +139,7 @@ def test_folder_masks_match_keras_on_training_preprocessing(local_bundle, nails_
                      tmp_path / "masks", "--summary", tmp_path / "s.json")
     assert result.returncode == 0, result.stderr
     edge_masks = read_masks(str(tmp_path / "masks"))
-    rgb = [img for img, _ in _nail_samples(nails_dir, PARITY_IMAGES)]
-    reference = keras_masks(model, contract, rgb)
+    reference = keras_masks(model, contract, training_inputs(nails_dir, contract, names))
     assert [m.shape for m in edge_masks] == [r.shape for r in reference]
     same = sum(int((e == r).sum()) for e, r in zip(edge_masks, reference))
     total = sum(r.size for r in reference)
@@ -314,15 +245,17 @@ def test_onnx_layout_is_handled_from_its_own_contract(local_bundle, tmp_path):
     data = golden.load_golden(os.path.join(root, GOLDEN_NPZ))
     nhwc = backends.load_backend(root, "onnxruntime")
     nchw = backends.load_backend(str(copy), "onnxruntime")
-    assert nchw.session.get_inputs()[0].shape == [1, 3, SIZE, SIZE]
+    height, width = contract.size
+    assert nchw.session.get_inputs()[0].shape == [1, 3, height, width]
     for x in data["inputs"][:3]:
         a, b = nhwc.infer(x), nchw.infer(x[None])
-        assert a.shape == b.shape == (SIZE, SIZE, 1)
+        assert a.shape == b.shape == (height, width, 1)
         np.testing.assert_allclose(a, b, atol=1e-6)
     with pytest.raises(NanosegError, match="contract wants"):
-        nhwc.infer(np.zeros((SIZE, SIZE + 32, 3), np.float32))
+        nhwc.infer(np.zeros((height, width + 32, 3), np.float32))
     contract_mod.save_contract(contract, str(copy / ONNX_CONTRACT))  # NHWC contract, NCHW model
-    with pytest.raises(NanosegError, match=r"expects input \[1, 3, 64, 64\] but its contract"):
+    expected = r"expects input \[1, 3, {}, {}\] but its contract".format(height, width)
+    with pytest.raises(NanosegError, match=expected):
         backends.load_backend(str(copy), "onnxruntime")
 
 

@@ -23,14 +23,11 @@ RUN_CAMERA = os.path.join(ROOT, "edge", "run_camera.py")
 
 
 @pytest.fixture(scope="module")
-def bundle():
-    root = os.environ.get("NANOSEG_TEST_BUNDLE")
-    if not root:
-        pytest.skip("NANOSEG_TEST_BUNDLE is not set (the desktop suite exports a bundle and "
-                    "sets it when it runs these tests under Python 3.6)")
-    if not os.path.isdir(root):
-        pytest.fail("NANOSEG_TEST_BUNDLE={} is not a folder".format(root))
-    return root
+def bundle(exported_bundle):
+    """The exported bundle (tests/py36/conftest.py): the session's, or NANOSEG_TEST_BUNDLE."""
+    if not os.path.isdir(exported_bundle):
+        pytest.fail("bundle {} is not a folder".format(exported_bundle))
+    return exported_bundle
 
 
 def run_cli(*argv):

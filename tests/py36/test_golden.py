@@ -1,7 +1,7 @@
 """edge/golden.py on given arrays: the comparison the Jetson runs against Keras outputs.
 
 numpy + edge only, so it also runs under the Jetson-like Python 3.6 / numpy 1.19.5.
-With NANOSEG_TEST_BUNDLE (an exported bundle) it also checks that golden.npz travels:
+With an exported bundle (tests/py36/conftest.py) it also checks that golden.npz travels:
 loaded here with allow_pickle=False and reproduced by onnxruntime on model.onnx.
 """
 import os
@@ -125,12 +125,9 @@ def test_load_errors(tmp_path):
                            random_probs(c, 1), ["x"], c)
 
 
-def test_exported_golden_travels_to_onnxruntime():
+def test_exported_golden_travels_to_onnxruntime(exported_bundle):
     """A bundle exported on the desktop: this Python reproduces Keras from golden.npz."""
-    root = os.environ.get("NANOSEG_TEST_BUNDLE")
-    if not root:
-        pytest.skip("NANOSEG_TEST_BUNDLE is not set (the lead's runner exports a bundle with "
-                    "TensorFlow and points this at it)")
+    root = exported_bundle
     ort = pytest.importorskip("onnxruntime")
     bundle = Bundle(root)
     data = golden.load_golden(bundle.require(GOLDEN_NPZ))
