@@ -3,7 +3,7 @@
 # TensorFlow 2.15 supports (3.9-3.11), installs requirements-desktop.txt when it changed,
 # then runs:
 #   bash run.sh demo [flags]   the whole journey on generated data (python3 demo.py --help)
-#   bash run.sh test [flags]   the test suite (extra flags go to pytest)
+#   bash run.sh test [args]    the test suite (args, e.g. tests/test_x.py -k y, go to pytest)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -46,6 +46,6 @@ command=${1:-}
 [ $# -gt 0 ] && shift
 case "$command" in
   demo) ensure_venv; exec "$VENV/bin/python" demo.py "$@" ;;
-  test) ensure_venv; exec "$VENV/bin/python" -m pytest tests "$@" ;;
+  test) ensure_venv; exec "$VENV/bin/python" -m pytest "${@:-tests}" ;;
   *) echo "usage: bash run.sh demo|test [flags]" >&2; exit 2 ;;
 esac

@@ -4,7 +4,7 @@
 #
 #   bash jetson/deploy.sh [--port N] [--dest DIR] [--dry-run] [--no-build] BUNDLE_DIR user@jetson [-- BUILD_ENGINE_ARGS]
 #
-# Copies edge/ convert/ jetson/ requirements-jetson.txt to DEST (default ~/nanoseg) and the
+# Copies edge/ convert/ train/ jetson/ requirements-jetson.txt to DEST (default ~/nanoseg) and the
 # bundle to DEST/bundles/<name>, without the Keras-only files (model.h5, weights.h5,
 # saved_model/, checkpoints/) and without overwriting engines/ built earlier; uses rsync when
 # both ends have it, else tar over ssh. Then runs, on the Jetson:
@@ -15,7 +15,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
-CODE=(edge convert jetson requirements-jetson.txt)
+CODE=(edge convert train jetson requirements-jetson.txt)  # convert/validate.py scores with train/readers.py + train/evaluate.py
 # What build_engine.py needs from a bundle; the names are edge/bundle.py's constants.
 REQUIRED=(contract.json model.onnx golden.npz)
 declare -A MAKES=(

@@ -57,10 +57,14 @@ def camvid_dir():
 
 
 # -- shared trained bundles: trained once per session, used by convert/edge/validate tests --
-# Small on purpose (mobilenetv2 without ImageNet weights, 96-128 px, a few epochs): enough
-# training that outputs leave 0.5 (FP16 parity is judged on a trained model), cheap on 2 cores.
-NAILS_TRAINING = dict(classes=["nail"], size=(128, 128), epochs=4, batch=4)
-CAMVID_TRAINING = dict(classes=["car", "pedestrian", "road"], size=(96, 128), epochs=3, batch=4)
+# Small on purpose (mobilenetv2 without ImageNet weights, 96-128 px) but really trained: FP16
+# parity, mask parity and mIoU floors mean nothing on a model that predicts background
+# everywhere. BatchNorm momentum 0.9 lets the running statistics settle within these ~140
+# steps (measured: val nail IoU 0.33 at 14 epochs, 0.00 at 4 epochs or with momentum 0.99).
+NAILS_TRAINING = dict(classes=["nail"], size=(128, 128), epochs=14, batch=4,
+                      extra_args=("--bn-momentum", "0.9"))
+CAMVID_TRAINING = dict(classes=["car", "pedestrian", "road"], size=(96, 128), epochs=6,
+                       batch=4, extra_args=("--bn-momentum", "0.9"))
 
 
 @pytest.fixture(scope="session")

@@ -214,7 +214,7 @@ def test_deploy_dry_run_prints_copy_and_build(fake_bundle):
                               "--workspace", "256"])
     assert code == 0, err
     commands = command_lines(out)
-    code_copy = [c for c in commands if "edge convert jetson requirements-jetson.txt" in c
+    code_copy = [c for c in commands if "edge convert train jetson requirements-jetson.txt" in c
                  or "/edge " in c]
     assert code_copy, commands
     bundle_copy = [c for c in commands if str(fake_bundle) in c]

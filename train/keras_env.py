@@ -6,9 +6,11 @@ segmentation_models 1.0.1 runs only on Keras 2: TF 2.15 bundles it; TF >= 2.16 n
 (``set_framework()`` is too late). CLIs call :func:`prepare` first thing; library code gets
 segmentation_models through :func:`import_segmentation_models`.
 """
+import contextlib
 import importlib
 import importlib.util
 import os
+import sys
 
 from edge.errors import NanosegError
 
@@ -51,5 +53,6 @@ def import_segmentation_models():
             "TensorFlow {} gives Keras {}, but segmentation_models needs Keras 2: install "
             "tensorflow==2.15.1, or tf-keras and set TF_USE_LEGACY_KERAS=1 before starting "
             "Python".format(tf.__version__, version))
-    import segmentation_models as sm
+    with contextlib.redirect_stdout(sys.stderr):  # its import banner is not CLI output
+        import segmentation_models as sm
     return sm

@@ -62,6 +62,9 @@ def parse_args(argv=None):
     fit.add_argument("--batch", type=int, default=8, help="images per step per replica")
     fit.add_argument("--epochs", type=int, default=40, help="total epochs (also on --resume)")
     fit.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    fit.add_argument("--bn-momentum", type=float, default=0.99,
+                     help="BatchNorm running-statistics momentum; 0.9 for short runs from "
+                          "scratch (inference uses the running statistics)")
     fit.add_argument("--patience", type=int, default=8,
                      help="early-stopping patience in epochs (LR halves after half of it)")
     fit.add_argument("--seed", type=int, default=0, help="split, shuffle and weight seed")
@@ -289,7 +292,7 @@ def _fit(args, strategy, contract, train_set, val_set, work_dir, state, global_b
     tf.keras.utils.set_random_seed(args.seed)
     with strategy.scope():
         model = build_model(args.backbone, contract, args.encoder_weights,
-                            args.encoder_freeze, args.mixed_precision)
+                            args.encoder_freeze, args.mixed_precision, args.bn_momentum)
         compile_model(model, contract, args.lr)
     if state["epochs_done"]:
         model.load_weights(bundle_io.checkpoint_path(work_dir, state["last_weights"]))\

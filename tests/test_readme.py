@@ -1,0 +1,225 @@
+"""The README stays true: its commands, flags and links exist.
+
+A newcomer copies commands from the README; a renamed flag or moved script breaks them
+silently unless this test reads the README's code blocks and checks each command against
+the real script's ``--help``. It also pins the two set-up commands (``bash run.sh demo``,
+``bash run.sh test``) and that CI runs exactly the second one.
+"""
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(ROOT, "README.md")
+CI_SCRIPT = os.path.join(ROOT, ".ci", "run")
+DEMO_COMMAND = "bash run.sh demo"
+TEST_COMMAND = "bash run.sh test"
+FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
+FLAG = re.compile(r"^--[a-z0-9][a-z0-9-]*$")
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+SEPARATORS = ("&&", "||", "|", ";", ">", ">>", "2>", "&")
+PYTHONS = ("python", "python3", "python3.6")
+DEPLOY_BUILDS = "convert/build_engine.py"   # deploy.sh ... -- ARGS runs it with ARGS
+
+
+def read(path):
+    with open(path, "r") as handle:
+        return handle.read()
+
+
+def code_lines(markdown):
+    """Every command line inside fenced code blocks, continuations joined, comments cut."""
+    lines = []
+    for block in FENCE.findall(markdown):
+        block = block.replace("\\\n", " ")
+        for line in block.splitlines():
+            line = line.split(" #", 1)[0].strip()
+            if line and not line.startswith("#"):
+                lines.append(line)
+    return lines
+
+
+def split_words(line):
+    """shlex words of a shell line; None for lines that are not shell (JSON, trees)."""
+    try:
+        return shlex.split(line)
+    except ValueError:
+        return None
+
+
+def commands(lines, is_launcher):
+    """(script, [--flags]) for each ``LAUNCHER script.ext --flag ...`` in ``lines``.
+
+    Flags are collected up to a shell separator or a bare ``--`` (after which the words go
+    to another program, e.g. deploy.sh's build_engine arguments).
+    """
+    found = []
+    for line in lines:
+        words = split_words(line) or []
+        for index, word in enumerate(words[:-1]):
+            if not is_launcher(word, words[index + 1]):
+                continue
+            flags = []
+            for later in words[index + 2:]:
+                if later in SEPARATORS or later == "--":
+                    break
+                if FLAG.match(later.split("=", 1)[0]):
+                    flags.append(later.split("=", 1)[0])
+            found.append((words[index + 1], flags))
+    return found
+
+
+def deploy_build_flags(lines):
+    """The flags after deploy.sh's bare ``--``: it hands them to convert/build_engine.py."""
+    found = []
+    for line in lines:
+        words = split_words(line) or []
+        if "jetson/deploy.sh" in words and "--" in words:
+            rest = words[words.index("--") + 1:]
+            found.append((DEPLOY_BUILDS, [w for w in rest if FLAG.match(w.split("=", 1)[0])]))
+    return found
+
+
+def python_launcher(word, script):
+    return os.path.basename(word) in PYTHONS and script.endswith(".py")
+
+
+def bash_launcher(word, script):
+    return word == "bash" and script.startswith("jetson/") and script.endswith(".sh")
+
+
+@pytest.fixture(scope="module")
+def readme():
+    if not os.path.isfile(README):
+        pytest.fail("README.md is missing at the repository root")
+    return read(README)
+
+
+@pytest.fixture(scope="module")
+def lines(readme):
+    return code_lines(readme)
+
+
+def script_help(script, launcher):
+    """The --help text of a repo script, run the way the README runs it."""
+    env = dict(os.environ, SM_FRAMEWORK="tf.keras", TF_CPP_MIN_LOG_LEVEL="2",
+               NO_ALBUMENTATIONS_UPDATE="1")
+    result = subprocess.run(launcher + [os.path.join(ROOT, script), "--help"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            universal_newlines=True, timeout=180)
+    assert result.returncode == 0, "{} --help failed:\n{}".format(script, result.stdout)
+    return result.stdout
+
+
+def check_flags(found, launcher):
+    """Every script exists and lists every flag the README gives it; -> problems."""
+    problems, helps = [], {}
+    for script, flags in found:
+        if not os.path.isfile(os.path.join(ROOT, script)):
+            problems.append("{}: no such script".format(script))
+            continue
+        if script not in helps:
+            helps[script] = script_help(script, launcher)
+        for flag in flags:
+            if not re.search(r"(?<![\w-]){}(?![\w-])".format(re.escape(flag)), helps[script]):
+                problems.append("{} {}: not in its --help".format(script, flag))
+    return problems
+
+
+def test_readme_leads_with_the_two_commands(lines):
+    """The first two commands a newcomer meets are the demo and the test suite."""
+    run_commands = [line for line in lines if line.startswith("bash run.sh")]
+    assert run_commands[:2] == [DEMO_COMMAND, TEST_COMMAND], run_commands[:4]
+
+
+def test_run_sh_knows_both_commands():
+    """run.sh dispatches exactly demo and test (anything else is a usage error)."""
+    result = subprocess.run(["bash", os.path.join(ROOT, "run.sh"), "no-such-command"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            universal_newlines=True, timeout=60)
+    assert result.returncode == 2
+    assert "demo|test" in result.stdout
+
+
+def test_ci_runs_exactly_the_readme_test_command(lines):
+    """CI and a newcomer run the same suite the same way."""
+    body = [line.strip() for line in read(CI_SCRIPT).splitlines()
+            if line.strip() and not line.strip().startswith("#")]
+    steps = [line for line in body if not line.startswith(("set ", "cd "))]
+    assert steps == [TEST_COMMAND]
+    assert TEST_COMMAND in lines
+
+
+def test_python_commands_name_real_scripts_and_flags(lines):
+    found = commands(lines, python_launcher)
+    scripts = {script for script, _ in found}
+    # the journey: every CLI a user runs by hand is shown at least once
+    for needed in ("train/train.py", "train/evaluate.py", "convert/export_onnx.py",
+                   "convert/validate.py", "convert/build_engine.py", "edge/run_camera.py"):
+        assert needed in scripts, "README shows no `python3 {}` command".format(needed)
+    assert check_flags(found, [sys.executable]) == []
+
+
+def test_jetson_script_commands_use_real_flags(lines):
+    found = commands(lines, bash_launcher)
+    assert {"jetson/setup.sh", "jetson/deploy.sh"} <= {script for script, _ in found}
+    assert check_flags(found, ["bash"]) == []
+    assert check_flags(deploy_build_flags(lines), [sys.executable]) == []
+
+
+def test_relative_links_exist(readme):
+    missing = []
+    for target in LINK.findall(readme):
+        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+            continue
+        path = os.path.join(ROOT, target.split("#", 1)[0])
+        if not os.path.exists(path):
+            missing.append(target)
+    assert missing == []
+
+
+def test_command_parser_sees_flags_and_stops_at_separators():
+    """The parser itself: a wrong reading would make the checks above vacuous."""
+    lines = code_lines("```bash\npython3 train/train.py --data d \\\n  --out x  # c\n"
+                       "cd D && python3 edge/run_camera.py --headless | tee log\n"
+                       "bash jetson/deploy.sh b u@h -- --workspace 256\n```\n")
+    assert commands(lines, python_launcher) == [
+        ("train/train.py", ["--data", "--out"]), ("edge/run_camera.py", ["--headless"])]
+    assert commands(lines, bash_launcher) == [("jetson/deploy.sh", [])]
+    assert deploy_build_flags(lines) == [(DEPLOY_BUILDS, ["--workspace"])]
+    assert check_flags([("train/train.py", ["--no-such-flag"])], [sys.executable]) == [
+        "train/train.py --no-such-flag: not in its --help"]
+
+
+def backbone_table_rows(readme):
+    """(backbone, 'HxW', gflops, lower-bound ms) of the README's backbone table."""
+    rows = []
+    for line in readme.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 9 and re.match(r"^\d+x\d+$", cells[1]):
+            rows.append((cells[0], cells[1], float(cells[2]), float(cells[7])))
+    return rows
+
+
+def test_backbone_table_nano_column_is_the_flops_estimate(readme):
+    """The README's Nano figures are FLOPs / 472 GFLOP/s, as compare_backbones computes."""
+    from train.compare_backbones import DEFAULT_MODELS, nano_estimate
+    rows = backbone_table_rows(readme)
+    assert ["{}:{}".format(name, size) for name, size, _, _ in rows] == list(DEFAULT_MODELS)
+    for name, size, gflops, lower_ms in rows:
+        assert abs(nano_estimate(gflops)["lower_bound_ms"] - lower_ms) <= 0.051, name
+    assert "not measurements" in readme  # the table says the Nano column is an estimate
+
+
+def test_compare_backbones_rejects_bad_model_specs():
+    from edge.errors import NanosegError
+    from train.compare_backbones import parse_model_spec
+    assert parse_model_spec("MobileNetV2:256x320") == ("mobilenetv2", 256, 320)
+    for bad, words in (("mobilenetv2-256", "BACKBONE:HxW"), ("nosuchnet:256x256", "choose"),
+                       ("resnet18:250x256", "multiples of 32")):
+        with pytest.raises(NanosegError, match=words):
+            parse_model_spec(bad)
