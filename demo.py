@@ -173,7 +173,8 @@ def summary_markdown(summary, paths):
     lines.append("| edge app (ONNX Runtime, this CPU) | {} frames, {} FPS end to end |".format(
         edge.get("frames"), _fmt(edge.get("fps"), 1)))
     lines += ["", "Files:"]
-    for key in ("bundle", "overlay", "masks", "edge_summary", "summary_json"):
+    for key in ("data", "video", "bundle", "overlay", "masks", "edge_summary", "summary_json",
+                "summary_md"):
         lines.append("- {}: {}".format(key, paths[key]))
     return "\n".join(lines) + "\n"
 

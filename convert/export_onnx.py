@@ -29,6 +29,7 @@ from edge.bundle import Bundle
 from edge.contract import preprocess_image, save_contract, write_text_atomic
 from edge.errors import NanosegError
 from train import keras_env
+from train.evaluate import add_dataset_args
 
 LOG = logging.getLogger(__name__)
 METADATA_KEY = "nanoseg_contract"
@@ -295,12 +296,8 @@ def parse_args(argv=None):
     parser = cli.make_parser("Export a bundle's model.h5 to ONNX for TensorRT 8.0/8.2 "
                              "(JetPack 4.6), with golden outputs and parity checks.")
     cli.add_bundle_arg(parser)
-    data = parser.add_argument_group("golden images (default: the dataset in the contract)")
-    data.add_argument("--data", help="dataset root (default: contract extra.dataset.root)")
-    data.add_argument("--layout", choices=["flat", "csv", "camvid", "voc"],
-                      help="dataset layout (default: contract extra.dataset.layout)")
-    data.add_argument("--split", default="val", help="split to take golden images from")
-    data.add_argument("--classes", nargs="+", help="dataset classes (default: as trained)")
+    data = add_dataset_args(parser, "golden images (default: the dataset in the contract)",
+                            split_help="split to take golden images from")
     data.add_argument("--golden", type=int, default=8, help="number of golden images")
     parser.add_argument("--nchw", action="store_true", help="NCHW model input")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET,

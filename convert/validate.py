@@ -37,7 +37,8 @@ from edge import cli, golden
 from edge.bundle import EVALUATION_JSON, GOLDEN_NPZ, MODEL_H5, ONNX, ONNX_FP16, Bundle
 from edge.contract import probabilities_to_labels, write_text_atomic
 from edge.errors import NanosegError
-from train.evaluate import SPLITS, dataset_for, evaluate, iterate_validation
+from train.evaluate import (add_dataset_args, dataset_for, evaluate,
+                            iterate_validation)
 
 LOG = logging.getLogger(__name__)
 
@@ -513,13 +514,7 @@ def parse_args(argv=None):
         "latency and file size, as a Markdown table and JSON. Exit status 2 when a format's "
         "mIoU falls more than --tolerance points below the reference.")
     cli.add_bundle_arg(parser)
-    data = parser.add_argument_group("data (default: the dataset the bundle was trained on)")
-    data.add_argument("--data", default=None, help="dataset root")
-    data.add_argument("--layout", default=None, choices=["flat", "camvid", "voc", "csv"],
-                      help="dataset layout")
-    data.add_argument("--split", default="val", choices=SPLITS, help="split to score")
-    data.add_argument("--classes", nargs="+", default=None,
-                      help="dataset classes (default: those the bundle was trained with)")
+    add_dataset_args(parser, "data (default: the dataset the bundle was trained on)")
     parser.add_argument("--formats", nargs="+", default=None, choices=FORMATS,
                         help="formats to validate; named ones must be available (default: "
                              "all, unavailable ones listed with the reason)")

@@ -12,9 +12,11 @@ Thresholds (defaults below, every CLI can override):
   any real mismatch (a wrong layout, resize or normalization moves p by >> 1e-2).
   Label agreement >= 99.9 %: with |dp| <= 1e-4 only pixels within 1e-4 of the threshold
   (or of a softmax tie) may flip.
-* FP16 (model_fp16.onnx, an FP16 engine): max |dp| <= 0.02. FP16 has an 11-bit mantissa
+* FP16 (model_fp16.onnx, an FP16 engine): max |dp| <= 0.05, the decisive margin below, so
+  no error within the bound can flip a decisive pixel. FP16 has an 11-bit mantissa
   (relative step 9.8e-4); errors accumulate over ~60 convolutions: 2.5e-4..7.2e-3 observed
-  on trained models. Raw label agreement depends on how many pixels sit near the threshold
+  on trained sigmoid models, 2.5e-2 on a 4-class softmax (CamVid, 96x128); a layout or
+  normalization bug moves p by 0.1..1. Raw label agreement depends on how many pixels sit near the threshold
   (94.8 % on an untrained model whose outputs are all ~0.5), so the gate is the
   *decisive* agreement: labels must agree on >= 99.9 % of the pixels whose reference
   probability is more than DECISIVE_MARGIN (0.05) from the decision boundary.
@@ -31,7 +33,7 @@ GOLDEN_KEYS = ("inputs", "probabilities", "names", "contract")
 DECISIVE_MARGIN = 0.05
 FP32_MAX_DIFF = 1e-4
 FP32_MIN_AGREEMENT = 0.999
-FP16_MAX_DIFF = 0.02
+FP16_MAX_DIFF = DECISIVE_MARGIN
 FP16_MIN_AGREEMENT = 0.999
 
 

@@ -44,16 +44,9 @@ die() {
   exit 2
 }
 
-# Run a command, or with --dry-run print it shell-quoted.
-run() {
-  if [ "$DRY_RUN" -eq 1 ]; then
-    printf '+'
-    printf ' %q' "$@"
-    printf '\n'
-  else
-    "$@"
-  fi
-}
+# run CMD...: runs it, or prints it under --dry-run
+# shellcheck source=jetson/common.sh
+. "$HERE/common.sh"
 
 parse_args() {
   local positional=()

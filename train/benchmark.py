@@ -1,4 +1,4 @@
-"""Input-pipeline benchmark: images/s of the training tf.data pipeline vs a bare decode loop.
+"""Training throughput benchmark: the input pipeline against the train step it feeds.
 
     python3 train/benchmark.py --data ../shared/data/nails --layout flat --size 256 256 \
         --batch 8 --batches 20
@@ -7,7 +7,9 @@ prints a Markdown table, one row per measurement. Each row is made by a function
 ``row(context) -> dict`` listed in :data:`ROWS`; add a measurement (e.g. the train step) by
 writing one more such function and appending it. The bare loop (cv2.imread + the contract's
 resize, one thread) is the floor any pipeline pays for decoding; the tf.data row adds mask
-decoding, albumentations, normalization, target encoding, batching and parallelism.
+decoding, albumentations, normalization, target encoding, batching and parallelism. The
+train-step row times the model's forward+backward on batches already in memory, so the last
+line can say whether the pipeline keeps up with the step or starves it.
 """
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     import os, sys  # noqa: E401
@@ -19,6 +21,7 @@ import os  # noqa: E402
 import time  # noqa: E402
 
 import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 
 from edge.cli import add_logging_args, make_parser, run, setup_logging  # noqa: E402
 from edge.contract import Contract, Normalization, resize_image  # noqa: E402
@@ -30,7 +33,8 @@ LOG = logging.getLogger(__name__)
 
 # What every row function gets: the opened dataset, its contract and the run's sizes.
 BenchmarkContext = collections.namedtuple(
-    "BenchmarkContext", ["dataset", "contract", "batch", "batches", "warmup", "num_parallel"])
+    "BenchmarkContext", ["dataset", "contract", "batch", "batches", "warmup", "num_parallel",
+                         "backbone"])
 
 
 def parse_args(argv=None):
@@ -50,6 +54,10 @@ def parse_args(argv=None):
                         help="tf.data decode/augment threads (default: AUTOTUNE)")
     parser.add_argument("--normalization", default="scale", choices=["scale", "imagenet"],
                         help="normalization scheme applied by the pipeline")
+    parser.add_argument("--backbone", default="mobilenetv2",
+                        help="Unet backbone for the train-step row (train/train.py's default)")
+    parser.add_argument("--skip-train-step", action="store_true",
+                        help="time the input pipeline only")
     add_logging_args(parser)
     return parser.parse_args(argv)
 
@@ -112,7 +120,43 @@ def _time_tf_data(context, augment, name):
                     "AUTOTUNE" if threads == tf.data.AUTOTUNE else threads, context.batch))
 
 
+def train_step_row(context):
+    """Forward + backward + Adam update of the Unet, on batches already in memory.
+
+    Same model, loss and optimizer as train/train.py (build_model + compile_model), so the
+    rate is what the step can consume; the first step (graph tracing) is not timed.
+    """
+    from train.model import build_model, compile_model
+    from train.pipeline import Dataset
+    dataset = Dataset(context.dataset, context.contract)
+    x, y = zip(*(dataset[i % len(dataset)] for i in range(context.batch)))
+    batch_x, batch_y = np.stack(x), np.stack(y)
+    model = build_model(context.backbone, context.contract, encoder_weights=None)
+    compile_model(model, context.contract)
+    for _ in range(max(1, context.warmup)):
+        model.train_on_batch(batch_x, batch_y)
+    start = time.perf_counter()
+    for _ in range(context.batches):
+        model.train_on_batch(batch_x, batch_y)
+    return _row("train step ({} Unet)".format(context.backbone), context.batch * context.batches,
+                time.perf_counter() - start, "forward+backward, batch {}".format(context.batch))
+
+
 ROWS = (decode_resize_row, tf_data_plain_row, tf_data_row)
+
+
+def starvation_verdict(rows):
+    """One line: does the augmented pipeline deliver images faster than the step eats them?"""
+    rates = {row["pipeline"].split(" (")[0]: row["images/s"] for row in rows}
+    pipeline, step = rates.get("tf.data + augmentation"), rates.get("train step")
+    if pipeline is None or step is None:
+        return None
+    if pipeline >= step:
+        return ("the pipeline keeps up: {} images/s delivered vs {} images/s trained "
+                "({:.1f}x headroom)".format(pipeline, step, pipeline / step))
+    return ("the pipeline STARVES the step: {} images/s delivered vs {} images/s trained; "
+            "raise --num-parallel, lighten augmentation or cache decoded images".format(
+                pipeline, step))
 
 
 def run_benchmark(context, rows=ROWS):
@@ -147,17 +191,20 @@ def make_context(args):
                                normalization=Normalization.named(args.normalization),
                                **dataset.contract_classes())
     return BenchmarkContext(dataset, contract, args.batch, args.batches, args.warmup,
-                            args.num_parallel)
+                            args.num_parallel, args.backbone)
 
 
 def main(args):
     setup_logging(args.log_level)
     keras_env.prepare()
     context = make_context(args)
-    rows = run_benchmark(context)
+    rows = run_benchmark(context, ROWS if args.skip_train_step else ROWS + (train_step_row,))
     print("{} images from {} at {}x{}, {} CPUs".format(
         len(context.dataset), args.data, args.size[0], args.size[1], os.cpu_count()))
     print(format_table(rows))
+    verdict = starvation_verdict(rows)
+    if verdict:
+        print(verdict)
     return 0
 
 

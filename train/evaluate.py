@@ -84,6 +84,24 @@ def save_report(report, folder):
     return json_path
 
 
+def add_dataset_args(parser, title, split_help="which split to score"):
+    """--data/--layout/--split/--classes, defaulting to what the bundle was trained on.
+
+    One group for every CLI that reads a bundle's dataset (evaluate, export_onnx, validate);
+    :func:`dataset_for` turns the parsed values into a dataset.
+    """
+    from train.readers import LAYOUTS
+    group = parser.add_argument_group(title)
+    group.add_argument("--data", default=None,
+                       help="dataset root (default: the one the bundle was trained on)")
+    group.add_argument("--layout", default=None, choices=LAYOUTS,
+                       help="dataset layout (default: the training layout)")
+    group.add_argument("--split", default="val", choices=SPLITS, help=split_help)
+    group.add_argument("--classes", nargs="+", default=None,
+                       help="dataset classes (default: those the bundle was trained with)")
+    return group
+
+
 def dataset_for(contract, data=None, layout=None, split="val", classes=None):
     """Open the evaluation data; by default the dataset and split the bundle was trained on.
 
@@ -136,13 +154,7 @@ def parse_args(argv=None):
                              "excluded), pixel accuracy and a per-class IoU bar chart, saved "
                              "as evaluation.json + iou_per_class.png in the bundle.")
     cli.add_bundle_arg(parser)
-    parser.add_argument("--data", default=None,
-                        help="dataset root (default: the one the bundle was trained on)")
-    parser.add_argument("--layout", default=None, choices=["flat", "camvid", "voc", "csv"],
-                        help="dataset layout (default: the training layout)")
-    parser.add_argument("--split", default="val", choices=SPLITS, help="which split to score")
-    parser.add_argument("--classes", nargs="+", default=None,
-                        help="dataset classes (default: those the bundle was trained with)")
+    add_dataset_args(parser, "data (default: the dataset the bundle was trained on)")
     parser.add_argument("--batch", type=int, default=4, help="images per predict call")
     parser.add_argument("--no-save", action="store_true",
                         help="print only; do not write evaluation.json / the PNG")

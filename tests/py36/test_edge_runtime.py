@@ -17,6 +17,7 @@ import pytest
 from edge import golden
 from edge.backends import load_backend
 from edge.bundle import GOLDEN_NPZ, Bundle
+from tests.video_helpers import count_frames
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN_CAMERA = os.path.join(ROOT, "edge", "run_camera.py")
@@ -36,15 +37,6 @@ def run_cli(*argv):
                           universal_newlines=True, timeout=300, cwd=ROOT)
 
 
-def count_frames(path):
-    capture = cv2.VideoCapture(path)
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    capture.release()
-    return count
-
-
 def check_masks_and_summary(folder, summary_path, count, num_labels):
     masks = [cv2.imread(p, cv2.IMREAD_UNCHANGED)
              for p in sorted(glob.glob(os.path.join(folder, "*.png")))]
@@ -61,6 +53,8 @@ def check_masks_and_summary(folder, summary_path, count, num_labels):
     return masks
 
 
+@pytest.mark.skipif(sys.version_info[:2] != (3, 6),
+                    reason="checks the Python 3.6 run (tests/test_python36.py starts it)")
 def test_python_is_the_jetsons():
     assert sys.version_info[:2] == (3, 6), sys.version
     assert cv2.__version__.startswith("4.1."), cv2.__version__
