@@ -252,8 +252,8 @@ def train(args, extra_callbacks=()):
     global_batch = args.batch * replicas
     LOG.info("strategy %s: %d replica(s), %d worker(s), global batch %d", args.strategy,
              replicas, pipelines, global_batch)
-    model = _fit(args, strategy, contract, train_set, val_set, work_dir, state,
-                 global_batch, pipelines, extra_callbacks)
+    _fit(args, strategy, contract, train_set, val_set, work_dir, state, global_batch, pipelines,
+         extra_callbacks)
     if not is_chief:     # only the chief writes the bundle
         import shutil
         shutil.rmtree(work_dir, ignore_errors=True)
