@@ -63,7 +63,12 @@ def nails_run(tmp_path_factory, nails_dir):
 
 def test_crash_leaves_no_bundle_and_resume_continues_epochs(nails_run):
     assert not nails_run["after_crash"]["out_exists"], "a crashed run left a bundle folder"
-    assert nails_run["after_crash"]["state"]["epochs_done"] == 1
+    crashed = nails_run["after_crash"]["state"]
+    assert crashed["epochs_done"] == 1
+    counters = crashed["counters"]           # plateau counters travel with the epoch count
+    assert counters["early_stopping"]["wait"] == 0
+    assert counters["early_stopping"]["best"] == pytest.approx(crashed["best"], rel=1e-6)
+    assert set(counters["reduce_lr"]) == {"wait", "best", "cooldown_counter"}
     rows = _read_log(os.path.join(nails_run["out"], names.TRAIN_LOG))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]       # carried on, not restarted
     assert not os.path.exists(bundle_io.partial_dir(nails_run["out"]))
@@ -190,3 +195,35 @@ def test_help_runs_as_a_script_from_the_repo_root():
     for text in ("--mixed-precision", "--strategy", "--resume", "(default: mobilenetv2)",
                  "(default: [256, 256])", "(default: imagenet)"):
         assert text in help_text, text
+
+
+def test_resume_restores_plateau_counters_after_keras_resets_them():
+    """EarlyStopping/ReduceLROnPlateau reset in on_train_begin; the resume callback, later
+    in the list, must put the saved counters back, or a resumed run waits a whole patience
+    again before stopping or lowering the rate."""
+    import tensorflow as tf
+
+    def fresh():
+        return {"early_stopping": tf.keras.callbacks.EarlyStopping(patience=5),
+                "reduce_lr": tf.keras.callbacks.ReduceLROnPlateau(patience=2, cooldown=3)}
+
+    before = fresh()
+    for callback in before.values():
+        callback.on_train_begin()
+    before["early_stopping"].wait, before["early_stopping"].best = 3, 0.25
+    before["reduce_lr"].wait, before["reduce_lr"].cooldown_counter = 1, 2
+    before["reduce_lr"].best = 0.5
+    saved = json.loads(json.dumps(train_cli.callback_counters(before)))   # as the state file
+
+    after = fresh()
+    resume = train_cli.resume_state_callback("unused", None, {}, after, saved)
+    for callback in list(after.values()) + [resume]:    # Keras' order: resume comes last
+        callback.on_train_begin()
+    assert (after["early_stopping"].wait, after["early_stopping"].best) == (3, 0.25)
+    assert (after["reduce_lr"].wait, after["reduce_lr"].cooldown_counter) == (1, 2)
+    assert after["reduce_lr"].best == 0.5
+
+    untouched = fresh()              # an infinite best is saved as None and left alone
+    untouched["early_stopping"].on_train_begin()
+    train_cli.restore_callback_counters(untouched, {"early_stopping": {"best": None}})
+    assert untouched["early_stopping"].best == np.inf
