@@ -4,7 +4,9 @@
 frame) driven by a capture thread. Live sources keep only the latest frame (a slow consumer
 sees fresh frames; the stale ones are dropped and counted) and reconnect with exponential
 back-off when the camera is lost; files and folders deliver every frame in order (exact
-counts) and end cleanly. Python 3.6 + numpy + JetPack's OpenCV 4.1.1 only.
+counts) and end cleanly. A live read() that blocks (an RTSP or CSI stream that stalls without
+an end-of-stream) is caught by a watchdog: no frame for ``stall_timeout`` seconds counts as a
+lost camera. Python 3.6 + numpy + JetPack's OpenCV 4.1.1 only.
 """
 import glob
 import logging
@@ -12,7 +14,7 @@ import os
 import threading
 import time
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import cv2
 
@@ -26,65 +28,150 @@ ACCEPTED_FORMS = ("csi://N (Jetson CSI camera N)", "v4l2:///dev/videoN or a devi
                   "like 0 (USB camera)", "rtsp://[user:pass@]host[:port]/path",
                   "a video file ({})".format(" ".join(VIDEO_EXTENSIONS)),
                   "an image folder", "an image glob like 'frames/*.png'")
-FLIP_METHODS = range(8)  # nvvidconv flip-method 0..7 (0 none, 2 rotate 180, 4 horizontal...)
+# nvvidconv flip-method: 0 none, 1 counterclockwise 90, 2 rotate 180, 3 clockwise 90,
+# 4 horizontal flip, 5 upper-right diagonal, 6 vertical flip, 7 upper-left diagonal.
+FLIP_METHODS = range(8)
+TRANSPOSING_FLIPS = (1, 3, 5, 7)  # the 90-degree rotations and both diagonals swap W and H
+RTSP_CODECS = ("h264", "h265")
 JETSON_RELEASE_FILE = "/etc/nv_tegra_release"
+STALL_TIMEOUT = 5.0  # s without a frame from a live source = lost (its read() may never return)
+HEALTHY_FRAMES = 10  # frames after a (re)open that make a later loss a fresh one (full budget)
+SECRET_QUERY_KEYS = ("pass", "pwd", "secret", "token", "auth", "key")
 
 
 # -- URIs and pipeline strings (pure functions) --------------------------------------------
 def redact_uri(uri):
-    """``uri`` with any user name and password replaced by ``***``: safe to log or print."""
+    """``uri`` with any user name and password replaced by ``***``: safe to log or print.
+
+    Everything before the last ``@`` of the address is hidden (also a password that holds an
+    unencoded ``/`` or ``@``), and so are query values like ``password=...``.
+    """
     text = str(uri)
-    if "://" not in text:
+    scheme, sep, rest = text.partition("://")
+    if not sep:
         return text
-    parts = urlsplit(text)
-    if parts.username is None and parts.password is None:
-        return text
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = "{}:{}".format(host, parts.port)
-    return urlunsplit((parts.scheme, "***:***@" + host, parts.path, parts.query, parts.fragment))
+    if "@" in rest:
+        rest = "***:***@" + rest.rpartition("@")[2]
+    head, qmark, query = rest.partition("?")
+    if qmark:
+        fields = []
+        for field in query.split("&"):
+            key, equals, _ = field.partition("=")
+            if equals and any(word in key.lower() for word in SECRET_QUERY_KEYS):
+                field = key + "=***"
+            fields.append(field)
+        rest = head + "?" + "&".join(fields)
+    return scheme + "://" + rest
+
+
+def split_credentials(uri):
+    """(``uri`` without ``user:password@``, user or None, password or None), percent-decoded.
+
+    Percent-encode ``@ / : ? #`` inside a password (``%40`` ...): the URI is parsed by the
+    standard rules.
+    """
+    parts = urlsplit(str(uri))
+    if "@" not in parts.netloc:
+        return str(uri), None, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return bare, unquote(user) or None, unquote(password) if colon else None
+
+
+def gst_quote(value):
+    """A GStreamer pipeline property value in double quotes, escaped for gst_parse_launch."""
+    return '"{}"'.format(str(value).replace("\\", "\\\\").replace('"', '\\"'))
 
 
 def csi_pipeline(sensor_id=0, width=1280, height=720, fps=30, flip=0):
     """The GStreamer pipeline for a Jetson CSI camera, ending in a BGR appsink.
 
-    nvarguscamerasrc delivers NV12 in NVMM memory; nvvidconv flips and copies to system
-    memory as BGRx; videoconvert drops the x; the appsink keeps only the newest buffer
-    (``drop=true max-buffers=1``) so a slow consumer never reads a stale frame.
+    nvarguscamerasrc delivers NV12 in NVMM memory at ``width``x``height`` (the sensor mode);
+    nvvidconv flips and copies to system memory as BGRx (flip methods 1, 3, 5 and 7 rotate
+    or transpose, so its output caps swap width and height); videoconvert drops the x; the
+    appsink keeps only the newest buffer (``drop=true max-buffers=1``) so a slow consumer
+    never reads a stale frame.
     """
-    if int(flip) not in FLIP_METHODS:
+    flip = int(flip)
+    if flip not in FLIP_METHODS:
         raise NanosegError("--flip must be an nvvidconv flip-method 0..7, got {}".format(flip))
+    out_w, out_h = (height, width) if flip in TRANSPOSING_FLIPS else (width, height)
     return (
         "nvarguscamerasrc sensor-id={sensor} ! "
         "video/x-raw(memory:NVMM), width=(int){w}, height=(int){h}, "
         "framerate=(fraction){fps}/1, format=(string)NV12 ! "
         "nvvidconv flip-method={flip} ! "
-        "video/x-raw, width=(int){w}, height=(int){h}, format=(string)BGRx ! "
+        "video/x-raw, width=(int){ow}, height=(int){oh}, format=(string)BGRx ! "
         "videoconvert ! video/x-raw, format=(string)BGR ! "
         "appsink drop=true max-buffers=1".format(
-            sensor=int(sensor_id), w=int(width), h=int(height), fps=int(fps), flip=int(flip)))
+            sensor=int(sensor_id), w=int(width), h=int(height), fps=int(fps), flip=flip,
+            ow=int(out_w), oh=int(out_h)))
 
 
-def rtsp_pipeline(uri, latency=200, jetson=False):
-    """A GStreamer pipeline for an H.264 RTSP stream (hardware decoder on a Jetson)."""
+def rtsp_pipeline(uri, latency=200, jetson=False, codec="h264"):
+    """A GStreamer pipeline for an H.264/H.265 RTSP stream (hardware decoder on a Jetson).
+
+    Credentials go to rtspsrc's ``user-id``/``user-pw`` and every value is quoted, so a
+    password with spaces, quotes or ``!`` cannot break the pipeline. The string holds the
+    password: never log it.
+    """
+    codec = str(codec).lower()
+    if codec not in RTSP_CODECS:
+        raise NanosegError("--rtsp-codec must be one of {}, got {!r}".format(
+            " ".join(RTSP_CODECS), codec))
+    location, user, password = split_credentials(uri)
+    source = "rtspsrc location={} latency={}".format(gst_quote(location), int(latency))
+    if user is not None:
+        source += " user-id={}".format(gst_quote(user))
+    if password is not None:
+        source += " user-pw={}".format(gst_quote(password))
+    depay = "rtp{0}depay ! {0}parse".format(codec)
     decode = ("nvv4l2decoder ! nvvidconv ! video/x-raw, format=(string)BGRx ! "
-              if jetson else "avdec_h264 ! ")
-    return ("rtspsrc location={} latency={} ! rtph264depay ! h264parse ! {}"
-            "videoconvert ! video/x-raw, format=(string)BGR ! "
-            "appsink drop=true max-buffers=1".format(uri, int(latency), decode))
+              if jetson else "avdec_{} ! ".format(codec))
+    return ("{} ! {} ! {}videoconvert ! video/x-raw, format=(string)BGR ! "
+            "appsink drop=true max-buffers=1".format(source, depay, decode))
+
+
+def opencv_build_flag(name, build_information=None):
+    """Whether cv2.getBuildInformation() lists ``name`` (e.g. "GStreamer") as built in.
+
+    True for ``YES ...`` or a path, False for ``NO``, None when the line is absent.
+    """
+    text = cv2.getBuildInformation() if build_information is None else build_information
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition(":")
+        if sep and key.strip().lower() == name.lower():
+            return not value.strip().upper().startswith("NO")
+    return None
 
 
 def opencv_has_gstreamer():
     """True when this OpenCV build can open GStreamer pipelines (JetPack's can)."""
-    for line in cv2.getBuildInformation().splitlines():
-        if line.strip().startswith("GStreamer:"):
-            return "YES" in line
-    return False
+    return bool(opencv_build_flag("GStreamer"))
 
 
 def is_jetson():
     """True on a Jetson (L4T): pick the hardware decoder there."""
     return os.path.isfile(JETSON_RELEASE_FILE)
+
+
+def _no_gstreamer_message(description, what):
+    return ("cannot open {}: this OpenCV {} was built without GStreamer (cv2.getBuildInformation"
+            "() says GStreamer: NO), which {} needs: use JetPack's OpenCV, not a pip "
+            "opencv-python (python3 jetson/check_platform.py --check gstreamer)".format(
+                description, cv2.__version__, what))
+
+
+def _release(resource, description):
+    """release()/close() a capture or connection, logging (not raising) a failure."""
+    closer = getattr(resource, "release", None) or getattr(resource, "close", None)
+    if closer is None:
+        return
+    try:
+        closer()
+    except Exception as exc:  # a broken driver must not take the shutdown with it
+        LOG.warning("releasing %s failed: %r", description, exc)
 
 
 # -- readers: one frame at a time ----------------------------------------------------------
@@ -93,6 +180,9 @@ class Reader(object):
 
     ``open()`` raises NanosegError when the source cannot be opened; ``read()`` returns
     ``(name, bgr_uint8)`` or None at the end of the source (or when a live camera fails).
+    A reader whose ``read()`` can block forever implements ``detach()``: hand over the
+    current connection (something with ``release()`` or ``close()``) and forget it, so the
+    stream can reopen while the stuck ``read()`` still holds the old one.
     """
 
     live = False
@@ -104,6 +194,9 @@ class Reader(object):
 
     def read(self):
         raise NotImplementedError
+
+    def detach(self):
+        return None
 
     def close(self):
         pass
@@ -149,18 +242,23 @@ class CaptureReader(Reader):
             capture.set(cv2.CAP_PROP_FPS, self._want_fps)
 
     def read(self):
-        if self._capture is None:
+        capture = self._capture  # a detach() during this read leaves it to this call
+        if capture is None:
             return None
-        ok, frame = self._capture.read()
+        ok, frame = capture.read()
         if not ok or frame is None:
             return None
         self._count += 1
         return "frame{:06d}".format(self._count - 1), frame
 
+    def detach(self):
+        capture, self._capture = self._capture, None
+        return capture
+
     def close(self):
-        if self._capture is not None:
-            self._capture.release()
-            self._capture = None
+        capture, self._capture = self._capture, None
+        if capture is not None:
+            _release(capture, self.description)
 
 
 class ImageListReader(Reader):
@@ -188,7 +286,10 @@ class ImageListReader(Reader):
 
 # -- the stream: a capture thread in front of a reader -------------------------------------
 class Frame(object):
-    """One captured frame: its index in the stream, a name, the BGR image, capture time."""
+    """One captured frame: its index in the stream, a name, the BGR image, capture time.
+
+    ``time`` is time.monotonic() (a Jetson has no RTC: the wall clock jumps at NTP sync).
+    """
 
     __slots__ = ("index", "name", "image", "time")
 
@@ -199,32 +300,125 @@ class Frame(object):
         self.time = when
 
 
+_STALLED = object()
+_STOPPED = object()
+
+
+class _ReadWorker(object):
+    """``read()`` on a helper thread, so a read that never returns can be walked away from.
+
+    The capture thread asks for one read at a time and waits at most the stall timeout. A
+    stalled worker is abandoned with a ``cleanup`` (release the connection it reads from)
+    that runs on the worker once its read finally returns: nothing is released under a
+    running read().
+    """
+
+    def __init__(self, read, name="capture-read"):
+        self._read = read
+        self._cond = threading.Condition()
+        self._requested = False
+        self._running = False
+        self._result = None
+        self._abandoned = False
+        self._cleanup = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def read(self, timeout, stop):
+        """The read's result, ``_STALLED`` after ``timeout`` s, ``_STOPPED`` once ``stop``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._requested = True
+            self._result = None
+            self._cond.notify_all()
+            while self._result is None:
+                if stop.is_set():
+                    return _STOPPED
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return _STALLED
+                self._cond.wait(min(remaining, 0.1))
+            kind, value = self._result
+            self._result = None
+        if kind == "error":
+            raise value
+        return value
+
+    def abandon(self, cleanup=None):
+        """Retire the worker. True: a read is running or pending and ``cleanup`` will run
+        after it; False: the worker was idle (``cleanup`` is the caller's to run)."""
+        with self._cond:
+            pending = self._running or self._requested
+            self._abandoned = True
+            self._cleanup = cleanup if pending else None
+            self._cond.notify_all()
+            return pending
+
+    def _run(self):
+        while True:
+            with self._cond:
+                while not self._requested and not self._abandoned:
+                    self._cond.wait()
+                if self._abandoned:
+                    break
+                self._requested = False
+                self._running = True
+            try:
+                result = ("item", self._read())
+            except Exception as exc:  # handed to the capture thread, which decides
+                result = ("error", exc)
+            with self._cond:
+                self._running = False
+                if self._abandoned:
+                    break
+                self._result = result
+                self._cond.notify_all()
+        with self._cond:
+            cleanup, self._cleanup = self._cleanup, None
+        if cleanup is not None:
+            cleanup()
+
+
 class SourceStream(object):
     """Runs a :class:`Reader` on its own thread and hands frames to one consumer.
 
     Live readers: a one-slot mailbox (latest frame wins; overwritten frames are counted in
-    ``dropped``) and reconnection with back-off ``backoff * 2**k`` for ``reconnect_attempts``
-    tries. Files/folders: a bounded queue the thread blocks on, so no frame is ever lost.
+    ``dropped``), a stall watchdog (no frame within ``stall_timeout`` s = lost; 0 turns it
+    off) and reconnection with back-off ``backoff * 2**k`` (at most ``max_backoff``) for
+    ``reconnect_attempts`` tries. The budget and the back-off only start afresh once a
+    connection delivered ``healthy_frames`` frames: a camera that opens but never delivers
+    ends the run instead of reconnecting forever. Files/folders: a bounded queue the thread
+    blocks on, so no frame is ever lost. ``wait(seconds) -> stopped`` is the back-off sleep
+    (tests inject one).
     """
 
     def __init__(self, reader, loop=False, reconnect_attempts=5, backoff=0.5,
-                 max_backoff=8.0, queue_size=4):
+                 max_backoff=8.0, queue_size=4, stall_timeout=STALL_TIMEOUT,
+                 healthy_frames=HEALTHY_FRAMES, wait=None):
         self.reader = reader
         self.loop = loop
         self.reconnect_attempts = int(reconnect_attempts)
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
         self.queue_size = int(queue_size)
+        self.stall_timeout = float(stall_timeout or 0.0)
+        self.healthy_frames = max(int(healthy_frames), 1)
         self.captured = 0
         self.dropped = 0
         self.reconnects = 0
+        self.stalls = 0
         self.end_reason = None
         self.error = None
         self._frames = []
         self._cond = threading.Condition()
         self._stop = threading.Event()
+        self._wait = wait or self._stop.wait
         self._done = False
         self._thread = None
+        self._worker = None
+        self._attempt = 0  # reconnect attempts since frames last flowed
+        self._delay = self.backoff
+        self._since_open = 0  # frames delivered since the last (re)open
 
     @property
     def live(self):
@@ -250,10 +444,10 @@ class SourceStream(object):
 
     def get(self, timeout=None):
         """The next frame, or None at the end of the stream (or after ``timeout`` s)."""
-        deadline = None if timeout is None else time.time() + timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while not self._frames and not self._done:
-                remaining = None if deadline is None else deadline - time.time()
+                remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
                 self._cond.wait(0.1 if remaining is None else min(0.1, remaining))
@@ -269,14 +463,26 @@ class SourceStream(object):
         with self._cond:
             return self._done and not self._frames
 
-    def stop(self):
-        """Stop capturing and release the source (safe to call twice)."""
+    def stop(self, timeout=5.0):
+        """Stop capturing (safe to call twice); the capture thread releases the source.
+
+        A capture thread stuck in a blocking open() is left to finish on its own (it is a
+        daemon and releases the source when that call returns): nothing is released under
+        a running OpenCV call.
+        """
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5.0)
-        self.reader.close()
+        thread = self._thread
+        if thread is None:
+            self._close_reader()  # opened by start() but never captured
+            return
+        if thread is threading.current_thread():
+            return
+        thread.join(timeout)
+        if thread.is_alive():
+            LOG.warning("capture from %s did not stop within %.0f s (blocked in OpenCV): "
+                        "leaving it to end on its own", self.description, timeout)
 
     # -- capture thread ------------------------------------------------------------------
     def _run(self):
@@ -291,6 +497,7 @@ class SourceStream(object):
             self.end_reason = "error"
             LOG.exception("capture from %s failed", self.description)
         finally:
+            self._release_reader()
             with self._cond:
                 self._done = True
                 self._cond.notify_all()
@@ -307,13 +514,15 @@ class SourceStream(object):
                     return
                 continue
             name, image = item
-            self._deliver(Frame(index, name, image, time.time()))
+            self._deliver(Frame(index, name, image, time.monotonic()))
             index += 1
         self.end_reason = "stopped"
 
     def _read_safely(self):
-        """A frame, or None when the reader ends or a live reader fails (logged)."""
+        """A frame, or None when the reader ends, stalls or a live reader fails (logged)."""
         try:
+            if self.live and self.stall_timeout > 0:
+                return self._read_watched()
             return self.reader.read()
         except (NanosegError, cv2.error, OSError) as exc:
             if not self.live:
@@ -321,6 +530,58 @@ class SourceStream(object):
             LOG.warning("reading %s failed: %s", self.description,
                         str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc))
             return None
+
+    def _read_watched(self):
+        """reader.read() through the worker; a read that outlasts stall_timeout = lost."""
+        if self._worker is None:
+            self._worker = _ReadWorker(self.reader.read)
+        item = self._worker.read(self.stall_timeout, self._stop)
+        if item is _STOPPED:
+            return None
+        if item is _STALLED:
+            self.stalls += 1
+            LOG.warning("no frame from %s for %.1f s: treating it as lost", self.description,
+                        self.stall_timeout)
+            self._abandon_worker()
+            return None
+        return item
+
+    def _abandon_worker(self):
+        """After a stall: detach the connection the stuck read holds and walk away."""
+        worker, self._worker = self._worker, None
+        self._hand_over(worker, self.reader.detach())
+
+    def _hand_over(self, worker, leftover):
+        """Abandon ``worker``; ``leftover`` (its connection) is released after its read."""
+        cleanup = None
+        if leftover is not None:
+            description = self.description
+
+            def cleanup():
+                _release(leftover, description)
+        if not worker.abandon(cleanup) and cleanup is not None:
+            cleanup()
+
+    def _release_reader(self):
+        """At the end of the capture thread: close the reader, never under a running read."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            leftover = self.reader.detach()
+            if leftover is None:  # a reader without detach(): close it after its read
+                if worker.abandon(self._close_reader):
+                    LOG.warning("%s is still inside read(): it is closed when that returns",
+                                self.description)
+                else:
+                    self._close_reader()
+                return
+            self._hand_over(worker, leftover)
+        self._close_reader()
+
+    def _close_reader(self):
+        try:
+            self.reader.close()
+        except Exception as exc:
+            LOG.warning("closing %s failed: %r", self.description, exc)
 
     def _recover(self):
         """After a None read: loop a file, reconnect a live source, or end. True = go on."""
@@ -335,22 +596,32 @@ class SourceStream(object):
         return self._reconnect()
 
     def _reconnect(self):
-        """Reopen a lost live source with exponential back-off; False when it stays lost."""
-        self.reader.close()
-        delay = self.backoff
-        for attempt in range(1, self.reconnect_attempts + 1):
+        """Reopen a lost live source with exponential back-off; False when it stays lost.
+
+        Attempts and back-off carry over between losses unless the connection delivered
+        ``healthy_frames`` frames since it was opened.
+        """
+        if self._since_open >= self.healthy_frames:
+            self._attempt = 0
+            self._delay = self.backoff
+        self._close_reader()
+        while self._attempt < self.reconnect_attempts:
+            self._attempt += 1
+            delay = self._delay
+            self._delay = min(self._delay * 2.0, self.max_backoff)
             LOG.warning("lost %s: reconnect attempt %d/%d in %.1f s", self.description,
-                        attempt, self.reconnect_attempts, delay)
-            if self._stop.wait(delay):
+                        self._attempt, self.reconnect_attempts, delay)
+            if self._wait(delay):
                 self.end_reason = "stopped"
                 return False
             try:
                 self.reader.open()
             except NanosegError as exc:
-                LOG.warning("reconnect %d/%d failed: %s", attempt, self.reconnect_attempts, exc)
-                delay = min(delay * 2.0, self.max_backoff)
+                LOG.warning("reconnect %d/%d failed: %s", self._attempt,
+                            self.reconnect_attempts, exc)
                 continue
             self.reconnects += 1
+            self._since_open = 0
             LOG.info("reconnected to %s", self.description)
             return True
         self.end_reason = "source lost"
@@ -362,6 +633,7 @@ class SourceStream(object):
     def _deliver(self, frame):
         with self._cond:
             self.captured += 1
+            self._since_open += 1
             if self.live:
                 if self._frames:
                     self.dropped += len(self._frames)
@@ -379,7 +651,7 @@ def _image_paths(pattern):
                   if os.path.splitext(p)[1].lower() in IMAGE_EXTENSIONS)
 
 
-def make_reader(uri, width=1280, height=720, fps=30, flip=0, latency=200):
+def make_reader(uri, width=1280, height=720, fps=30, flip=0, latency=200, rtsp_codec="h264"):
     """The :class:`Reader` for ``uri``; one-line error listing the accepted forms."""
     text = str(uri).strip()
     lower = text.lower()
@@ -387,15 +659,14 @@ def make_reader(uri, width=1280, height=720, fps=30, flip=0, latency=200):
         sensor = text[len("csi://"):]
         if not sensor.isdigit():
             raise NanosegError("CSI source {!r} needs a sensor number, like csi://0".format(uri))
-        pipeline = csi_pipeline(int(sensor), width, height, fps, flip)
-        return CaptureReader(text, lambda: cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER),
-                             live=True)
+        return CaptureReader(text, _csi_opener(text, csi_pipeline(int(sensor), width, height,
+                                                                  fps, flip)), live=True)
     if lower.startswith("v4l2://") or text.isdigit():
         device = int(text) if text.isdigit() else text[len("v4l2://"):]
-        return CaptureReader(text, lambda: cv2.VideoCapture(device, cv2.CAP_V4L2), live=True,
-                             size=(width, height), fps=fps)
+        return CaptureReader(text, _v4l2_opener(device), live=True, size=(width, height),
+                             fps=fps)
     if lower.startswith(("rtsp://", "rtsps://")):
-        return _rtsp_reader(text, latency)
+        return _rtsp_reader(text, latency, rtsp_codec)
     if any(ch in text for ch in "*?["):
         paths = _image_paths(text)
         if not paths:
@@ -412,31 +683,77 @@ def make_reader(uri, width=1280, height=720, fps=30, flip=0, latency=200):
         ext = os.path.splitext(text)[1].lower()
         if ext in IMAGE_EXTENSIONS:
             return ImageListReader([text], text)
-        return CaptureReader(text, lambda: cv2.VideoCapture(text, cv2.CAP_FFMPEG), live=False)
+        return CaptureReader(text, _file_opener(text), live=False)
     raise NanosegError("unknown --source {!r}: use one of {}".format(
         redact_uri(text), "; ".join(ACCEPTED_FORMS)))
 
 
-def _rtsp_reader(uri, latency):
-    """RTSP through GStreamer when OpenCV has it (latency honoured), else FFmpeg over TCP."""
+def _csi_opener(description, pipeline):
+    """The CSI pipeline through GStreamer, or a message saying this OpenCV has none."""
+    def open_csi():
+        if not opencv_has_gstreamer():
+            raise NanosegError(_no_gstreamer_message(description, "a CSI camera"))
+        return cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER)
+    return open_csi
+
+
+def _v4l2_opener(device):
+    """V4L2 when this OpenCV has it (Linux), else whatever backend OpenCV picks."""
+    def open_v4l2():
+        api = cv2.CAP_ANY if opencv_build_flag("v4l/v4l2") is False else cv2.CAP_V4L2
+        return cv2.VideoCapture(device, api)
+    return open_v4l2
+
+
+def _file_opener(path):
+    """FFmpeg when this OpenCV has it, else (or when FFmpeg cannot) any backend: on a Jetson
+    whose OpenCV has GStreamer but no FFmpeg, GStreamer decodes the file."""
+    def open_file():
+        capture = None
+        if opencv_build_flag("FFMPEG") is not False:
+            capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+        if capture is None or not capture.isOpened():
+            capture = cv2.VideoCapture(path, cv2.CAP_ANY)
+        return capture
+    return open_file
+
+
+def _rtsp_reader(uri, latency, codec="h264"):
+    """RTSP through GStreamer when OpenCV has it (latency, codec honoured), else FFmpeg.
+
+    Never CAP_ANY: OpenCV 4.1's image-sequence backend prints the name it was given, and this
+    one holds the password. FFmpeg options (OPENCV_FFMPEG_CAPTURE_OPTIONS, e.g. TCP transport)
+    come from the environment, which the CLI sets: a library does not touch os.environ.
+    """
     safe = redact_uri(uri)
     if opencv_has_gstreamer():
-        pipeline = rtsp_pipeline(uri, latency, jetson=is_jetson())
+        pipeline = rtsp_pipeline(uri, latency, jetson=is_jetson(), codec=codec)
         return CaptureReader(safe, lambda: cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER),
                              live=True)
-    os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
-    return CaptureReader(safe, lambda: cv2.VideoCapture(uri, cv2.CAP_FFMPEG), live=True)
+    rtsp_pipeline(uri, latency, codec=codec)  # the same option checks on every build
+
+    def open_ffmpeg():
+        if opencv_build_flag("FFMPEG") is False:
+            raise NanosegError("cannot open {}: this OpenCV {} has neither GStreamer nor FFmpeg"
+                               " for RTSP: use JetPack's OpenCV on the Jetson".format(
+                                   safe, cv2.__version__))
+        return cv2.VideoCapture(uri, cv2.CAP_FFMPEG)
+    LOG.info("OpenCV has no GStreamer: %s through FFmpeg (--latency and --rtsp-codec do not "
+             "apply)", safe)
+    return CaptureReader(safe, open_ffmpeg, live=True)
 
 
 def open_source(uri, width=1280, height=720, fps=30, flip=0, latency=200, loop=False,
-                reconnect_attempts=5, backoff=0.5):
+                reconnect_attempts=5, backoff=0.5, stall_timeout=STALL_TIMEOUT,
+                rtsp_codec="h264"):
     """A started :class:`SourceStream` for ``uri`` (see ACCEPTED_FORMS).
 
     ``width``/``height``/``fps``/``flip`` configure cameras (CSI: the GStreamer caps and
-    nvvidconv flip-method), ``latency`` (ms) the RTSP jitter buffer, ``loop`` replays a file
-    or folder forever (benchmarks, demos).
+    nvvidconv flip-method), ``latency`` (ms) and ``rtsp_codec`` the RTSP stream, ``loop``
+    replays a file or folder forever (benchmarks, demos), ``stall_timeout`` (s, live sources,
+    0 = off) is how long without a frame counts as a lost camera.
     """
-    reader = make_reader(uri, width, height, fps, flip, latency)
+    reader = make_reader(uri, width, height, fps, flip, latency, rtsp_codec)
     stream = SourceStream(reader, loop=loop, reconnect_attempts=reconnect_attempts,
-                          backoff=backoff)
+                          backoff=backoff, stall_timeout=stall_timeout)
     return stream.start()

@@ -11,6 +11,7 @@ import pytest
 
 from edge import sources
 from edge.errors import NanosegError
+from tests.video_helpers import StallingCamera, wait_until
 
 
 def test_csi_pipeline_is_what_the_jetson_needs():
@@ -27,11 +28,43 @@ def test_csi_pipeline_is_what_the_jetson_needs():
         sources.csi_pipeline(flip=9)
 
 
+@pytest.mark.parametrize("flip, transposed", [(0, False), (1, True), (2, False), (3, True),
+                                              (4, False), (5, True), (6, False), (7, True)])
+def test_csi_rotations_and_diagonal_flips_swap_the_output_size(flip, transposed):
+    """nvvidconv flip-method 1/3 rotate by 90 and 5/7 transpose: its output is HxW then."""
+    text = sources.csi_pipeline(width=1280, height=720, fps=30, flip=flip)
+    sensor_caps = ("video/x-raw(memory:NVMM), width=(int)1280, height=(int)720, "
+                   "framerate=(fraction)30/1")
+    assert sensor_caps in text  # the sensor mode never changes
+    out = "width=(int)720, height=(int)1280" if transposed else \
+        "width=(int)1280, height=(int)720"
+    assert "nvvidconv flip-method={} ! video/x-raw, {}, format=(string)BGRx".format(
+        flip, out) in text
+
+
 def test_rtsp_pipeline_honours_latency_and_uses_the_hardware_decoder_on_jetson():
     jetson = sources.rtsp_pipeline("rtsp://cam/1", latency=50, jetson=True)
-    assert jetson.startswith("rtspsrc location=rtsp://cam/1 latency=50 ! rtph264depay")
+    assert jetson.startswith('rtspsrc location="rtsp://cam/1" latency=50 ! rtph264depay')
     assert "nvv4l2decoder" in jetson and jetson.endswith("appsink drop=true max-buffers=1")
     assert "avdec_h264" in sources.rtsp_pipeline("rtsp://cam/1", jetson=False)
+    h265 = sources.rtsp_pipeline("rtsp://cam/1", jetson=False, codec="h265")
+    assert "! rtph265depay ! h265parse ! avdec_h265 !" in h265 and "264" not in h265
+    assert "rtph265depay ! h265parse ! nvv4l2decoder" in sources.rtsp_pipeline(
+        "rtsp://cam/1", jetson=True, codec="h265")
+    with pytest.raises(NanosegError, match="--rtsp-codec must be one of h264 h265"):
+        sources.rtsp_pipeline("rtsp://cam/1", codec="mjpeg")
+
+
+def test_rtsp_credentials_with_spaces_and_quotes_stay_inside_quoted_values():
+    """user-id/user-pw are quoted GStreamer values: a password cannot end the element."""
+    uri = "rtsp://ad%20min:p%22a%5Css%20w!rd%40x@10.0.0.5:554/live?ch=1"
+    text = sources.rtsp_pipeline(uri, latency=0)
+    assert text.startswith('rtspsrc location="rtsp://10.0.0.5:554/live?ch=1" latency=0 '
+                           'user-id="ad min" user-pw="p\\"a\\\\ss w!rd@x" ! rtph264depay')
+    raw = sources.rtsp_pipeline('rtsp://cam:pa ss"word@host/x')
+    assert 'location="rtsp://host/x"' in raw and 'user-pw="pa ss\\"word"' in raw
+    assert sources.split_credentials("rtsp://host/x") == ("rtsp://host/x", None, None)
+    assert sources.split_credentials("rtsp://u@host/x") == ("rtsp://host/x", "u", None)
 
 
 def test_redact_uri_hides_user_and_password():
@@ -39,6 +72,10 @@ def test_redact_uri_hides_user_and_password():
         "rtsp://***:***@10.0.0.5:554/live?ch=1"
     assert sources.redact_uri("rtsp://10.0.0.5/live") == "rtsp://10.0.0.5/live"
     assert sources.redact_uri("/data/clip.mp4") == "/data/clip.mp4"
+    # an unencoded '/' or '@' in the password, or a password in the query, is hidden too
+    assert sources.redact_uri("rtsp://u:a/b@c@host/x") == "rtsp://***:***@host/x"
+    assert sources.redact_uri("rtsp://host/live?user=admin&password=hunter2&ch=1") == \
+        "rtsp://host/live?user=admin&password=***&ch=1"
 
 
 def test_rtsp_password_never_reaches_logs_or_errors(caplog):
@@ -198,3 +235,161 @@ def test_absent_camera_is_a_one_line_error(uri):
     with pytest.raises(NanosegError, match="cannot open {}".format(uri)) as info:
         sources.open_source(uri)
     assert "\n" not in str(info.value)
+
+
+def test_csi_without_gstreamer_says_exactly_that(monkeypatch):
+    """A pip OpenCV has no GStreamer: the message says so, not 'check the device'."""
+    monkeypatch.setattr(sources, "opencv_has_gstreamer", lambda: False)
+    with pytest.raises(NanosegError) as info:
+        sources.open_source("csi://0")
+    message = str(info.value)
+    assert message.startswith("cannot open csi://0: this OpenCV ")
+    assert "built without GStreamer" in message and "JetPack's OpenCV" in message
+    assert "check the device" not in message
+    monkeypatch.setattr(sources, "opencv_has_gstreamer", lambda: True)
+    with pytest.raises(NanosegError, match="cannot open csi://0: OpenCV could not open it"):
+        sources.make_reader("csi://0").open()  # GStreamer there: then it is the camera
+
+
+def test_build_information_flags():
+    info = "  Video I/O:\n    FFMPEG:    YES\n    GStreamer:   NO\n    v4l/v4l2:  linux/videodev2.h\n"
+    assert sources.opencv_build_flag("FFMPEG", info) is True
+    assert sources.opencv_build_flag("gstreamer", info) is False
+    assert sources.opencv_build_flag("v4l/v4l2", info) is True
+    assert sources.opencv_build_flag("DC1394", info) is None
+    assert sources.opencv_has_gstreamer() == ("GStreamer:" in cv2.getBuildInformation() and
+                                              sources.opencv_build_flag("GStreamer"))
+
+
+def test_video_file_opens_without_the_ffmpeg_backend(monkeypatch, tmp_path):
+    """Files are not forced through CAP_FFMPEG: with no FFmpeg, any backend OpenCV has."""
+    video = str(tmp_path / "clip.avi")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (64, 48))
+    for value in range(4):
+        writer.write(np.full((48, 64, 3), 60 * value, np.uint8))
+    writer.release()
+    tried = []
+    real_capture = cv2.VideoCapture
+
+    def capture(*args):
+        tried.append(args[1] if len(args) > 1 else None)
+        return real_capture(*args)
+    monkeypatch.setattr(sources.cv2, "VideoCapture", capture)
+    monkeypatch.setattr(sources, "opencv_build_flag",
+                        lambda name, info=None: False if name == "FFMPEG" else None)
+    frames = _drain(sources.open_source(video))
+    assert tried == [cv2.CAP_ANY] and len(frames) == 4
+
+
+class NoFrameCamera(sources.Reader):
+    """Opens every time but never delivers a frame (a camera that is there but broken)."""
+
+    live = True
+    description = "silent camera"
+
+    def __init__(self):
+        self.opens = 0
+
+    def open(self):
+        self.opens += 1
+
+    def read(self):
+        time.sleep(0.001)
+        return None
+
+
+def test_opens_without_frames_use_up_the_reconnect_budget_with_growing_backoff():
+    delays = []
+
+    def wait(seconds):  # the back-off sleep, recorded; ends a runaway loop after 20 calls
+        delays.append(seconds)
+        return len(delays) > 20
+    camera = NoFrameCamera()
+    stream = sources.SourceStream(camera, reconnect_attempts=4, backoff=0.5, max_backoff=3.0,
+                                  wait=wait).start()
+    assert stream.get(timeout=30) is None and stream.finished
+    stream.stop()
+    assert stream.end_reason == "source lost"
+    assert "silent camera was lost and 4 reconnect attempts failed" in stream.error
+    assert camera.opens == 5  # the first open plus 4 attempts: not one more
+    assert delays == [0.5, 1.0, 2.0, 3.0]  # doubling, capped at max_backoff
+
+
+class BurstCamera(sources.Reader):
+    """``burst`` frames per connection, ``connections`` times; then it cannot be opened."""
+
+    live = True
+    description = "burst camera"
+
+    def __init__(self, burst, connections):
+        self.burst = burst
+        self.connections = connections
+        self.opens = 0
+        self.served = 0
+
+    def open(self):
+        self.opens += 1
+        if self.opens > self.connections:
+            raise NanosegError("cannot open burst camera: unplugged")
+        self.served = 0
+
+    def read(self):
+        if self.served >= self.burst:
+            raise OSError("device disconnected")
+        self.served += 1
+        return "f", np.full((4, 4, 3), self.opens, np.uint8)
+
+
+def test_reconnect_budget_starts_afresh_only_after_frames_flowed():
+    delays = []
+    camera = BurstCamera(burst=12, connections=4)
+    stream = sources.SourceStream(camera, reconnect_attempts=1, backoff=0.25, healthy_frames=10,
+                                  wait=lambda s: delays.append(s) and False).start()
+    _drain(stream)
+    assert stream.reconnects == 3 and camera.opens == 5  # every loss after 12 frames is fresh
+    assert delays == [0.25] * 4 and stream.end_reason == "source lost"
+    few = BurstCamera(burst=3, connections=100)  # 3 frames are not healthy: budget carries
+    stream = sources.SourceStream(few, reconnect_attempts=3, backoff=0.25, healthy_frames=10,
+                                  wait=lambda s: delays.append(s) and False).start()
+    _drain(stream)
+    assert few.opens == 4 and stream.captured == 12 and stream.end_reason == "source lost"
+
+
+def test_stalled_read_counts_as_lost_and_reconnects_without_releasing_under_it():
+    camera = StallingCamera(stall_after=3)
+    stream = sources.SourceStream(camera, stall_timeout=0.3, backoff=0.01).start()
+    try:
+        names = []
+        deadline = time.monotonic() + 20
+        while "c2" not in names and time.monotonic() < deadline:
+            frame = stream.get(timeout=1)
+            if frame is not None:
+                names.append(frame.name)
+        assert names[:3] == ["c1"] * 3 and "c2" in names, names
+        assert stream.stalls == 1 and stream.reconnects == 1
+        first = camera.connections[0]
+        assert first.reading and not first.released  # its read() is still stuck: untouched
+        camera.unblock.set()  # the stuck read returns at last: then the handle is released
+        assert wait_until(lambda: first.released)
+        assert not first.released_while_reading
+    finally:
+        camera.unblock.set()
+        stream.stop()
+    assert camera.connections[1].released and not camera.closed_while_reading
+
+
+def test_stop_returns_while_a_read_is_blocked_and_releases_after_it():
+    camera = StallingCamera(stall_after=1)
+    stream = sources.SourceStream(camera, stall_timeout=60.0).start()
+    assert stream.get(timeout=10).name == "c1"
+    time.sleep(0.2)  # now blocked inside read()
+    started = time.monotonic()
+    stream.stop()
+    assert time.monotonic() - started < 3.0
+    assert stream.get(timeout=5) is None and stream.finished
+    connection = camera.connections[0]
+    assert connection.reading and not connection.released
+    camera.unblock.set()
+    assert wait_until(lambda: connection.released)
+    assert not connection.released_while_reading
+    assert len(camera.connections) == 1  # stopping never reconnects

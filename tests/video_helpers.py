@@ -1,5 +1,17 @@
-"""Video helpers for tests (Python 3.6 compatible: tests/py36 uses them too)."""
+"""Video and fake-device helpers for tests (Python 3.6 compatible: tests/py36 uses them too).
+
+The fakes stand in for what needs hardware: a camera whose read() blocks like OpenCV's on a
+stalled RTSP/CSI stream, a sink that crashes, a backend without a model.
+"""
+import threading
+import time
+
 import cv2
+import numpy as np
+
+from edge import contract as contract_mod
+from edge.sinks import Sink
+from edge.sources import Reader
 
 
 def count_frames(path):
@@ -10,3 +22,128 @@ def count_frames(path):
         count += 1
     capture.release()
     return count
+
+
+def write_frames(folder, count, size=(48, 64)):
+    """``count`` PNG frames (grey levels) in ``folder``; their paths."""
+    paths = []
+    for index in range(count):
+        path = str(folder.joinpath("frame{:03d}.png".format(index)))
+        cv2.imwrite(path, np.full(size + (3,), (index * 37) % 256, np.uint8))
+        paths.append(path)
+    return paths
+
+
+class FakeBackend(object):
+    """The backend interface (edge.backends.Backend) without a model: all background."""
+
+    name = "fake"
+
+    def __init__(self, height=16, width=16):
+        self.contract = contract_mod.Contract.create(
+            height, width, ["thing"], "sigmoid", contract_mod.Normalization.named("scale"))
+        self.closed = False
+
+    def infer(self, x):
+        return np.zeros((self.contract.height, self.contract.width, 1), np.float32)
+
+    def describe(self):
+        return "fake backend"
+
+    def close(self):
+        self.closed = True
+
+
+class BrokenSink(Sink):
+    """A sink whose ``fail_at``-th write raises ValueError (a bug in a sink or a driver)."""
+
+    def __init__(self, fail_at=3, on_close=None):
+        self.fail_at = fail_at
+        self.writes = 0
+        self.on_close = on_close
+        self.closed_on = None
+
+    def write(self, result):
+        self.writes += 1
+        if self.writes >= self.fail_at:
+            raise ValueError("unsupported pixel layout\nsecond line of detail")
+
+    def close(self):
+        self.closed_on = threading.current_thread().name
+        if self.on_close is not None:
+            self.on_close()
+
+
+class Connection(object):
+    """One fake capture handle; records whether it was released while a read was inside it."""
+
+    def __init__(self, number):
+        self.number = number
+        self.reading = False
+        self.released = False
+        self.released_while_reading = False
+
+    def release(self):
+        self.released = True
+        self.released_while_reading = self.reading
+
+
+class StallingCamera(Reader):
+    """Like cv2.VideoCapture on a stalled RTSP/CSI stream: read() blocks with no end-of-stream.
+
+    Connection 1 serves ``stall_after`` frames and then blocks until ``unblock`` is set;
+    later connections serve frames forever. detach() hands the connection over as
+    edge.sources.CaptureReader does.
+    """
+
+    live = True
+    description = "stalling camera"
+
+    def __init__(self, stall_after=3, size=(24, 32)):
+        self.stall_after = stall_after
+        self.size = size
+        self.unblock = threading.Event()
+        self.connections = []
+        self.current = None
+        self.served = 0
+        self.closed_while_reading = False
+
+    def open(self):
+        self.current = Connection(len(self.connections) + 1)
+        self.connections.append(self.current)
+        self.served = 0
+
+    def read(self):
+        connection = self.current
+        if connection is None:
+            return None
+        connection.reading = True
+        try:
+            if connection.number == 1 and self.served >= self.stall_after:
+                self.unblock.wait()
+                return None
+            self.served += 1
+            time.sleep(0.005)
+            return "c{}".format(connection.number), np.zeros(self.size + (3,), np.uint8)
+        finally:
+            connection.reading = False
+
+    def detach(self):
+        connection, self.current = self.current, None
+        return connection
+
+    def close(self):
+        connection, self.current = self.current, None
+        if connection is not None:
+            self.closed_while_reading |= connection.reading
+            connection.release()
+
+
+def wait_until(condition, timeout=5.0):
+    """True once ``condition()`` holds, False after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
