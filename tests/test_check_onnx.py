@@ -145,3 +145,49 @@ def test_require_trt_compatible_summarizes():
     with pytest.raises(check_onnx.NanosegError, match=r"m.onnx would not parse.*opset 15.*"
                                                        r"\+1 more: run convert/check_onnx.py"):
         check_onnx.require_trt_compatible(model, "m.onnx")
+
+
+def test_topk_k_and_dropout_mode_must_be_initializers():
+    """onnx-tensorrt's TopK importer asserts K is weights; Dropout's training_mode likewise."""
+    def topk_model(k_is_initializer):
+        node = helper.make_node("TopK", ["x", "k"], ["y", "idx"], name="top", axis=3)
+        k = numpy_helper.from_array(np.asarray([4], np.int64), "k")
+        inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])]
+        if not k_is_initializer:
+            inputs.append(helper.make_tensor_value_info("k", TensorProto.INT64, [1]))
+        return make_model([node], inputs=inputs, initializers=[k] if k_is_initializer else [],
+                          outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT,
+                                                                 [1, 3, 8, 4]),
+                                   helper.make_tensor_value_info("idx", TensorProto.INT64,
+                                                                 [1, 3, 8, 4])])
+    problems = check_onnx.check_model(topk_model(True))
+    assert not [p for p in problems if "(TopK)" in p], problems   # only the int64 idx output
+    problems = check_onnx.check_model(topk_model(False))
+    assert any("'top' (TopK): input 1 ('k') must be an initializer" in p for p in problems)
+
+    def dropout_model(mode_is_initializer):
+        node = helper.make_node("Dropout", ["x", "ratio", "mode"], ["y"], name="drop")
+        ratio = numpy_helper.from_array(np.asarray(0.2, np.float32), "ratio")
+        mode = numpy_helper.from_array(np.asarray(False), "mode")
+        inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])]
+        if not mode_is_initializer:
+            inputs.append(helper.make_tensor_value_info("mode", TensorProto.BOOL, []))
+        return make_model([node], inputs=inputs,
+                          initializers=[ratio, mode] if mode_is_initializer else [ratio],
+                          outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT,
+                                                                 [1, 3, 8, 8])])
+    assert check_onnx.check_model(dropout_model(True)) == []      # imported as an identity
+    problems = check_onnx.check_model(dropout_model(False))
+    assert "node 0 'drop' (Dropout): input 2 ('mode') must be an initializer for TensorRT " \
+        "8.0: export with a static shape" in problems, problems
+
+
+def test_softmax_cross_entropy_loss_is_not_in_the_82_table():
+    node = helper.make_node("SoftmaxCrossEntropyLoss", ["x", "labels"], ["y"], name="loss")
+    model = make_model([node], inputs=[
+        helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8]),
+        helper.make_tensor_value_info("labels", TensorProto.INT64, [1, 8, 8])],
+        outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, [])])
+    problems = check_onnx.check_model(model)
+    assert any("(SoftmaxCrossEntropyLoss): SoftmaxCrossEntropyLoss is not in TensorRT "
+               "8.0/8.2's ONNX operator table" in p for p in problems), problems
