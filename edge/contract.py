@@ -13,6 +13,7 @@ numpy + OpenCV only, Python 3.6 syntax: this module runs on the Jetson.
 """
 import hashlib
 import json
+import numbers
 import os
 
 import cv2
@@ -33,6 +34,10 @@ INTERPOLATIONS = {
     "area": cv2.INTER_AREA,
     "cubic": cv2.INTER_CUBIC,
 }
+# How every image FILE is decoded, by training's readers and the edge's folder source alike:
+# BGR, EXIF rotation ignored. Masks (read IMREAD_UNCHANGED) never apply EXIF, and a camera
+# frame has none, so images stay on the pixel grid the file stores, as their masks do.
+IMAGE_READ_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -206,12 +211,16 @@ class Contract(object):
         if self.activation not in ACTIVATIONS:
             raise NanosegError("contract activation must be sigmoid or softmax, got {!r}".format(
                 self.activation))
-        for key in (self.interpolation, self.mask_interpolation):
-            if key not in INTERPOLATIONS:
-                raise NanosegError("contract interpolation {!r} is not one of {}".format(
-                    key, sorted(INTERPOLATIONS)))
+        if self.interpolation not in INTERPOLATIONS:
+            raise NanosegError("contract interpolation {!r} is not one of {}".format(
+                self.interpolation, sorted(INTERPOLATIONS)))
+        if self.mask_interpolation != "nearest":
+            raise NanosegError("contract mask interpolation must be 'nearest' (labels are "
+                               "never blended), got {!r}".format(self.mask_interpolation))
         if not isinstance(self.normalization, Normalization):
             raise NanosegError("contract normalization must be a Normalization")
+        for entry in self.classes:
+            _check_class_entry(entry)
         ids = [c.get("id") for c in self.classes]
         if ids != list(range(len(ids))) or len(ids) < 2:
             raise NanosegError("contract classes must be labels 0..N (background first) with "
@@ -294,6 +303,9 @@ class Contract(object):
         except KeyError as exc:
             raise NanosegError("{} lacks the field {}: it is damaged or from another "
                                "tool".format(source, exc))
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise NanosegError("{} has a field of the wrong type ({}): it is damaged or from "
+                               "another tool; re-export the bundle".format(source, exc))
 
     def copy(self, **changes):
         """A new contract with some attributes replaced (e.g. ``layout="NCHW"``)."""
@@ -311,6 +323,16 @@ class Contract(object):
     def __repr__(self):
         return "Contract({}x{} {} {} {})".format(self.height, self.width, self.channel_order,
                                                  self.normalization.name, self.class_names)
+
+
+def _check_class_entry(entry):
+    """Each class needs an integer id, a name and an RGB colour (the overlay draws it)."""
+    color = entry.get("color")
+    ok_color = isinstance(color, (list, tuple)) and len(color) == 3 and all(
+        isinstance(v, numbers.Integral) and 0 <= v <= 255 for v in color)
+    if not isinstance(entry.get("id"), numbers.Integral) or not entry.get("name") or not ok_color:
+        raise NanosegError("contract class {} needs an integer \"id\", a \"name\" and a "
+                           "\"color\" of three 0-255 integers".format(entry))
 
 
 def load_contract(path):

@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.contract import (CONTRACT_FORMAT, Contract, Normalization, load_contract,
-                           preprocess_image, probabilities_to_labels, reorder_channels,
-                           resize_image, resize_mask, save_contract)
+from edge.contract import (CONTRACT_FORMAT, IMAGE_READ_FLAGS, Contract, Normalization,
+                           load_contract, preprocess_image, probabilities_to_labels,
+                           reorder_channels, resize_image, resize_mask, save_contract)
 from edge.errors import NanosegError
 from train import keras_env
 from train.backbones import backbone_names, normalization_for, resolve_normalization
@@ -74,7 +74,8 @@ def _real_images(nails_dir, camvid_dir):
 @pytest.mark.parametrize("normalization_name,backbone", NORMALIZATION_CASES)
 def test_edge_preprocessing_equals_training_validation(nails, normalization_name, backbone):
     contract = _roundtrip(_contract(normalization_name, backbone))
-    edge_inputs = [preprocess_image(cv2.imread(s.image_path), contract, "BGR")
+    edge_inputs = [preprocess_image(cv2.imread(s.image_path, IMAGE_READ_FLAGS), contract,
+                                    "BGR")
                    for s in nails.samples]
     dataset = Dataset(nails, contract)
     validation = [x for x, _ in iterate_validation(nails, contract)]
@@ -191,7 +192,22 @@ LOAD_ERROR_CASES = [
      "lacks the field 'input'"),
     ("bad_activation", json.dumps(dict(_good_dict(), activation="relu")),
      "activation must be sigmoid or softmax"),
+    ("text_height", json.dumps(dict(_good_dict(), input=dict(_good_dict()["input"],
+                                                            height="abc"))),
+     "has a field of the wrong type"),
+    ("null_classes", json.dumps(dict(_good_dict(), classes=None)),
+     "has a field of the wrong type"),
+    ("null_threshold", json.dumps(dict(_good_dict(), threshold=None)),
+     "has a field of the wrong type"),
+    ("class_without_color", json.dumps(dict(_good_dict(), classes=[
+        {"id": 0, "name": "background", "color": [0, 0, 0]}, {"id": 1, "name": "nail"}])),
+     "needs an integer \"id\", a \"name\" and a \"color\""),
+    ("linear_masks", json.dumps(dict(_good_dict(), interpolation={"image": "linear",
+                                                                  "mask": "linear"})),
+     "mask interpolation must be 'nearest'"),
 ]
+# Errors found by validate() name the bad value, not the file (load_contract's caller does).
+VALUE_ERRORS = ("bad_activation", "class_without_color", "linear_masks")
 
 
 @pytest.mark.parametrize("name,text,message", LOAD_ERROR_CASES,
@@ -203,7 +219,7 @@ def test_load_contract_errors_are_one_line(tmp_path, name, text, message):
     with pytest.raises(NanosegError, match=message) as info:
         load_contract(path)
     assert "\n" not in str(info.value)
-    if name != "bad_activation":
+    if name not in VALUE_ERRORS:
         assert path in str(info.value)
 
 

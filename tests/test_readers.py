@@ -560,3 +560,21 @@ def test_bad_input_gives_one_line_error_naming_the_thing(build, tmp_path):
     assert "\n" not in message, message
     for part in expected:
         assert part in message, "{!r} not in {!r}".format(part, message)
+
+
+def test_exif_rotation_is_ignored_like_the_edge_folder_source(tmp_path):
+    """A phone JPEG with EXIF 'rotate 90' stays on its stored pixel grid, as its PNG mask
+    does; the edge reads files with the same flags (edge.contract.IMAGE_READ_FLAGS)."""
+    from edge.contract import IMAGE_READ_FLAGS
+    stored = np.zeros((40, 64, 3), np.uint8)
+    stored[:, :16] = (255, 0, 0)                         # a red band on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6                                     # Orientation: rotate 90 CW
+    path = str(tmp_path / "phone.jpg")
+    Image.fromarray(stored).save(path, exif=exif.tobytes(), quality=95)
+    assert cv2.imread(path).shape[:2] == (64, 40)        # OpenCV's default applies EXIF
+    image = readers.read_image_rgb(path)
+    assert image.shape[:2] == (40, 64)
+    assert image[20, 5, 0] > 200 and image[20, 60, 0] < 50
+    edge_bgr = cv2.imread(path, IMAGE_READ_FLAGS)
+    assert np.array_equal(cv2.cvtColor(edge_bgr, cv2.COLOR_BGR2RGB), image)

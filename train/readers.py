@@ -25,7 +25,7 @@ import os
 import cv2
 import numpy as np
 
-from edge.contract import IGNORE_ID, write_text_atomic
+from edge.contract import IGNORE_ID, IMAGE_READ_FLAGS, write_text_atomic
 from edge.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
@@ -37,9 +37,6 @@ IMAGE_FOLDER_NAMES = ("images", "image", "imgs", "img")
 MASK_FOLDER_NAMES = ("masks", "mask", "labels", "label", "annotations", "annotation")
 DEFAULT_BINARY_CLASS = "object"
 BINARY_THRESHOLD = 127
-# Images ignore EXIF rotation: masks (read IMREAD_UNCHANGED) never apply it, and a camera
-# frame on the Jetson has none, so both stay on the pixel grid the file stores.
-IMAGE_READ_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 
 CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol",
                   "Fence", "Car", "Pedestrian", "Bicyclist")
