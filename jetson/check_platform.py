@@ -1,9 +1,11 @@
 """What is this Jetson, and is it ready for nanoseg? (Python 3.6: runs on JetPack 4.6.)
 
-Reports the L4T release (``/etc/nv_tegra_release``, cross-checked with the ``nvidia-l4t-core``
-package), the JetPack it implies, Python, the TensorRT / pycuda / OpenCV imports, whether
-OpenCV was built with GStreamer (CSI cameras and RTSP need it) and the power mode.
-``jetson/setup.sh`` calls ``--check`` to refuse early with the fix instead of failing half way.
+Reports the L4T release (``/etc/nv_tegra_release``, cross-checked with the version of the
+``nvidia-l4t-core`` package: a mismatch means a half-done upgrade), the JetPack it implies,
+Python, the TensorRT / pycuda / OpenCV imports (pycuda as ``pycuda.driver``, which loads
+CUDA), whether OpenCV was built with GStreamer (CSI cameras and RTSP need it) and the power
+mode. It only reads: nothing is changed, so it has no ``--dry-run``. ``jetson/setup.sh`` and
+``jetson/deploy.sh`` call ``--check`` to refuse early with the fix instead of failing half way.
 
     python3 jetson/check_platform.py                 # human report, always exit 0
     python3 jetson/check_platform.py --json          # the same as JSON
@@ -115,10 +117,25 @@ def l4t_core_package_version():
     return _command_output(["dpkg-query", "-W", "-f=${Version}", "nvidia-l4t-core"]) or None
 
 
+def l4t_core_matches(l4t, package_version):
+    """Whether nvidia-l4t-core's version (``32.7.1-20220219090432``) is the release file's L4T.
+
+    None when either is unknown (not a Jetson, or the package is not installed).
+    """
+    if not l4t or not package_version:
+        return None
+    return package_version.split("-", 1)[0] == l4t["l4t"]
+
+
+# What to import to know a module works: pycuda's package imports without CUDA, its driver not.
+IMPORT_NAMES = {"pycuda": "pycuda.driver"}
+
+
 def module_status(name):
     """{"ok", "version"|"error"} for importing ``name``: an import can crash more than one way."""
     try:
-        module = importlib.import_module(name)
+        importlib.import_module(IMPORT_NAMES.get(name, name))
+        module = sys.modules[name]
     except Exception as exc:  # ImportError, or a broken CUDA/driver raising something else
         return {"ok": False, "error": "{}: {}".format(type(exc).__name__, exc).splitlines()[0]}
     version = getattr(module, "__version__", None) or getattr(module, "VERSION_TEXT", None)
@@ -159,12 +176,14 @@ def power_mode():
 def collect_report(release_file=TEGRA_RELEASE):
     """Everything the report shows, as a JSON-ready dict."""
     l4t = read_tegra_release(release_file)
+    package = l4t_core_package_version() if l4t else None
     return {
         "jetson": l4t is not None,
         "release_file": release_file,
         "l4t": l4t,
         "l4t_supported": l4t_supported(l4t),
-        "l4t_core_package": l4t_core_package_version() if l4t else None,
+        "l4t_core_package": package,
+        "l4t_core_matches": l4t_core_matches(l4t, package),
         "machine": platform.machine(),
         "python": platform.python_version(),
         "python_supported": tuple(sys.version_info[:2]) == SUPPORTED_PYTHON,
@@ -187,6 +206,12 @@ def failed_checks(report, checks):
             problems.append("L4T R{} (JetPack {}) is not JetPack 4.6.x (L4T R32.6/R32.7): "
                             "flash JetPack 4.6.x or expect other TensorRT/Python "
                             "versions".format(l4t["l4t"], l4t["jetpack"]))
+        elif check == "l4t" and report.get("l4t_core_matches") is False:
+            problems.append("{} says L4T R{} but the nvidia-l4t-core package is {}: finish the "
+                            "half-done upgrade (sudo apt-get update && sudo apt-get "
+                            "dist-upgrade, then reboot)".format(
+                                report["release_file"], report["l4t"]["l4t"],
+                                report["l4t_core_package"]))
         elif check == "python" and not report["python_supported"]:
             problems.append("python3 is {}, JetPack 4.6 ships 3.6 (TensorRT's bindings are "
                             "built for it): run with /usr/bin/python3".format(report["python"]))
@@ -214,7 +239,12 @@ def format_report(report):
         lines = ["platform: Jetson, L4T R{} -> JetPack {} ({}), board {}".format(
             l4t["l4t"], l4t["jetpack"], "supported" if report["l4t_supported"]
             else "NOT JetPack 4.6.x", l4t.get("board", "?")),
-                 "nvidia-l4t-core package: {}".format(report["l4t_core_package"] or "absent")]
+                 "nvidia-l4t-core package: {}{}".format(
+                     report["l4t_core_package"] or "absent", {
+                         True: " (matches)", None: "",
+                         False: " (DIFFERS from {}: a half-done upgrade? finish it with sudo "
+                                "apt-get dist-upgrade, then reboot)".format(
+                                    report["release_file"])}[report["l4t_core_matches"]])]
     lines.append("python: {}{}".format(report["python"], "" if report["python_supported"]
                                        else " (JetPack 4.6 uses 3.6)"))
     for name, status in sorted(report["modules"].items()):

@@ -7,22 +7,22 @@
 # Copies edge/ convert/ train/ jetson/ requirements-jetson.txt to DEST (default ~/nanoseg) and the
 # bundle to DEST/bundles/<name>, without the Keras-only files (model.h5, weights.h5,
 # saved_model/, checkpoints/) and without overwriting engines/ built earlier; uses rsync when
-# both ends have it, else tar over ssh. Then runs, on the Jetson:
-#   cd DEST && python3 convert/build_engine.py --bundle bundles/<name> [BUILD_ENGINE_ARGS]
-# e.g. `-- --workspace 256` when the Nano runs out of memory while building.
+# both ends have it, else tar over ssh. Then checks that tensorrt and pycuda import on the
+# Jetson (pycuda comes from jetson/setup.sh) and runs, there:
+#   cd DEST && OPENBLAS_CORETYPE=ARMV8 python3 convert/build_engine.py --bundle bundles/<name> [BUILD_ENGINE_ARGS]
+# e.g. `-- --workspace 128` when the Nano runs out of memory while building (default 256).
+#
+# First time on a Jetson: copy with --no-build, run `bash jetson/setup.sh --swap 4` there (in
+# DEST), then run deploy.sh again without --no-build.
 # --dry-run prints the commands instead of running them.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 CODE=(edge convert train jetson requirements-jetson.txt)  # convert/validate.py scores with train/readers.py + train/evaluate.py
-# What build_engine.py needs from a bundle; the names are edge/bundle.py's constants.
-REQUIRED=(contract.json model.onnx golden.npz)
-declare -A MAKES=(
-  [contract.json]="train it with python3 train/train.py --out BUNDLE"
-  [model.onnx]="export it with python3 convert/export_onnx.py --bundle BUNDLE"
-  [golden.npz]="it is written by train/train.py; re-run python3 convert/export_onnx.py --bundle BUNDLE"
-)
+# What build_engine.py needs from a bundle (resolve_inputs + the golden check); the names are
+# edge/contract.py's CONTRACT_FILENAME and edge/bundle.py's ONNX, ONNX_CONTRACT, GOLDEN_NPZ.
+REQUIRED=(contract.json model.onnx model.contract.json golden.npz)
 # Desktop-only (Keras / TensorFlow) or rebuilt on the Jetson: not copied.
 EXCLUDES=(model.h5 weights.h5 saved_model checkpoints engines __pycache__ '*.pyc')
 
@@ -78,12 +78,22 @@ parse_args() {
   [ -n "$DEST" ] || die "--dest must not be empty"
 }
 
-# A bundle without contract.json, model.onnx and golden.npz cannot be built or verified.
+# How to make each REQUIRED file (a function, not an associative array: macOS' bash 3.2
+# has no `declare -A`).
+makes() {
+  case "$1" in
+    contract.json) echo "train it with python3 train/train.py --out $BUNDLE" ;;
+    model.onnx|model.contract.json|golden.npz) echo "export it with python3 convert/export_onnx.py --bundle $BUNDLE" ;;
+    *) echo "see edge/bundle.py" ;;
+  esac
+}
+
+# A bundle without these files cannot be built or verified.
 check_bundle() {
   [ -d "$BUNDLE" ] || die "bundle folder not found: $BUNDLE (train one with python3 train/train.py --out $BUNDLE)"
   local name
   for name in "${REQUIRED[@]}"; do
-    [ -f "$BUNDLE/$name" ] || die "$name is missing from bundle $BUNDLE: ${MAKES[$name]//BUNDLE/$BUNDLE}"
+    [ -f "$BUNDLE/$name" ] || die "$name is missing from bundle $BUNDLE: $(makes "$name")"
   done
 }
 
@@ -129,6 +139,20 @@ choose_copier() {
   fi
 }
 
+# build_engine.py needs tensorrt (JetPack) and pycuda (jetson/setup.sh builds it): without
+# them, say what to run on the Jetson instead of failing inside the build.
+check_remote_imports() {
+  local remote="$1 python3 jetson/check_platform.py --check tensorrt --check pycuda" message
+  if [ "$DRY_RUN" -eq 1 ]; then
+    run ssh -p "$PORT" "$HOST" "$remote"
+    return 0
+  fi
+  if ! message=$(ssh -p "$PORT" "$HOST" "$remote" 2>&1); then
+    message=$(printf '%s' "${message#error: }" | tr '\n' ' ')
+    die "the Jetson cannot build yet (${message% }): on $HOST run 'cd $DEST && bash jetson/setup.sh --swap 4', then rerun this deploy.sh (the code and bundle are already copied)"
+  fi
+}
+
 main() {
   parse_args "$@"
   check_bundle
@@ -144,9 +168,14 @@ main() {
     echo "== skipped the engine build (--no-build)"
     return 0
   fi
+  local remote_dir bundle_arg
+  remote_dir="cd $(remote_quote "$DEST") && OPENBLAS_CORETYPE=ARMV8"
+  bundle_arg=$(remote_quote "bundles/$name")
+  echo "== checking that tensorrt and pycuda import on $HOST"
+  check_remote_imports "$remote_dir"
   echo "== building the TensorRT engine on $HOST (minutes on a Nano)"
   local remote arg
-  remote="cd $(remote_quote "$DEST") && python3 convert/build_engine.py --bundle $(remote_quote "bundles/$name")"
+  remote="$remote_dir python3 convert/build_engine.py --bundle $bundle_arg"
   for arg in "${BUILD_ARGS[@]+"${BUILD_ARGS[@]}"}"; do remote+=" $(remote_quote "$arg")"; done
   run ssh -p "$PORT" "$HOST" "$remote"
   echo "== done: on $HOST, cd $DEST && python3 edge/run_camera.py --bundle bundles/$name --source csi://0"

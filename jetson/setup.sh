@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Prepare a Jetson Nano on JetPack 4.6.x (L4T R32.6 / R32.7) to build and run nanoseg engines.
 #
-#   bash jetson/setup.sh [--dry-run] [--force] [--swap GB] [--swap-file PATH]
+#   bash jetson/setup.sh [--dry-run] [--force] [--swap GB] [--swap-file PATH] [--cuda-home DIR]
 #
+# Run it on the Jetson in the checkout that `deploy.sh --no-build` copied (~/nanoseg), before
+# any engine build: convert/build_engine.py needs the pycuda this installs.
 # 1. checks the platform with jetson/check_platform.py: L4T R32.6/R32.7, python3 3.6, and
 #    that tensorrt and cv2 import from JetPack's apt packages (python3-libnvinfer,
-#    nvidia-opencv) with GStreamer in cv2. OpenCV is NEVER pip-installed here: PyPI's
-#    opencv-python wheels have no GStreamer, so CSI cameras (nvarguscamerasrc) and
-#    hardware-decoded RTSP would stop working, and the pip copy would shadow JetPack's.
-# 2. builds pycuda against CUDA 10.2 (/usr/local/cuda) and installs the pip parts of
+#    nvidia-opencv) with GStreamer in cv2, and that nvcc is CUDA 10.2. OpenCV is NEVER
+#    pip-installed here: PyPI's opencv-python wheels have no GStreamer, so CSI cameras
+#    (nvarguscamerasrc) and hardware-decoded RTSP would stop working, and the pip copy
+#    would shadow JetPack's.
+# 2. optionally makes a swap file first (the pycuda compile and TensorRT engine builds can
+#    exhaust the Nano's 4 GB): recreated when its size differs, formatted unless in use;
+# 3. builds pycuda against CUDA 10.2 (/usr/local/cuda) and installs the pip parts of
 #    requirements-jetson.txt into ~/.local (pip3 --user; nothing system-wide);
-# 3. optionally adds a swap file (TensorRT engine builds can exhaust the Nano's 4 GB);
-# 4. prints the nvpmodel / jetson_clocks advice.
+# 4. prints the nvpmodel / jetson_clocks advice and the next step.
 # --dry-run prints every command that would change the system instead of running it (the
 # read-only checks still run), so the script can be reviewed, and tested, anywhere.
 set -euo pipefail
@@ -20,6 +24,10 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 REQUIREMENTS="$ROOT/requirements-jetson.txt"
 CUDA_HOME=/usr/local/cuda          # JetPack 4.6 links this to /usr/local/cuda-10.2
+CUDA_RELEASE=10.2                  # JetPack 4.6.x's CUDA; pycuda and TensorRT 8.0/8.2 use it
+# Where the swap state is read (overridable so the tests can show every branch anywhere).
+PROC_SWAPS=${NANOSEG_PROC_SWAPS:-/proc/swaps}
+FSTAB=${NANOSEG_FSTAB:-/etc/fstab}
 # The last releases of the build tools that still support Python 3.6. pip 21.3.1 understands
 # --no-build-isolation; setuptools >= 40.8 is needed by pycuda's pyproject.toml.
 PIP_TOOLS=("pip==21.3.1" "setuptools==59.6.0" "wheel==0.37.1")
@@ -42,6 +50,7 @@ options:
   --force           continue (with warnings) when a platform check fails
   --swap GB         create a GB-sized swap file and enable it at boot (idempotent)
   --swap-file PATH  where the swap file lives (default /swapfile)
+  --cuda-home DIR   the CUDA 10.2 install pycuda builds against (default /usr/local/cuda)
   -h, --help        this help
 EOF
 }
@@ -72,6 +81,10 @@ parse_args() {
         [ $# -ge 2 ] || die "--swap-file needs a path, e.g. --swap-file /swapfile"
         SWAP_FILE=$2
         shift ;;
+      --cuda-home)
+        [ $# -ge 2 ] || die "--cuda-home needs a folder, e.g. --cuda-home /usr/local/cuda-10.2"
+        CUDA_HOME=${2%/}
+        shift ;;
       -h|--help) usage; exit 0 ;;
       *) die "unknown option '$1' (see bash jetson/setup.sh --help)" ;;
     esac
@@ -80,18 +93,37 @@ parse_args() {
   [[ "$SWAP_GB" =~ ^[0-9]+$ ]] || die "--swap takes a whole number of GB, got '$SWAP_GB'"
 }
 
-# One platform check through check_platform.py; a failure stops unless --force.
+# A failed platform check: stop, or warn and go on under --force.
+platform_problem() {
+  if [ "$FORCE" -eq 1 ]; then
+    warn "$1 (continuing: --force)"
+  else
+    die "$1 (or rerun with --force to continue anyway)"
+  fi
+}
+
+# One platform check through check_platform.py.
 require() {
   local what=$1 message
   if message=$(python3 "$HERE/check_platform.py" --check "$what" 2>&1); then
     echo "ok: $what"
     return 0
   fi
-  message=${message#error: }
-  if [ "$FORCE" -eq 1 ]; then
-    warn "$message (continuing: --force)"
+  platform_problem "${message#error: }"
+}
+
+# pycuda must compile with JetPack 4.6's CUDA 10.2: `nvcc --version` says "release 10.2, V10.2.300".
+check_nvcc() {
+  local nvcc="$CUDA_HOME/bin/nvcc" release
+  if [ ! -x "$nvcc" ]; then
+    platform_problem "$nvcc not found: install CUDA $CUDA_RELEASE with sudo apt-get install nvidia-cuda (or point --cuda-home at it)"
+    return 0
+  fi
+  release=$("$nvcc" --version 2>/dev/null | sed -n 's/.*release \([0-9][0-9.]*\).*/\1/p' || true)
+  if [ "$release" = "$CUDA_RELEASE" ]; then
+    echo "ok: nvcc (CUDA $CUDA_RELEASE)"
   else
-    die "$message (or rerun with --force to continue anyway)"
+    platform_problem "$nvcc is CUDA ${release:-of unknown release} ('release $CUDA_RELEASE' not in nvcc --version): pycuda must build against JetPack 4.6's CUDA $CUDA_RELEASE (sudo apt-get install nvidia-cuda, or --cuda-home /usr/local/cuda-$CUDA_RELEASE)"
   fi
 }
 
@@ -103,18 +135,12 @@ check_platform() {
   require tensorrt
   require cv2
   require gstreamer
-  if [ ! -x "$CUDA_HOME/bin/nvcc" ]; then
-    if [ "$FORCE" -eq 1 ]; then
-      warn "$CUDA_HOME/bin/nvcc not found; pycuda will not build without CUDA 10.2 (sudo apt-get install nvidia-cuda) (continuing: --force)"
-    else
-      die "$CUDA_HOME/bin/nvcc not found: install CUDA 10.2 with sudo apt-get install nvidia-cuda (or rerun with --force)"
-    fi
-  fi
+  check_nvcc
 }
 
 # pycuda compiles C++ against CUDA's headers and libcuda: point the build at CUDA 10.2.
 cuda_environment() {
-  echo "== CUDA 10.2 paths for the pycuda build"
+  echo "== CUDA $CUDA_RELEASE paths for the pycuda build"
   export PATH="$CUDA_HOME/bin:$PATH"
   export CPATH="$CUDA_HOME/include${CPATH:+:$CPATH}"
   export LIBRARY_PATH="$CUDA_HOME/lib64${LIBRARY_PATH:+:$LIBRARY_PATH}"
@@ -145,32 +171,51 @@ listed_in() {
   [ -r "$2" ] && awk -v path="$1" '$1 == path { found = 1 } END { exit !found }' "$2"
 }
 
-# Idempotent: reuse an existing swap file of the right size, add the fstab line once.
+# Idempotent and before the pycuda build (which itself can run the Nano out of memory):
+# - a swap file in use with the right size is left alone;
+# - one of another size is switched off and recreated (fallocate never shrinks a file);
+# - one that is not in use is (re)formatted with mkswap before swapon: a right-sized file
+#   that was never formatted would make swapon fail, and reformatting an unused swap file
+#   loses nothing;
+# - the /etc/fstab line is added once.
 setup_swap() {
   [ "$SWAP_GB" -gt 0 ] || return 0
   echo "== swap file $SWAP_FILE (${SWAP_GB} GB)"
-  local want=$((SWAP_GB * 1024 * 1024 * 1024)) have=0
-  if [ -f "$SWAP_FILE" ]; then
+  local want=$((SWAP_GB * 1024 * 1024 * 1024)) have=-1 active=0
+  if [ -e "$SWAP_FILE" ]; then
+    [ -f "$SWAP_FILE" ] || die "--swap-file $SWAP_FILE exists and is not a regular file: choose another path"
     have=$(stat -c %s "$SWAP_FILE")
   fi
-  if [ "$have" -ne "$want" ]; then
-    if listed_in "$SWAP_FILE" /proc/swaps; then
+  if listed_in "$SWAP_FILE" "$PROC_SWAPS"; then
+    active=1
+  fi
+  if [ "$have" -eq "$want" ] && [ "$active" -eq 1 ]; then
+    echo "$SWAP_FILE already has ${SWAP_GB} GB and is in use"
+  elif [ "$have" -eq "$want" ]; then
+    echo "$SWAP_FILE already has ${SWAP_GB} GB but is not in use: formatting it"
+    run sudo chmod 600 "$SWAP_FILE"
+    run sudo mkswap "$SWAP_FILE"
+  else
+    if [ "$active" -eq 1 ]; then
       run sudo swapoff "$SWAP_FILE"
+      active=0
+    fi
+    if [ "$have" -ge 0 ]; then
+      echo "$SWAP_FILE has $have bytes, not ${SWAP_GB} GB: recreating it"
+      run sudo rm -f "$SWAP_FILE"
     fi
     run sudo fallocate -l "${SWAP_GB}G" "$SWAP_FILE"
     run sudo chmod 600 "$SWAP_FILE"
     run sudo mkswap "$SWAP_FILE"
-  else
-    echo "$SWAP_FILE already has ${SWAP_GB} GB"
   fi
-  if ! listed_in "$SWAP_FILE" /proc/swaps; then
+  if [ "$active" -eq 0 ]; then
     run sudo swapon "$SWAP_FILE"
   fi
   local line="$SWAP_FILE none swap sw 0 0"
-  if listed_in "$SWAP_FILE" /etc/fstab; then
-    echo "/etc/fstab already mounts $SWAP_FILE"
+  if listed_in "$SWAP_FILE" "$FSTAB"; then
+    echo "$FSTAB already mounts $SWAP_FILE"
   else
-    run sudo sh -c "echo '$line' >> /etc/fstab"
+    run sudo sh -c "echo '$line' >> '$FSTAB'"
   fi
 }
 
@@ -179,20 +224,22 @@ advice() {
   [ "$DRY_RUN" -eq 0 ] || note=" (dry run: nothing was changed)"
   cat <<EOF
 == done$note
-For full speed (MAXN, 10 W; needs the 5 V 4 A barrel-jack supply, not micro-USB):
+For full speed (MAXN, 10 W): power the Nano from a 5 V 4 A supply on the barrel jack (J25)
+with a jumper on J48 (without it the board takes micro-USB power: enough for 5 W only), then
   sudo nvpmodel -m 0      # persists across reboots
   sudo jetson_clocks      # pins clocks at maximum until the next reboot
 Check everything with: python3 jetson/check_platform.py
-Next: on the PC, bash jetson/deploy.sh BUNDLE_DIR user@jetson (copies and builds the engine).
+Next, build the engine: on the PC run bash jetson/deploy.sh BUNDLE_DIR user@jetson again
+(without --no-build), or here: python3 convert/build_engine.py --bundle bundles/NAME
 EOF
 }
 
 main() {
   parse_args "$@"
   check_platform
+  setup_swap
   cuda_environment
   install_python_packages
-  setup_swap
   advice
 }
 

@@ -25,7 +25,6 @@ UNIT = os.path.join(JETSON, "nanoseg-camera.service")
 ENV_FILE = os.path.join(JETSON, "nanoseg-camera.env")
 CHECK_PLATFORM = os.path.join(JETSON, "check_platform.py")
 REQUIREMENTS = os.path.join(ROOT, "requirements-jetson.txt")
-VENV36_PYTHON = os.path.join(ROOT, ".cache", "venv36", "bin", "python")
 
 # Real first lines of /etc/nv_tegra_release (JetPack 4.6.1 on a Nano; 4.5.1; 5.1.2 on Orin).
 R32_7_1 = ("# R32 (release), REVISION: 7.1, GCID: 29818004, BOARD: t210ref, EABI: aarch64, "
@@ -38,6 +37,7 @@ R35_4_1 = ("# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI
 sys.path.insert(0, ROOT)
 from jetson import check_platform  # noqa: E402
 from edge.errors import NanosegError  # noqa: E402
+from tests.conftest import HAS_TRT  # noqa: E402
 
 
 def run_cmd(argv, env=None, cwd=ROOT, timeout=120):
@@ -144,29 +144,140 @@ def test_setup_force_dry_run_prints_the_pycuda_build(python3_env, off_jetson):
     assert "dry run: nothing was changed" in out
 
 
-def test_setup_swap_is_idempotent(python3_env, off_jetson, tmp_path):
+@pytest.fixture()
+def swap_state(python3_env, tmp_path):
+    """Run setup.sh --dry-run --swap 1 against a stand-in /proc/swaps and /etc/fstab."""
     swap = tmp_path / "swapfile"
-    argv = ["bash", SETUP, "--force", "--dry-run", "--swap", "1", "--swap-file", str(swap)]
-    code, out, err = run_cmd(argv, env=python3_env)
-    assert code == 0, err
-    commands = command_lines(out)
+    proc_swaps, fstab = tmp_path / "swaps", tmp_path / "fstab"
+    proc_swaps.write_text("Filename\t\t\t\tType\t\tSize\tUsed\tPriority\n")
+    fstab.write_text("/dev/root / ext4 defaults 0 1\n")
+    env = dict(python3_env, NANOSEG_PROC_SWAPS=str(proc_swaps), NANOSEG_FSTAB=str(fstab))
+
+    def run_setup(*extra):
+        argv = ["bash", SETUP, "--force", "--dry-run", "--swap", "1", "--swap-file",
+                str(swap)] + list(extra)
+        code, out, err = run_cmd(argv, env=env)
+        assert code == 0, err
+        return out, command_lines(out)
+
+    def make_swap_file(size):  # sparse: no real GB written
+        with open(str(swap), "wb") as handle:
+            handle.truncate(size)
+
+    def activate():  # what the kernel lists once swapon succeeded
+        with open(str(proc_swaps), "a") as handle:
+            handle.write("{}\tfile\t1048572\t0\t-2\n".format(swap))
+    return dict(swap=swap, fstab=fstab, run=run_setup, make=make_swap_file,
+                activate=activate)
+
+
+def swap_commands(commands):
+    return [c.split()[1] for c in commands
+            if c.startswith("sudo ") and c.split()[1] in ("swapoff", "rm", "fallocate",
+                                                          "chmod", "mkswap", "swapon")]
+
+
+def test_setup_swap_new_file_before_the_pycuda_build(swap_state):
+    swap = swap_state["swap"]
+    out, commands = swap_state["run"]()
+    assert swap_commands(commands) == ["fallocate", "chmod", "mkswap", "swapon"]
     assert "sudo fallocate -l 1G {}".format(swap) in commands
     assert "sudo mkswap {}".format(swap) in commands
     assert "sudo swapon {}".format(swap) in commands
-    assert any("{} none swap sw 0 0".format(swap) in c and "/etc/fstab" in c
-               for c in commands)
-    with open(str(swap), "wb") as handle:  # an existing swap file of the right size
-        handle.truncate(1 << 30)
-    code, out, err = run_cmd(argv, env=python3_env)
+    fstab_line = [i for i, c in enumerate(commands)
+                  if "{} none swap sw 0 0".format(swap) in c and str(swap_state["fstab"]) in c]
+    assert len(fstab_line) == 1
+    swapon_at = commands.index("sudo swapon {}".format(swap))
+    pycuda_at = [i for i, c in enumerate(commands) if "--no-build-isolation" in c][0]
+    assert swapon_at < pycuda_at and fstab_line[0] < pycuda_at, \
+        "the swap must exist before the ~10-minute pycuda compile"
+
+
+def test_setup_swap_right_size_but_unformatted_is_formatted(swap_state):
+    """A right-sized file not in use may never have been formatted: swapon alone would fail."""
+    swap_state["make"](1 << 30)
+    out, commands = swap_state["run"]()
+    assert "already has 1 GB but is not in use" in out
+    assert swap_commands(commands) == ["chmod", "mkswap", "swapon"]
+
+
+def test_setup_swap_in_use_with_right_size_is_left_alone(swap_state):
+    swap_state["make"](1 << 30)
+    swap_state["activate"]()
+    with open(str(swap_state["fstab"]), "a") as handle:
+        handle.write("{} none swap sw 0 0\n".format(swap_state["swap"]))
+    out, commands = swap_state["run"]()
+    assert "already has 1 GB and is in use" in out and "already mounts" in out
+    assert not any("swap" in c or "fallocate" in c for c in commands)
+
+
+@pytest.mark.parametrize("active", [True, False])
+def test_setup_swap_other_size_is_recreated(swap_state, active):
+    """fallocate never shrinks: a 2 GB file asked to be 1 GB is removed and made again."""
+    swap_state["make"](2 << 30)
+    if active:
+        swap_state["activate"]()
+    out, commands = swap_state["run"]()
+    assert "has {} bytes, not 1 GB: recreating it".format(2 << 30) in out
+    expected = ["rm", "fallocate", "chmod", "mkswap", "swapon"]
+    assert swap_commands(commands) == (["swapoff"] + expected if active else expected)
+    assert "sudo rm -f {}".format(swap_state["swap"]) in commands
+
+
+def test_setup_swap_file_must_be_a_file(python3_env, tmp_path):
+    code, out, err = run_cmd(["bash", SETUP, "--force", "--dry-run", "--swap", "1",
+                              "--swap-file", str(tmp_path)], env=python3_env)
+    assert code == 2 and "exists and is not a regular file" in err
+    assert not any("swap" in c for c in command_lines(out))
+
+
+def fake_cuda(tmp_path, release):
+    """A CUDA folder whose bin/nvcc prints what nvcc --version prints for ``release``."""
+    cuda = tmp_path / "cuda-{}".format(release)
+    (cuda / "bin").mkdir(parents=True)
+    nvcc = cuda / "bin" / "nvcc"
+    nvcc.write_text("#!/bin/sh\necho 'nvcc: NVIDIA (R) Cuda compiler driver'\n"
+                    "echo 'Cuda compilation tools, release {0}, V{0}.300'\n".format(release))
+    nvcc.chmod(0o755)
+    return cuda
+
+
+def test_setup_checks_nvcc_is_cuda_10_2(python3_env, off_jetson, tmp_path):
+    good = fake_cuda(tmp_path, "10.2")
+    code, out, err = run_cmd(["bash", SETUP, "--force", "--dry-run", "--cuda-home", str(good)],
+                             env=python3_env)
     assert code == 0, err
-    commands = command_lines(out)
-    assert "already has 1 GB" in out
-    assert not any("fallocate" in c or "mkswap" in c for c in commands)
+    assert "ok: nvcc (CUDA 10.2)" in out and "nvcc" not in err
+    assert "export PATH={}/bin:$PATH".format(good) in out   # pycuda builds against it
+    assert "export CPATH={}/include".format(good) in out
+    wrong = fake_cuda(tmp_path, "11.4")
+    code, out, err = run_cmd(["bash", SETUP, "--force", "--dry-run", "--cuda-home", str(wrong)],
+                             env=python3_env)
+    assert code == 0, err
+    line = [l for l in err.splitlines() if "nvcc" in l]
+    assert line == ["warning: {}/bin/nvcc is CUDA 11.4 ('release 10.2' not in nvcc "
+                    "--version): pycuda must build against JetPack 4.6's CUDA 10.2 (sudo "
+                    "apt-get install nvidia-cuda, or --cuda-home /usr/local/cuda-10.2) "
+                    "(continuing: --force)".format(wrong)]
+    code, out, err = run_cmd(["bash", SETUP, "--force", "--dry-run", "--cuda-home",
+                              str(tmp_path / "none")], env=python3_env)
+    assert code == 0 and "{}/bin/nvcc not found: install CUDA 10.2".format(tmp_path / "none") \
+        in err
+
+
+def test_setup_advice_names_power_and_the_next_step(python3_env, off_jetson):
+    code, out, err = run_cmd(["bash", SETUP, "--force", "--dry-run"], env=python3_env)
+    assert code == 0, err
+    assert "barrel jack" in out and "J48" in out and "sudo nvpmodel -m 0" in out
+    next_step = out[out.index("Next"):]
+    assert "bash jetson/deploy.sh BUNDLE_DIR user@jetson again" in next_step
+    assert "python3 convert/build_engine.py --bundle" in next_step
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--swap", "four"], "--swap takes a whole number of GB, got 'four'"),
     (["--swap"], "--swap needs a size in GB"),
+    (["--cuda-home"], "--cuda-home needs a folder"),
     (["--bogus"], "unknown option '--bogus'"),
 ])
 def test_setup_bad_flags(python3_env, argv, message):
@@ -187,15 +298,54 @@ def read_requirements():
     return pins
 
 
+PYCUDA_DEPENDENCIES = {"pytools", "appdirs", "mako", "markupsafe", "platformdirs",
+                       "typing-extensions", "dataclasses"}
+
+
 def test_requirements_jetson_only_pip_parts():
     pins = read_requirements()
-    assert set(pins) == {"numpy", "pycuda"}
+    assert set(pins) == {"numpy", "pycuda"} | PYCUDA_DEPENDENCIES
     assert all("==" in pin for pin in pins.values()), pins
     assert pins["numpy"] != "numpy==1.19.5", "1.19.5 crashes with Illegal instruction on Jetson"
+    assert pins["dataclasses"].endswith('; python_version < "3.7"')  # a 3.6 backport only
     with open(REQUIREMENTS) as handle:
         comments = handle.read()
     for provided in ("tensorrt", "cv2", "CUDA 10.2", "GStreamer"):
         assert provided in comments, "say what JetPack provides instead: " + provided
+
+
+def test_requirements_pycuda_dependencies_install_under_python36(python36, tmp_path):
+    """pip under the Jetson's Python resolves the pins (not pycuda itself: it needs cuda.h).
+
+    pip's resolver refuses a pin whose Requires-Python excludes 3.6 or that conflicts with
+    another, and --no-deps would hide a missing one, so resolve them for real.
+    """
+    pins = read_requirements()
+    wanted = [pins[name] for name in sorted(PYCUDA_DEPENDENCIES)]
+    code, out, err = run_cmd([python36, "-m", "pip", "download", "--quiet", "--dest",
+                              str(tmp_path), "--python-version", "3.6", "--only-binary",
+                              ":all:", "--platform", "manylinux2014_aarch64",
+                              "--implementation", "cp", "--abi", "cp36m", "--abi", "none",
+                              "--platform", "any"] + [w for w in wanted if "pytools" not in w],
+                             timeout=600)
+    if code != 0 and ("NewConnectionError" in err or "Max retries" in err):
+        pytest.skip("no package index reachable: " + err.strip().splitlines()[-1])
+    assert code == 0, err
+    # pytools has no wheel: resolve it (with its dependencies, all pinned) for this 3.6
+    code, out, err = run_cmd([python36, "-m", "pip", "download", "--quiet", "--dest",
+                              str(tmp_path), "--no-build-isolation"] + wanted, timeout=600)
+    assert code == 0, err
+    downloaded = sorted(os.listdir(str(tmp_path)))
+    for pin in wanted:
+        name, version = pin.split(";")[0].split("==")
+        stem = "{}-{}".format(name.replace("-", "_"), version).lower()
+        assert any(f.lower().replace("-", "_").startswith(stem.replace("-", "_"))
+                   for f in downloaded), (pin, downloaded)
+    extra = [f for f in downloaded if not any(
+        f.lower().replace("-", "_").startswith(p.split(";")[0].split("==")[0]
+                                               .replace("-", "_").lower() + "_")
+        for p in wanted)]
+    assert extra == [], "a dependency of pycuda's dependencies is not pinned: {}".format(extra)
 
 
 # -- deploy.sh ----------------------------------------------------------------------------
@@ -213,7 +363,7 @@ def fake_bundle(tmp_path):
 def test_deploy_dry_run_prints_copy_and_build(fake_bundle):
     code, out, err = run_cmd(["bash", DEPLOY, "--dry-run", "--port", "2222", "--dest",
                               "apps/nanoseg", str(fake_bundle), "nano@jetson.local", "--",
-                              "--workspace", "256"])
+                              "--workspace", "128"])
     assert code == 0, err
     commands = command_lines(out)
     code_copy = [c for c in commands if "edge convert train jetson requirements-jetson.txt" in c
@@ -223,19 +373,55 @@ def test_deploy_dry_run_prints_copy_and_build(fake_bundle):
     assert bundle_copy and "apps/nanoseg/bundles/nails_bundle" in bundle_copy[0]
     assert all("model.h5" in c for c in code_copy + bundle_copy)  # ...as an --exclude
     assert all("2222" in c for c in commands)
-    build = commands[-1]
-    assert build.startswith("ssh -p 2222 nano@jetson.local ")
-    assert build.endswith("cd apps/nanoseg && python3 convert/build_engine.py "
-                          "--bundle bundles/nails_bundle --workspace 256")
+    check, build = commands[-2:]
+    assert check == ("ssh -p 2222 nano@jetson.local cd apps/nanoseg && OPENBLAS_CORETYPE=ARMV8 "
+                     "python3 jetson/check_platform.py --check tensorrt --check pycuda")
+    assert build == ("ssh -p 2222 nano@jetson.local cd apps/nanoseg && OPENBLAS_CORETYPE=ARMV8 "
+                     "python3 convert/build_engine.py --bundle bundles/nails_bundle "
+                     "--workspace 128")
 
 
-def test_deploy_missing_onnx_fails_clearly(fake_bundle):
-    (fake_bundle / "model.onnx").unlink()
+def test_deploy_no_build_stops_after_copying(fake_bundle):
+    code, out, err = run_cmd(["bash", DEPLOY, "--dry-run", "--no-build", str(fake_bundle),
+                              "nano@jetson"])
+    assert code == 0, err
+    assert "skipped the engine build (--no-build)" in out
+    assert not any("check_platform" in c or "build_engine" in c for c in command_lines(out))
+
+
+def test_deploy_needs_no_bash4():
+    """A Mac's /bin/bash is 3.2: no associative arrays, mapfile, ${x,,} or |& in deploy.sh."""
+    with open(DEPLOY) as handle:
+        code = [line.split("#", 1)[0] for line in handle]
+    text = "".join(code)
+    for bash4 in ("declare -A", "local -A", "mapfile", "readarray", ",,}", "^^}", "|&",
+                  "coproc", "declare -n"):
+        assert bash4 not in text, bash4
+
+
+@pytest.mark.parametrize("name, fix", [
+    ("model.onnx", "export it with python3 convert/export_onnx.py --bundle {0}"),
+    ("model.contract.json", "export it with python3 convert/export_onnx.py --bundle {0}"),
+    ("golden.npz", "export it with python3 convert/export_onnx.py --bundle {0}"),
+    ("contract.json", "train it with python3 train/train.py --out {0}"),
+])
+def test_deploy_missing_bundle_file_fails_clearly(fake_bundle, name, fix):
+    """Each file convert/build_engine.py reads (resolve_inputs, then golden.npz)."""
+    (fake_bundle / name).unlink()
     code, out, err = run_cmd(["bash", DEPLOY, "--dry-run", str(fake_bundle), "nano@jetson"])
     assert code == 2
-    assert err.strip() == ("error: model.onnx is missing from bundle {0}: export it with "
-                           "python3 convert/export_onnx.py --bundle {0}".format(fake_bundle))
+    assert err.strip() == "error: {} is missing from bundle {}: {}".format(
+        name, fake_bundle, fix.format(fake_bundle))
     assert command_lines(out) == []
+
+
+def test_deploy_requires_what_build_engine_reads():
+    """deploy.sh's REQUIRED names the bundle files build_engine.py opens, by their constants."""
+    from edge import bundle
+    from edge.contract import CONTRACT_FILENAME
+    with open(DEPLOY) as handle:
+        required = re.search(r"^REQUIRED=\(([^)]*)\)", handle.read(), re.M).group(1).split()
+    assert required == [CONTRACT_FILENAME, bundle.ONNX, bundle.ONNX_CONTRACT, bundle.GOLDEN_NPZ]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -251,29 +437,38 @@ def test_deploy_bad_arguments(fake_bundle, argv, message):
 
 
 FAKE_SSH = """#!/bin/bash
-# Stand-in ssh: drops -p PORT and the host, runs the remote command in $FAKE_REMOTE_HOME.
+# Stand-in ssh: drops -p PORT and the host, logs and runs the remote command in
+# $FAKE_REMOTE_HOME.
 while [ "${1:0:1}" = "-" ]; do
   if [ "$1" = "-p" ]; then shift; fi
   shift
 done
 shift
+echo "$*" >> "$FAKE_REMOTE_HOME/ssh.log"
 cd "$FAKE_REMOTE_HOME" && exec bash -c "$*"
 """
 
 
-def test_deploy_copies_for_real(fake_bundle, tmp_path):
-    """Through a local stand-in for ssh: the code and the bundle land, Keras files do not."""
+def fake_ssh_env(tmp_path, base_env=None):
+    """(env whose ssh is FAKE_SSH, the fake remote home)."""
     bin_dir, remote_home = tmp_path / "bin", tmp_path / "remote_home"
     bin_dir.mkdir()
     remote_home.mkdir()
     ssh = bin_dir / "ssh"
     ssh.write_text(FAKE_SSH)
     ssh.chmod(ssh.stat().st_mode | stat.S_IEXEC)
+    base_env = base_env or os.environ
+    env = dict(base_env, FAKE_REMOTE_HOME=str(remote_home),
+               PATH="{}{}{}".format(bin_dir, os.pathsep, base_env["PATH"]))
+    return env, remote_home
+
+
+def test_deploy_copies_for_real(fake_bundle, tmp_path):
+    """Through a local stand-in for ssh: the code and the bundle land, Keras files do not."""
+    env, remote_home = fake_ssh_env(tmp_path)
     kept = remote_home / "nanoseg" / "bundles" / "nails_bundle" / "engines" / "built.engine"
     kept.parent.mkdir(parents=True)
     kept.write_text("built on the Jetson")
-    env = dict(os.environ, FAKE_REMOTE_HOME=str(remote_home),
-               PATH="{}{}{}".format(bin_dir, os.pathsep, os.environ["PATH"]))
     code, out, err = run_cmd(["bash", DEPLOY, "--no-build", str(fake_bundle), "nano@jetson"],
                              env=env)
     assert code == 0, out + err
@@ -288,6 +483,26 @@ def test_deploy_copies_for_real(fake_bundle, tmp_path):
     assert not (bundle / "engines" / "old.engine").exists()  # engines are never copied
     assert kept.read_text() == "built on the Jetson"  # ...nor clobbered
     assert not list(dest.rglob("__pycache__"))
+
+
+@pytest.mark.skipif(HAS_TRT, reason="tensorrt and pycuda import here: the refusal needs a "
+                                    "machine without them, like a Jetson before setup.sh")
+def test_deploy_before_setup_says_what_to_run(fake_bundle, tmp_path, python3_env):
+    """The copied check_platform.py runs 'on the Jetson' (fake ssh): no pycuda there yet, so
+    deploy.sh stops in one line naming setup.sh, after copying and before any build."""
+    env, remote_home = fake_ssh_env(tmp_path, python3_env)
+    code, out, err = run_cmd(["bash", DEPLOY, str(fake_bundle), "nano@jetson"], env=env)
+    assert code == 2, out + err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: the Jetson cannot build yet (")
+    assert "import pycuda fails" in err or "import tensorrt fails" in err
+    assert err.strip().endswith("on nano@jetson run 'cd nanoseg && bash jetson/setup.sh --swap "
+                                "4', then rerun this deploy.sh (the code and bundle are "
+                                "already copied)")
+    assert (remote_home / "nanoseg" / "bundles" / "nails_bundle" / "model.onnx").is_file()
+    log = (remote_home / "ssh.log").read_text()
+    assert "jetson/check_platform.py --check tensorrt --check pycuda" in log
+    assert "build_engine" not in log
 
 
 # -- systemd unit -------------------------------------------------------------------------
@@ -391,6 +606,17 @@ def test_unit_and_env_use_real_run_camera_flags():
     assert args.bundle == env["NANOSEG_BUNDLE"] and args.source == env["NANOSEG_SOURCE"]
     assert args.headless and args.view_port == 8080 and args.backend == "tensorrt"
     assert args.save_video.startswith(env["NANOSEG_DIR"] + "/runs/")  # ExecStartPre makes it
+    assert args.view_host == "127.0.0.1", "the viewer has no password: expose it on purpose"
+
+
+def test_env_relative_paths_start_at_nanoseg_dir():
+    """A relative NANOSEG_BUNDLE resolves against WorkingDirectory=, which must be NANOSEG_DIR
+    (systemd does not expand variables in WorkingDirectory=, so the two are kept equal)."""
+    env = read_env_file()
+    assert read_unit()["Service"]["WorkingDirectory"] == env["NANOSEG_DIR"]
+    with open(ENV_FILE) as handle:
+        text = handle.read()
+    assert "relative to the unit's WorkingDirectory=" in text
 
 
 # -- check_platform.py --------------------------------------------------------------------
@@ -427,6 +653,43 @@ def test_gstreamer_and_power_mode_parsing():
     assert check_platform.parse_power_mode(None) is None
 
 
+def test_l4t_core_package_cross_check():
+    info = check_platform.parse_tegra_release(R32_7_1)
+    assert check_platform.l4t_core_matches(info, "32.7.1-20220219090432") is True
+    assert check_platform.l4t_core_matches(info, "32.6.1-20210726122859") is False
+    assert check_platform.l4t_core_matches(info, None) is None
+    assert check_platform.l4t_core_matches(None, "32.7.1-20220219090432") is None
+    report = {"jetson": True, "l4t": info, "l4t_supported": True, "release_file": "/etc/x",
+              "l4t_core_package": "32.6.1-20210726122859", "l4t_core_matches": False}
+    problems = check_platform.failed_checks(report, ["l4t"])
+    assert problems == ["/etc/x says L4T R32.7.1 but the nvidia-l4t-core package is "
+                        "32.6.1-20210726122859: finish the half-done upgrade (sudo apt-get "
+                        "update && sudo apt-get dist-upgrade, then reboot)"]
+    report.update(l4t_core_package="32.7.1-20220219090432", l4t_core_matches=True)
+    assert check_platform.failed_checks(report, ["l4t"]) == []
+
+
+def test_pycuda_status_imports_the_driver(tmp_path, monkeypatch):
+    """pycuda's package imports without CUDA; only pycuda.driver proves it works."""
+    package = tmp_path / "pycuda"
+    package.mkdir()
+    (package / "__init__.py").write_text('VERSION_TEXT = "2021.1"\n')
+    (package / "driver.py").write_text(
+        'raise ImportError("libcuda.so.1: cannot open shared object file")\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("pycuda", "pycuda.driver"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    status = check_platform.module_status("pycuda")
+    assert status == {"ok": False, "error": "ImportError: libcuda.so.1: cannot open shared "
+                                            "object file"}
+    (package / "driver.py").write_text("def get_version():\n    return (10, 2, 0)\n")
+    for name in ("pycuda", "pycuda.driver"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert check_platform.module_status("pycuda") == {"ok": True, "version": "2021.1"}
+    for name in ("pycuda", "pycuda.driver"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+
+
 def test_check_platform_cli_off_jetson(off_jetson):
     code, out, err = run_cmd([sys.executable, CHECK_PLATFORM])
     assert code == 0 and err == ""
@@ -458,13 +721,11 @@ def test_check_platform_cli_with_sample_release(tmp_path):
     assert code == 2 and "L4T R32.5.1" in err and "not JetPack 4.6.x" in err
 
 
-def test_check_platform_runs_under_python36(tmp_path):
-    """The Jetson's interpreter: the venv tests/py36_env.py builds (skip when not built)."""
-    if not os.path.isfile(VENV36_PYTHON):
-        pytest.skip("no Python 3.6 venv at .cache/venv36 (tests/test_python36.py builds it)")
+def test_check_platform_runs_under_python36(tmp_path, python36):
+    """The Jetson's interpreter: the session's Python 3.6 venv (tests/py36_env.py)."""
     release = tmp_path / "nv_tegra_release"
     release.write_text(R32_7_1)
-    code, out, err = run_cmd([VENV36_PYTHON, CHECK_PLATFORM, "--release-file", str(release)])
+    code, out, err = run_cmd([python36, CHECK_PLATFORM, "--release-file", str(release)])
     assert code == 0, err
     assert "L4T R32.7.1 -> JetPack 4.6.1 (supported)" in out and "python: 3.6." in out
 
@@ -474,3 +735,7 @@ def test_scripts_help(script):
     code, out, err = run_cmd(["bash", script, "--help"])
     assert code == 0 and err == ""
     assert "--dry-run" in out and "set -euo" not in out  # the header comment, not code
+    if script == SETUP:
+        assert "--cuda-home" in out and "--swap-file" in out
+    else:
+        assert "--no-build" in out and "setup.sh --swap 4" in out
