@@ -153,10 +153,11 @@ def _ort_session(path, device):
 
 
 class TensorRTBackend(Backend):
-    """A TensorRT engine from ``engines/`` through helper D's TrtRunner (buffers, stream).
+    """A TensorRT engine from ``engines/`` through edge.trt_runtime.TrtRunner.
 
-    The runner owns the CUDA context, so call ``infer`` from the thread that built the
-    backend (edge.runtime does: inference runs on the caller's thread).
+    The runner pushes its CUDA context (the GPU's primary context) around every call and
+    serialises calls with a lock, so ``infer`` may run on any thread - e.g. an inference
+    worker beside the capture thread - one call at a time; ``close`` frees the GPU memory.
     """
 
     name = "tensorrt"

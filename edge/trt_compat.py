@@ -5,14 +5,20 @@ JetPack 4.6.x ships TensorRT 8.0/8.2 (bindings, ``execute_async_v2``,
 ``set_tensor_address`` + ``execute_async_v3``, memory pools and
 ``build_serialized_network``. Every choice below is made by feature detection (``hasattr``)
 on the object at hand - never by comparing version strings - so 8.5/8.6, which have both
-APIs, take the newer one. Everything takes the objects (and, for enums, the ``tensorrt``
-module) as arguments, so it is testable with stand-ins on machines without a GPU.
+APIs, take the newer one. Per engine the detection happens once, in :class:`EngineIO`,
+when the engine is loaded; the per-frame path is a single enqueue call. Everything takes
+the objects (and, for enums, the ``tensorrt`` module) as arguments, so it is testable with
+stand-ins on machines without a GPU.
 
-Python 3.6; imports tensorrt only inside :func:`import_tensorrt`.
+Python 3.6; imports tensorrt only inside :func:`import_tensorrt`, pycuda only inside
+:func:`import_pycuda`.
 """
 import collections
+import logging
 
 from edge.errors import NanosegError
+
+LOG = logging.getLogger(__name__)
 
 NOT_INSTALLED = ("TensorRT is not installed: {} runs on the Jetson (JetPack provides "
                  "tensorrt; on a desktop check the ONNX with convert/check_onnx.py)")
@@ -20,6 +26,10 @@ NOT_INSTALLED = ("TensorRT is not installed: {} runs on the Jetson (JetPack prov
 # tensorrt.DataType member name -> numpy dtype name.
 NUMPY_DTYPES = {"FLOAT": "float32", "HALF": "float16", "INT8": "int8", "INT32": "int32",
                 "INT64": "int64", "BOOL": "bool", "UINT8": "uint8"}
+
+# What load_timing_cache() did.
+CACHE_UNSUPPORTED, CACHE_FRESH, CACHE_LOADED, CACHE_REJECTED = (
+    "unsupported", "fresh", "loaded", "rejected")
 
 
 class TensorInfo(collections.namedtuple("TensorInfo", "name shape dtype is_input")):
@@ -36,13 +46,30 @@ def import_tensorrt(user="build_engine.py"):
 
 
 def import_pycuda():
-    """pycuda.driver (CUDA is initialised by the caller), or a one-line NanosegError."""
+    """pycuda.driver (CUDA is initialised by :func:`cuda_device`), or a one-line error."""
     try:
         import pycuda.driver as cuda
     except ImportError:
         raise NanosegError("pycuda is not installed: on the Jetson run "
                            "'pip3 install pycuda' (JetPack has the CUDA headers it needs)")
     return cuda
+
+
+def cuda_device(cuda, index=0):
+    """``cuda.init()`` + ``cuda.Device(index)``; a missing/hidden GPU is a one-line error.
+
+    pycuda raises its own ``pycuda.driver.Error`` subclasses (e.g. "cuInit failed: no
+    CUDA-capable device is detected", "invalid device ordinal"): they become
+    "no CUDA GPU visible: ..." naming the usual causes.
+    """
+    try:
+        cuda.init()
+        return cuda.Device(index)
+    except Exception as exc:  # pycuda.driver.Error, RuntimeError from a broken driver
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NanosegError("no CUDA GPU visible: {} (device {}: run this on the Jetson, with "
+                           "JetPack's CUDA driver, and check that CUDA_VISIBLE_DEVICES does "
+                           "not hide the GPU)".format(detail, index))
 
 
 def numpy_dtype(trt_dtype):
@@ -60,7 +87,7 @@ def has_tensor_api(engine):
 
 
 def io_tensors(engine):
-    """[TensorInfo] in the engine's I/O order (the order :func:`execute` takes addresses)."""
+    """[TensorInfo] in the engine's I/O order (binding order on 8.x)."""
     infos = []
     if has_tensor_api(engine):
         for i in range(engine.num_io_tensors):
@@ -78,6 +105,50 @@ def io_tensors(engine):
     return infos
 
 
+class EngineIO(object):
+    """An engine's I/O and how to run it, detected once when the engine is loaded.
+
+    ``tensors`` ([TensorInfo]) says what buffers to allocate; :meth:`bind` fixes their
+    device addresses (they never move: on 10.x ``set_tensor_address`` is called once per
+    tensor here, on 8.x the bindings list is built once); :meth:`execute` is the per-frame
+    path: one ``execute_async_v3`` / ``execute_async_v2`` call and its result check.
+    """
+
+    def __init__(self, engine, context):
+        self.tensors = io_tensors(engine)
+        self.uses_tensor_addresses = (has_tensor_api(engine)
+                                      and hasattr(context, "execute_async_v3"))
+        self._context = context
+        self._bindings = None
+
+    def bind(self, addresses):
+        """Device pointers, one per tensor in ``tensors`` order (call once, after alloc)."""
+        addresses = [int(a) for a in addresses]
+        if len(addresses) != len(self.tensors):
+            raise NanosegError("{} device buffers for an engine with {} I/O tensors".format(
+                len(addresses), len(self.tensors)))
+        if self.uses_tensor_addresses:
+            for info, address in zip(self.tensors, addresses):
+                if not self._context.set_tensor_address(info.name, address):
+                    raise NanosegError("TensorRT refused the buffer for tensor '{}': rebuild "
+                                       "the engine on this device with "
+                                       "convert/build_engine.py --force".format(info.name))
+        else:
+            self._bindings = addresses
+
+    def execute(self, stream_handle):
+        """Enqueue one inference on the stream (buffers from :meth:`bind`)."""
+        if self.uses_tensor_addresses:
+            ok = self._context.execute_async_v3(stream_handle)
+        else:
+            ok = self._context.execute_async_v2(bindings=self._bindings,
+                                                stream_handle=stream_handle)
+        if not ok:
+            raise NanosegError("TensorRT failed to enqueue the engine (see the TensorRT log): "
+                               "rebuild it on this device with convert/build_engine.py "
+                               "--force")
+
+
 def set_workspace(config, nbytes, trt=None):
     """Limit the builder's scratch memory: memory pools (>= 8.4) or max_workspace_size."""
     if hasattr(config, "set_memory_pool_limit"):
@@ -85,6 +156,20 @@ def set_workspace(config, nbytes, trt=None):
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(nbytes))
     else:
         config.max_workspace_size = int(nbytes)
+
+
+def set_precision(config, fp16, trt=None):
+    """FP16 layers allowed (``BuilderFlag.FP16``), or strict float32: TF32 cleared.
+
+    TensorRT enables ``BuilderFlag.TF32`` by default (since 7.1), letting Ampere and newer
+    GPUs round FP32 convolution inputs to 10-bit mantissas; an "fp32" engine clears it so
+    its results stay within edge.golden.TRT_FP32_MAX_DIFF of Keras on every GPU.
+    """
+    trt = trt or import_tensorrt()
+    if fp16:
+        config.set_flag(trt.BuilderFlag.FP16)
+    elif hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)
 
 
 def create_network(builder, trt=None):
@@ -95,7 +180,12 @@ def create_network(builder, trt=None):
 
 
 def platform_has_fast_fp16(builder):
-    """FP16 worth using? (the Nano: yes). TensorRT 10 dropped the query: assume yes."""
+    """FP16 worth using? (the Nano: yes).
+
+    ``platform_has_fast_fp16`` exists on 8.x and on 10.x, where it is deprecated (since 10.5,
+    in favour of asking CUDA) but still present; should a later release drop it, assume yes
+    (--fp32 stays the way to opt out).
+    """
     return bool(getattr(builder, "platform_has_fast_fp16", True))
 
 
@@ -111,12 +201,33 @@ def build_serialized(builder, network, config):
 
 
 def load_timing_cache(config, data):
-    """Give the builder a timing cache (empty bytes -> a fresh one); False if unsupported."""
+    """Attach a timing cache to the builder config; -> one of the CACHE_* strings.
+
+    ``data`` is a serialized cache (or empty for a fresh one). ``set_timing_cache`` returns
+    False when the cache's verification header records other CUDA device properties (we
+    never pass ignore_mismatch=True: tactics timed on another GPU would mislead the build);
+    a cache this TensorRT cannot deserialize (``create_timing_cache`` returns None or
+    raises) is treated the same. Either way the build goes on with a fresh cache, after a
+    warning.
+    """
     if not hasattr(config, "create_timing_cache"):
-        return False
-    cache = config.create_timing_cache(data or b"")
-    config.set_timing_cache(cache, False)
-    return True
+        return CACHE_UNSUPPORTED
+    if data:
+        try:
+            cache = config.create_timing_cache(bytes(data))
+        except Exception as exc:  # a truncated/foreign file: TensorRT raises or logs
+            LOG.debug("create_timing_cache failed: %s", exc)
+            cache = None
+        if cache is not None and config.set_timing_cache(cache, False):
+            return CACHE_LOADED
+        LOG.warning("the timing cache (%d bytes) was made by another TensorRT version or GPU "
+                    "and was rejected: timing every layer again with a fresh cache",
+                    len(data))
+    cache = config.create_timing_cache(b"")
+    if cache is None or not config.set_timing_cache(cache, False):
+        LOG.warning("TensorRT refused an empty timing cache: building without one")
+        return CACHE_UNSUPPORTED
+    return CACHE_REJECTED if data else CACHE_FRESH
 
 
 def serialize_timing_cache(config):
@@ -125,20 +236,6 @@ def serialize_timing_cache(config):
         return None
     cache = config.get_timing_cache()
     return None if cache is None else bytes(memoryview(cache.serialize()))
-
-
-def execute(context, engine, addresses, stream_handle):
-    """Enqueue one inference; ``addresses`` are device pointers in :func:`io_tensors` order."""
-    if hasattr(context, "execute_async_v3"):
-        for info, address in zip(io_tensors(engine), addresses):
-            context.set_tensor_address(info.name, int(address))
-        ok = context.execute_async_v3(stream_handle)
-    else:
-        ok = context.execute_async_v2(bindings=[int(a) for a in addresses],
-                                      stream_handle=stream_handle)
-    if not ok:
-        raise NanosegError("TensorRT failed to enqueue the engine (see the TensorRT log): "
-                           "rebuild it on this device with convert/build_engine.py --force")
 
 
 def parser_errors(parser):

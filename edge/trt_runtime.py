@@ -1,10 +1,12 @@
 """Run a serialized TensorRT engine with pycuda: one input, page-locked buffers, one stream.
 
 :func:`plan_buffers` decides every buffer's shape/dtype/size from the engine's I/O tensors
-(GPU-free, tested on any machine). :class:`TrtRunner` owns a CUDA context of its own and
-pushes/pops it around every call, so it may be created in one thread and used from a worker
-thread (one at a time: a lock serialises calls) while another thread captures frames.
-TensorRT 8.x/10.x differences live in edge/trt_compat.py.
+(GPU-free, tested on any machine). :class:`TrtRunner` uses the GPU's *primary* CUDA context
+(``Device.retain_primary_context()``), the one TensorRT's CUDA runtime calls use, so the
+4 GB Nano carries one context, not two. pycuda does not make a retained primary context
+current: the runner pushes it around every call (under a lock) and pops it after, so it
+may be created on one thread and used from a worker thread, one call at a time, while
+another thread captures frames. TensorRT 8.x/10.x differences live in edge/trt_compat.py.
 
 Python 3.6; tensorrt and pycuda are imported when a runner is created.
 """
@@ -52,11 +54,25 @@ def check_input(x, plan):
                                tuple(x.shape), plan.name, plan.shape))
 
 
+def open_context(cuda, device):
+    """A CUDA context for ``device``, *not* current: the caller push()es / pop()s it.
+
+    The device's primary context when pycuda offers ``retain_primary_context`` (built
+    against CUDA >= 7.0; JetPack 4.6 has 10.2); otherwise a context of our own
+    (``make_context`` makes it current, so it is popped here).
+    """
+    if hasattr(device, "retain_primary_context"):
+        return device.retain_primary_context()
+    context = device.make_context()
+    context.pop()
+    return context
+
+
 class TrtRunner(object):
     """Load an engine file and run it; ``infer(x) -> list of output arrays`` (engine shapes).
 
-    Create it, call :meth:`infer` from any single thread at a time, :meth:`close` at the end
-    (or use it as a context manager).
+    Create it, call :meth:`infer` from any thread (calls are serialised by a lock),
+    :meth:`close` at the end (or use it as a context manager).
     """
 
     def __init__(self, engine_path, device_index=0):
@@ -66,14 +82,20 @@ class TrtRunner(object):
         self._trt = trt_compat.import_tensorrt("the TensorRT backend (TrtRunner)")
         self._cuda = trt_compat.import_pycuda()
         self._lock = threading.Lock()
-        self._cuda.init()
-        self._context_cuda = self._cuda.Device(device_index).make_context()  # pushed
+        self._host, self._device, self._stream = [], [], None
+        self.io = self.context = self.engine = self._runtime = None
+        device = trt_compat.cuda_device(self._cuda, device_index)
+        self._context_cuda = open_context(self._cuda, device)
+        self._context_cuda.push()
         try:
             self._load(engine_path)
         except Exception:
-            self._context_cuda.pop()
-            self._context_cuda.detach()
-            self._context_cuda = None
+            try:
+                self._release()
+            finally:
+                self._context_cuda.pop()
+                self._context_cuda.detach()
+                self._context_cuda = None
             raise
         self._context_cuda.pop()
 
@@ -85,17 +107,28 @@ class TrtRunner(object):
             data = handle.read()
         self._runtime = trt.Runtime(self._logger)
         self.engine = self._runtime.deserialize_cuda_engine(data)
+        del data
         if self.engine is None:
             raise NanosegError("TensorRT could not load {}: it was built by another TensorRT "
                                "version or GPU; rebuild with convert/build_engine.py "
                                "--force".format(engine_path))
         self.context = self.engine.create_execution_context()
-        self.plans = plan_buffers(trt_compat.io_tensors(self.engine))
+        if self.context is None:
+            raise NanosegError("TensorRT could not create an execution context for {} (GPU "
+                               "memory): close other GPU programs and retry".format(
+                                   engine_path))
+        self.io = trt_compat.EngineIO(self.engine, self.context)
+        self.plans = plan_buffers(self.io.tensors)
         self._stream = self._cuda.Stream()
-        self._host = [self._cuda.pagelocked_empty(p.shape, np.dtype(p.dtype))
-                      for p in self.plans]
-        self._device = [self._cuda.mem_alloc(p.nbytes) for p in self.plans]
+        for plan in self.plans:
+            self._host.append(self._cuda.pagelocked_empty(plan.shape, np.dtype(plan.dtype)))
+            self._device.append(self._cuda.mem_alloc(plan.nbytes))
+        self.io.bind([int(d) for d in self._device])  # buffers never move: bound once
         self.input_plan = [p for p in self.plans if p.is_input][0]
+        self._inputs = [(h, d) for p, h, d in zip(self.plans, self._host, self._device)
+                        if p.is_input]
+        self._outputs = [(h, d) for p, h, d in zip(self.plans, self._host, self._device)
+                         if not p.is_input]
         LOG.info("engine %s: %s", os.path.basename(engine_path),
                  ", ".join("{} {} {}{}".format("in" if p.is_input else "out", p.name,
                                                p.shape, "" if p.dtype == "float32"
@@ -114,6 +147,8 @@ class TrtRunner(object):
         x = np.asarray(x)
         check_input(x, self.input_plan)
         with self._lock:
+            if self._context_cuda is None:
+                raise NanosegError("this TensorRT runner was closed: create a new one")
             self._context_cuda.push()
             try:
                 return self._run(x)
@@ -122,33 +157,52 @@ class TrtRunner(object):
 
     def _run(self, x):
         cuda, stream = self._cuda, self._stream
-        outputs = []
-        for plan, host, device in zip(self.plans, self._host, self._device):
-            if plan.is_input:
-                np.copyto(host, x, casting="same_kind")
-                cuda.memcpy_htod_async(device, host, stream)
-        trt_compat.execute(self.context, self.engine, [int(d) for d in self._device],
-                           stream.handle)
-        for plan, host, device in zip(self.plans, self._host, self._device):
-            if not plan.is_input:
-                cuda.memcpy_dtoh_async(host, device, stream)
-                outputs.append(host)
+        for host, device in self._inputs:
+            np.copyto(host, x, casting="same_kind")
+            cuda.memcpy_htod_async(device, host, stream)
+        self.io.execute(stream.handle)
+        for host, device in self._outputs:
+            cuda.memcpy_dtoh_async(host, device, stream)
         stream.synchronize()
-        return [np.array(out) for out in outputs]
+        return [np.array(host) for host, _ in self._outputs]
 
-    def close(self):
-        """Free device memory and the CUDA context (idempotent)."""
-        if getattr(self, "_context_cuda", None) is None:
-            return
-        self._context_cuda.push()
+    def _release(self):
+        """Free buffers, stream and TensorRT objects; the CUDA context must be current."""
         try:
+            if self._stream is not None:
+                self._stream.synchronize()  # no copy may still target a buffer freed below
+        finally:
             for device in self._device:
                 device.free()
-            self.context = self.engine = self._runtime = None
-        finally:
-            self._context_cuda.pop()
-            self._context_cuda.detach()
-            self._context_cuda = None
+            for host in self._host:
+                host.base.free()  # the PagelockedHostAllocation behind the numpy array
+            self._inputs = self._outputs = ()
+            self._host, self._device = [], []
+            self._stream = None  # cuStreamDestroy, while its context is current
+            # TensorRT objects in dependency order: context, engine, runtime
+            self.io = None
+            self.context = None
+            self.engine = None
+            self._runtime = None
+
+    def close(self):
+        """Free host/device memory, the stream and the engine, then release the context.
+
+        Everything is freed inside the pushed context (pycuda frees an allocation in the
+        context it belongs to; from another thread it could not switch to it), then the
+        context is popped and detached (for the primary context, detach() is
+        cuDevicePrimaryCtxRelease). Idempotent.
+        """
+        with self._lock:
+            context, self._context_cuda = getattr(self, "_context_cuda", None), None
+            if context is None:
+                return
+            context.push()
+            try:
+                self._release()
+            finally:
+                context.pop()
+                context.detach()
 
     def __enter__(self):
         return self
