@@ -3,8 +3,11 @@
 A newcomer copies commands from the README; a renamed flag or moved script breaks them
 silently unless this test reads the README's code blocks and checks each command against
 the real script's ``--help``. It also pins the two set-up commands (``bash run.sh demo``,
-``bash run.sh test``) and that CI runs exactly the second one.
+``bash run.sh test``) and that CI runs exactly the second one. jetson/README.md gets the same
+checks, and both give the Jetson steps in the only order that works (copy without building,
+setup.sh on the Jetson, then the build).
 """
+import math
 import os
 import re
 import shlex
@@ -15,6 +18,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
+JETSON_README = os.path.join(ROOT, "jetson", "README.md")
 CI_SCRIPT = os.path.join(ROOT, ".ci", "run")
 DEMO_COMMAND = "bash run.sh demo"
 TEST_COMMAND = "bash run.sh test"
@@ -186,13 +190,121 @@ def test_command_parser_sees_flags_and_stops_at_separators():
     """The parser itself: a wrong reading would make the checks above vacuous."""
     lines = code_lines("```bash\npython3 train/train.py --data d \\\n  --out x  # c\n"
                        "cd D && python3 edge/run_camera.py --headless | tee log\n"
-                       "bash jetson/deploy.sh b u@h -- --workspace 256\n```\n")
+                       "bash jetson/deploy.sh b u@h -- --workspace 128\n```\n")
     assert commands(lines, python_launcher) == [
         ("train/train.py", ["--data", "--out"]), ("edge/run_camera.py", ["--headless"])]
     assert commands(lines, bash_launcher) == [("jetson/deploy.sh", [])]
     assert deploy_build_flags(lines) == [(DEPLOY_BUILDS, ["--workspace"])]
     assert check_flags([("train/train.py", ["--no-such-flag"])], [sys.executable]) == [
         "train/train.py --no-such-flag: not in its --help"]
+
+
+# -- the Jetson steps, in both READMEs --------------------------------------------------------
+@pytest.fixture(scope="module")
+def jetson_lines():
+    return code_lines(read(JETSON_README))
+
+
+def test_jetson_readme_commands_use_real_flags(jetson_lines):
+    bash_found = commands(jetson_lines, bash_launcher)
+    assert {"jetson/setup.sh", "jetson/deploy.sh"} <= {script for script, _ in bash_found}
+    assert check_flags(bash_found, ["bash"]) == []
+    python_found = commands(jetson_lines, python_launcher)
+    assert {"jetson/check_platform.py", "convert/build_engine.py"} <= {
+        script for script, _ in python_found}
+    assert check_flags(python_found, [sys.executable]) == []
+    assert check_flags(deploy_build_flags(jetson_lines), [sys.executable]) == []
+
+
+def test_jetson_readme_links_exist():
+    missing = []
+    for target in LINK.findall(read(JETSON_README)):
+        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+            continue
+        if not os.path.exists(os.path.join(ROOT, "jetson", target.split("#", 1)[0])):
+            missing.append(target)
+    assert missing == []
+
+
+def launched(line):
+    """(script, words) when the line runs ``bash jetson/X.sh ...``, else (None, words)."""
+    words = split_words(line) or []
+    for index, word in enumerate(words[:-1]):
+        if bash_launcher(word, words[index + 1]):
+            return words[index + 1], words
+    return None, words
+
+
+def jetson_step_order(lines):
+    """Line numbers of the first copy-only deploy.sh, the first real setup.sh after it and
+    the first building deploy.sh after that (None where a step is missing)."""
+    copy = setup = build = None
+    for number, line in enumerate(lines):
+        script, words = launched(line)
+        if "--dry-run" in words:
+            continue
+        if script == "jetson/deploy.sh":
+            if "--no-build" in words and copy is None:
+                copy = number
+            elif "--no-build" not in words and setup is not None and build is None:
+                build = number
+        elif script == "jetson/setup.sh" and copy is not None and setup is None:
+            setup = number
+    return copy, setup, build
+
+
+@pytest.mark.parametrize("path", [README, JETSON_README])
+def test_jetson_steps_copy_then_setup_then_build(path):
+    """build_engine needs the pycuda setup.sh installs, and the code arrives by deploy.sh:
+    a plain deploy.sh (which builds) must come after setup.sh, after a --no-build copy."""
+    lines = code_lines(read(path))
+    copy, setup, build = jetson_step_order(lines)
+    assert None not in (copy, setup, build), (copy, setup, build)
+    building = [n for n, line in enumerate(lines) if launched(line)[0] == "jetson/deploy.sh"
+                and "--no-build" not in launched(line)[1]
+                and "--dry-run" not in launched(line)[1]]
+    assert building[0] == build, "a building deploy.sh comes before setup.sh"
+
+
+def test_jetson_step_order_parser_sees_a_wrong_order():
+    wrong = code_lines("```bash\nbash jetson/setup.sh --swap 4\n"
+                       "bash jetson/deploy.sh b u@h\n```\n")
+    assert jetson_step_order(wrong) == (None, None, None)
+    right = code_lines("```bash\nbash jetson/deploy.sh --no-build b u@h\n"
+                       "bash jetson/setup.sh --dry-run\nbash jetson/setup.sh --swap 4\n"
+                       "bash jetson/deploy.sh b u@h\n```\n")
+    assert jetson_step_order(right) == (0, 2, 3)
+
+
+@pytest.mark.parametrize("path", [README, JETSON_README])
+def test_out_of_memory_workspace_is_below_the_default(path):
+    """Advice to lower --workspace must name a value smaller than build_engine's default."""
+    from convert.build_engine import DEFAULT_WORKSPACE_MIB
+    values = []
+    for line in code_lines(read(path)):
+        words = split_words(line) or []
+        values += [int(words[i + 1]) for i, word in enumerate(words[:-1])
+                   if word == "--workspace"]
+    assert values, "no --workspace example in " + path
+    assert all(value < DEFAULT_WORKSPACE_MIB for value in values), values
+
+
+def test_readme_vermin_command_covers_the_jetson_path(lines):
+    """The README's vermin command checks the files tests/test_python36.py checks."""
+    from tests.test_python36 import jetson_path_files
+    vermin = [split_words(line) for line in lines if "vermin" in line and "-t=3.6-" in line]
+    assert len(vermin) == 1, vermin
+    files = set()
+    for word in vermin[0]:
+        path = os.path.join(ROOT, word)
+        if word.startswith("-") or "vermin" in word or not os.path.exists(path):
+            continue
+        if os.path.isdir(path):
+            files.update(os.path.join(path, name) for name in os.listdir(path)
+                         if name.endswith(".py"))
+        else:
+            files.add(path)
+    assert sorted(files) == jetson_path_files()
 
 
 def backbone_table_rows(readme):
@@ -213,6 +325,25 @@ def test_backbone_table_nano_column_is_the_flops_estimate(readme):
     for name, size, gflops, lower_ms in rows:
         assert abs(nano_estimate(gflops)["lower_bound_ms"] - lower_ms) <= 0.051, name
     assert "not measurements" in readme  # the table says the Nano column is an estimate
+
+
+def test_backbone_table_fps_is_rounded_from_the_ms_range(readme):
+    """'(FPS)' is 1000 / the ms range, rounded once (12.55 -> 13, as every row does)."""
+    from train.compare_backbones import NANO_FP16_PEAK_FLOPS, REALISTIC_EFFICIENCY
+    checked = 0
+    for line in readme.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        match = re.match(r"^(\d+)-(\d+) \((\d+)-(\d+)\)$", cells[-1]) if len(cells) == 9 \
+            else None
+        if not match or not re.match(r"^\d+x\d+$", cells[1]):
+            continue
+        lower_ms = float(cells[2]) * 1e9 / NANO_FP16_PEAK_FLOPS * 1000.0
+        best, worst = (lower_ms / share for share in REALISTIC_EFFICIENCY)
+        expected = [int(math.floor(value + 0.5)) for value in
+                    (best, worst, 1000.0 / best, 1000.0 / worst)]
+        assert [int(g) for g in match.groups()] == expected, cells[0]
+        checked += 1
+    assert checked == len(backbone_table_rows(readme)) > 0
 
 
 def test_compare_backbones_rejects_bad_model_specs():
