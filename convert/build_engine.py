@@ -2,11 +2,13 @@
 
     python3 convert/build_engine.py --bundle BUNDLE [--workspace 256] [--fp32] [--force]
 
-Parses BUNDLE/model.onnx, builds FP16 when the GPU has fast FP16 (the Nano does), keeps the
-timing cache in BUNDLE/engines/, writes the engine atomically with a sidecar JSON (contract,
-TensorRT version, precision, device, ONNX sha256, build time) and reuses it next time when
-the key (ONNX sha256 + TensorRT version + precision + device) matches. Finally runs the
-engine on BUNDLE/golden.npz and fails when it disagrees with Keras beyond the thresholds.
+Checks the bundle (and golden.npz, unless --skip-verify) before anything slow, parses
+BUNDLE/model.onnx, builds FP16 when the GPU has fast FP16 (the Nano does), keeps a timing
+cache per TensorRT version + GPU in BUNDLE/engines/, writes the sidecar JSON (contract,
+TensorRT version, precision, device, ONNX sha256, build time) and then the engine, both
+atomically, and reuses the engine next time when the key (ONNX sha256 + TensorRT version +
+precision + device) matches and its sidecar vouches for it. Finally runs the engine on
+BUNDLE/golden.npz and fails when it disagrees with Keras beyond the thresholds.
 
 Python 3.6 + tensorrt + numpy + pycuda (JetPack 4.6.x): no TensorFlow, no onnxruntime.
 """
@@ -54,21 +56,33 @@ def resolve_inputs(bundle_dir):
 
 
 def thresholds_for(precision, max_diff=None, min_agreement=None):
-    """(max |dp|, min agreement, agreement metric) for this precision; flags override."""
+    """(max |dp|, min agreement, agreement metric) for an engine of this precision.
+
+    FP16: golden.FP16_MAX_DIFF on the decisive agreement (pixels away from the boundary);
+    FP32: golden.TRT_FP32_MAX_DIFF - TensorRT's own FP32 bound, not ONNX Runtime's (see
+    edge/golden.py) - on the raw mask agreement. ``max_diff``/``min_agreement`` (the
+    --max-diff/--min-agreement flags) override.
+    """
     if precision == "fp16":
         return (golden.FP16_MAX_DIFF if max_diff is None else max_diff,
                 golden.FP16_MIN_AGREEMENT if min_agreement is None else min_agreement,
                 "decisive_agreement")
-    return (golden.FP32_MAX_DIFF if max_diff is None else max_diff,
+    return (golden.TRT_FP32_MAX_DIFF if max_diff is None else max_diff,
             golden.FP32_MIN_AGREEMENT if min_agreement is None else min_agreement,
             "mask_agreement")
 
 
+def load_reference(bundle, onnx_contract):
+    """golden.npz, checked against the ONNX contract: before a build that takes minutes."""
+    data = golden.load_golden(bundle.require(
+        GOLDEN_NPZ, "convert/export_onnx.py writes it (or build with --skip-verify)"))
+    onnx_contract.check_compatible(data["contract"], GOLDEN_NPZ)
+    return data
+
+
 def device_name():
     """The CUDA device's name (part of the engine key: engines do not move between GPUs)."""
-    cuda = trt_compat.import_pycuda()
-    cuda.init()
-    return cuda.Device(0).name()
+    return trt_compat.cuda_device(trt_compat.import_pycuda(), 0).name()
 
 
 def parse_onnx(trt, builder, logger, onnx_path):
@@ -86,18 +100,27 @@ def parse_onnx(trt, builder, logger, onnx_path):
     return network, parser
 
 
+CACHE_MESSAGES = {
+    trt_compat.CACHE_LOADED: "timing cache: reusing {path} ({size} bytes)",
+    trt_compat.CACHE_FRESH: "timing cache: none yet for this TensorRT + GPU, will write {path}",
+    trt_compat.CACHE_REJECTED: "timing cache: {path} was rejected (stale: another TensorRT "
+                               "build or GPU), timing from scratch and replacing it",
+    trt_compat.CACHE_UNSUPPORTED: "timing cache: not supported by this TensorRT",
+}
+
+
 def build_plan(trt, builder, logger, onnx_path, fp16, workspace_mib, cache_path):
     """Parse + build; -> serialized plan bytes. Updates the timing cache file."""
     network, _parser = parse_onnx(trt, builder, logger, onnx_path)
     config = builder.create_builder_config()
     trt_compat.set_workspace(config, workspace_mib * MIB, trt)
-    if fp16:
-        config.set_flag(trt.BuilderFlag.FP16)
+    trt_compat.set_precision(config, fp16, trt)
     cached = b""
     if os.path.isfile(cache_path):
         with open(cache_path, "rb") as handle:
             cached = handle.read()
-    trt_compat.load_timing_cache(config, cached)
+    status = trt_compat.load_timing_cache(config, cached)
+    print(CACHE_MESSAGES[status].format(path=cache_path, size=len(cached)), flush=True)
     plan = trt_compat.build_serialized(builder, network, config)
     if plan is None:
         raise NanosegError(
@@ -111,46 +134,86 @@ def build_plan(trt, builder, logger, onnx_path, fp16, workspace_mib, cache_path)
     return plan
 
 
-def ensure_engine(bundle, onnx_path, onnx_contract, trt, fp32, workspace_mib, force):
-    """The engine path and sidecar for this bundle on this device; builds only if needed."""
-    cuda_device = device_name()
+def reusable_engine(bundle, onnx_sha, version, precision, cuda_device):
+    """(path, sidecar) of a cached engine for exactly this key, or None (-> build).
+
+    A missing, damaged or foreign sidecar means "rebuild" (said in one line), never "use
+    the engine anyway": the sidecar is what vouches for the engine.
+    """
+    key = engines.engine_key(onnx_sha, version, precision, cuda_device)
+    path = engines.engine_path(bundle, key, precision)
+    if not os.path.isfile(path):
+        return None
+    try:
+        sidecar = engines.read_sidecar(path)
+    except NanosegError as exc:  # its message ends in "rebuild ... --force": we do that
+        print("not reusing {}: {}; rebuilding".format(path, str(exc).split(": rebuild")[0]))
+        return None
+    if sidecar.get("key") != key:
+        print("not reusing {}: its sidecar describes another build (key {}); "
+              "rebuilding".format(path, sidecar.get("key")))
+        return None
+    engines.check_engine_contract(sidecar, bundle.contract(), path)
+    print("reusing {} (same ONNX, TensorRT {}, {}, {}); --force rebuilds".format(
+        path, version, precision, cuda_device))
+    return path, sidecar
+
+
+def ensure_engine(bundle, onnx_path, onnx_contract, trt, fp32, workspace_mib, force,
+                  device=None):
+    """The engine path and sidecar for this bundle on this device; builds only if needed.
+
+    ``device`` is the GPU name (default: asked from pycuda). A cached engine is looked up
+    under the requested precision first, so reusing one creates no TensorRT builder; only
+    a build (or a GPU without fast FP16, which gets FP32) asks the builder.
+    """
+    cuda_device = device or device_name()
+    version = trt.__version__
+    onnx_sha = sha256_file(onnx_path)
+    precision = "fp32" if fp32 else "fp16"
+    found = None if force else reusable_engine(bundle, onnx_sha, version, precision,
+                                               cuda_device)
+    if found:
+        return found
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    fp16 = not fp32 and trt_compat.platform_has_fast_fp16(builder)
-    precision = "fp16" if fp16 else "fp32"
-    onnx_sha = sha256_file(onnx_path)
-    key = engines.engine_key(onnx_sha, trt.__version__, precision, cuda_device)
-    path = engines.engine_path(bundle, key, precision)
-    if os.path.isfile(path) and not force:
-        sidecar = engines.read_sidecar(path)
-        engines.check_engine_contract(sidecar, bundle.contract(), path)
-        print("reusing {} (same ONNX, TensorRT {}, {}, {}); --force rebuilds".format(
-            path, trt.__version__, precision, cuda_device))
-        return path, sidecar
+    if precision == "fp16" and not trt_compat.platform_has_fast_fp16(builder):
+        print("{} reports no fast FP16: using FP32".format(cuda_device))
+        precision = "fp32"
+        found = None if force else reusable_engine(bundle, onnx_sha, version, precision,
+                                                   cuda_device)
+        if found:
+            return found
+    path = engines.engine_path(bundle, engines.engine_key(onnx_sha, version, precision,
+                                                          cuda_device), precision)
     print("building a {} engine with TensorRT {} on {} (workspace {} MiB); a Nano takes "
-          "minutes".format(precision, trt.__version__, cuda_device, workspace_mib))
+          "minutes".format(precision, version, cuda_device, workspace_mib))
     start = time.time()
     with stage("parse + build"):
-        plan = build_plan(trt, builder, logger, onnx_path, fp16, workspace_mib,
-                          engines.timing_cache_path(bundle))
+        plan = build_plan(trt, builder, logger, onnx_path, precision == "fp16",
+                          workspace_mib, engines.timing_cache_path(bundle, version,
+                                                                   cuda_device))
     seconds = time.time() - start
-    engines.write_bytes_atomic(path, plan)
-    sidecar = engines.make_sidecar(onnx_contract, onnx_sha, trt.__version__, precision,
+    sidecar = engines.make_sidecar(onnx_contract, onnx_sha, version, precision,
                                    cuda_device, seconds, workspace_mib)
+    # sidecar first: an engine file never exists without the sidecar that vouches for it
+    # (a crash in between leaves a sidecar without an engine: the next run rebuilds)
     engines.write_sidecar(path, sidecar)
+    engines.write_bytes_atomic(path, plan)
     print("wrote {} ({:.1f} MiB) + sidecar".format(path, os.path.getsize(path) / float(MIB)))
     return path, sidecar
 
 
-def verify(engine_path, bundle, onnx_contract, precision, max_diff, min_agreement):
+def verify(engine_path, bundle, onnx_contract, precision, max_diff, min_agreement,
+           reference=None):
     """Engine vs Keras on golden.npz; prints the agreement, raises over the thresholds.
 
     Runs through edge's TensorRT backend (TrtRunner + layout handling), exactly the path
-    the camera runtime takes.
+    the camera runtime takes. ``reference`` is :func:`load_reference`'s result (loaded
+    here when not given).
     """
     from edge.backends import TensorRTBackend
-    data = golden.load_golden(bundle.require(GOLDEN_NPZ, "convert/export_onnx.py writes it"))
-    onnx_contract.check_compatible(data["contract"], GOLDEN_NPZ)
+    data = reference or load_reference(bundle, onnx_contract)
     backend = TensorRTBackend(bundle, engine_path)
     try:
         probs = np.stack([backend.infer(x) for x in data["inputs"]])
@@ -178,7 +241,7 @@ def parse_args(argv=None):
                         help="do not run the engine on golden.npz")
     parser.add_argument("--max-diff", type=float, default=None,
                         help="max |dp| vs Keras (default {} FP16, {} FP32)".format(
-                            golden.FP16_MAX_DIFF, golden.FP32_MAX_DIFF))
+                            golden.FP16_MAX_DIFF, golden.TRT_FP32_MAX_DIFF))
     parser.add_argument("--min-agreement", type=float, default=None,
                         help="min label agreement (FP16: on pixels > {} from the threshold; "
                              "default {})".format(golden.DECISIVE_MARGIN,
@@ -194,13 +257,14 @@ def main(args):
             args.workspace))
     with stage("check bundle"):
         bundle, onnx_path, onnx_contract = resolve_inputs(args.bundle)
+        reference = None if args.skip_verify else load_reference(bundle, onnx_contract)
     trt = trt_compat.import_tensorrt()
     path, sidecar = ensure_engine(bundle, onnx_path, onnx_contract, trt, args.fp32,
                                   args.workspace, args.force)
     if not args.skip_verify:
         with stage("verify on golden.npz"):
             verify(path, bundle, onnx_contract, sidecar["precision"], args.max_diff,
-                   args.min_agreement)
+                   args.min_agreement, reference)
     print("engine: {}".format(path))
     return 0
 

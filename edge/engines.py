@@ -4,8 +4,9 @@ An engine is only valid for the exact ONNX, TensorRT version, precision and GPU 
 with, so those four make its cache key (the workspace size does not change the result's
 meaning, only which tactics were tried, so it is left out). Every engine
 ``engines/model-<precision>-<key>.engine`` has a sidecar ``.json`` with the contract, the key
-fields, device name, ONNX sha256 and build time; the timing cache ``engines/timing.cache``
-makes rebuilds fast.
+fields, device name, ONNX sha256 and build time. Timing caches make rebuilds fast; TensorRT
+rejects one made by another TensorRT version or GPU, so each (TensorRT version, device)
+keeps its own ``engines/timing-<key>.cache``.
 
 numpy-free, Python 3.6: runs on the Jetson.
 """
@@ -20,7 +21,8 @@ from edge.errors import NanosegError
 
 ENGINE_SUFFIX = ".engine"
 SIDECAR_SUFFIX = ".json"
-TIMING_CACHE = "timing.cache"
+TIMING_CACHE_PREFIX = "timing-"
+TIMING_CACHE_SUFFIX = ".cache"
 SIDECAR_FORMAT = "nanoseg-engine"
 PRECISIONS = ("fp16", "fp32")
 KEY_FIELDS = ("onnx_sha256", "tensorrt_version", "precision", "device")
@@ -47,8 +49,17 @@ def sidecar_path(engine_file):
         if engine_file.endswith(ENGINE_SUFFIX) else engine_file + SIDECAR_SUFFIX
 
 
-def timing_cache_path(bundle):
-    return os.path.join(bundle.path(ENGINES_DIR), TIMING_CACHE)
+def timing_cache_key(tensorrt_version, device):
+    """16 hex digits for a timing cache: the TensorRT version and the GPU that timed it."""
+    text = json.dumps(["timing-cache", str(tensorrt_version), str(device)])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def timing_cache_path(bundle, tensorrt_version, device):
+    """``engines/timing-<key>.cache`` for this TensorRT version and device."""
+    bundle = bundle if isinstance(bundle, Bundle) else Bundle(bundle)
+    return os.path.join(bundle.path(ENGINES_DIR), "{}{}{}".format(
+        TIMING_CACHE_PREFIX, timing_cache_key(tensorrt_version, device), TIMING_CACHE_SUFFIX))
 
 
 def make_sidecar(contract, onnx_sha256, tensorrt_version, precision, device,

@@ -13,7 +13,12 @@ if ROOT not in sys.path:
 from train import keras_env  # noqa: E402
 
 keras_env.prepare()
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")  # tests are CPU-only and deterministic
+# Tests in this process are CPU-only and deterministic (TensorFlow must not take the GPU).
+# CUDA reads the variable once, when it initialises, so it hides the GPU from TensorRT and
+# pycuda in this process too: tests/test_tensorrt.py runs them in subprocesses given
+# GPU_ENV, the environment as it was before this line.
+GPU_ENV = dict(os.environ)
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 
 import pytest  # noqa: E402
 
