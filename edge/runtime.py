@@ -4,8 +4,9 @@ Three threads joined by bounded hand-offs: the source's capture thread (edge/sou
 inference on the *calling* thread (a TensorRT/pycuda context belongs to the thread that made
 it) and a render thread feeding the sinks. While the model runs on frame N, frame N+1 is
 being captured and frame N-1 drawn/encoded, so end-to-end FPS approaches inference FPS.
-Every stage is timed; :func:`run_pipeline` logs the timings periodically and returns a
-summary (frames, dropped, fps, per-stage median/p90 ms).
+Every stage is timed with time.monotonic() (a Jetson has no RTC: the wall clock jumps when
+NTP syncs); :func:`run_pipeline` logs the timings periodically and returns a summary
+(frames, dropped, fps, per-stage median/p90 ms).
 """
 import collections
 import json
@@ -25,6 +26,7 @@ from edge.sinks import Result
 LOG = logging.getLogger(__name__)
 STAGES = ("capture", "pre", "infer", "post", "render")
 HISTORY = 20000  # samples kept per stage (hours at camera rates; bounded memory)
+FINISH_TIMEOUT = 15.0  # s for the sinks to finalize (systemd's stop timeout is 30 s)
 
 
 class StageTimer(object):
@@ -62,6 +64,31 @@ class StageTimer(object):
         return out
 
 
+class RateMeter(object):
+    """Frames per second over the last ``window`` frames: the on-screen, current FPS."""
+
+    def __init__(self, window=30):
+        self._times = collections.deque(maxlen=max(int(window), 2))
+
+    def tick(self, now=None):
+        """Count one frame (at ``now``, time.monotonic() by default); the current rate."""
+        self._times.append(time.monotonic() if now is None else now)
+        return self.rate
+
+    @property
+    def rate(self):
+        if len(self._times) < 2:
+            return 0.0
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+def one_line(exc):
+    """``Type: first line of the message``: an unexpected exception as a one-line error."""
+    lines = str(exc).strip().splitlines()
+    return "{}: {}".format(type(exc).__name__, lines[0]) if lines else type(exc).__name__
+
+
 class Processor(object):
     """frame (BGR uint8) -> label map at the frame's size, with the contract's own steps."""
 
@@ -72,13 +99,13 @@ class Processor(object):
 
     def process(self, frame):
         """Preprocess (the training function, frame order BGR), infer, labels, resize back."""
-        t0 = time.time()
+        t0 = time.monotonic()
         x = preprocess_image(frame, self.contract, "BGR")
-        t1 = time.time()
+        t1 = time.monotonic()
         probs = self.backend.infer(x)
-        t2 = time.time()
+        t2 = time.monotonic()
         labels = labels_to_frame(probabilities_to_labels(probs, self.contract), frame.shape)
-        t3 = time.time()
+        t3 = time.monotonic()
         self.timer.add("pre", t1 - t0)
         self.timer.add("infer", t2 - t1)
         self.timer.add("post", t3 - t2)
@@ -86,19 +113,31 @@ class Processor(object):
 
 
 class RenderThread(object):
-    """Draws the overlay (once, if any sink shows it) and writes every sink, in order."""
+    """Draws the overlay (once, if any sink shows it) and writes every sink, in order.
 
-    def __init__(self, sinks, contract, timer, alpha=0.5, queue_size=2):
+    Every sink call (a window is created, drawn and destroyed here) happens on this thread.
+    Any exception in a sink ends the writing: it is logged with its traceback and kept in
+    ``error`` (which stops the run); the thread keeps draining so the producer never blocks,
+    and closes every sink when it ends.
+    """
+
+    def __init__(self, sinks, contract, timer, alpha=0.5, queue_size=2,
+                 finish_timeout=FINISH_TIMEOUT):
         self.sinks = list(sinks)
         self.contract = contract
         self.timer = timer
         self.alpha = alpha
+        self.finish_timeout = float(finish_timeout)
         self.palette = overlay.bgr_palette(contract)
         self.needs_render = any(s.needs_render for s in self.sinks)
         self.queue = queue.Queue(maxsize=queue_size)
         self.error = None
         self.written = 0
         self.fps = 0.0
+        self._doing = None  # what the thread is doing right now (for error messages)
+        self._given_up = False
+        self._lock = threading.Lock()
+        self._unclosed = list(self.sinks)
         self._thread = threading.Thread(target=self._run, name="render", daemon=True)
 
     def start(self):
@@ -111,7 +150,7 @@ class RenderThread(object):
 
     def put(self, result, stop_event):
         """Hand a result over (blocks while the sinks catch up; gives up on stop/error)."""
-        while not stop_event.is_set() and self.error is None:
+        while not stop_event.is_set() and self.error is None and self._thread.is_alive():
             try:
                 self.queue.put(result, timeout=0.2)
                 return True
@@ -120,55 +159,106 @@ class RenderThread(object):
         return False
 
     def finish(self):
-        """Drain the queue, stop the thread, close every sink (finalizes files)."""
-        self.queue.put(None)
-        self._thread.join()
-        for sink in self.sinks:
+        """Drain the queue, stop the thread, close every sink (finalizes files).
+
+        Never waits longer than ``finish_timeout``: a sink stuck in a call is reported in
+        ``error`` and the other sinks are closed from here.
+        """
+        deadline = time.monotonic() + self.finish_timeout
+        while self._thread.is_alive():
             try:
-                sink.close()
-            except Exception as exc:  # close the others anyway; the first error is reported
-                LOG.error("closing %s failed: %s", type(sink).__name__, exc)
-                self.error = self.error or "closing {} failed: {}".format(
-                    type(sink).__name__, exc)
+                self.queue.put(None, timeout=0.2)
+                break
+            except queue.Full:
+                if time.monotonic() >= deadline:
+                    break
+        if self._thread.ident is not None:
+            self._thread.join(max(deadline - time.monotonic(), 0.0))
+        stuck = self._doing if self._thread.is_alive() else None
+        if self._thread.is_alive():
+            self._given_up = True
+            self._fail("the render thread did not finish within {:g} s (stuck in {})".format(
+                self.finish_timeout, type(stuck).__name__ if stuck is not None else "a sink"))
+        self._close_sinks(skip=stuck)
+
+    def _fail(self, message, exc_info=None):
+        """Keep the first error; log this one (with the traceback of ``exc_info``)."""
+        if self.error is None:
+            self.error = message
+        LOG.error("%s", message, exc_info=exc_info)
 
     def _run(self):
-        while True:
-            result = self.queue.get()
-            if result is None:
-                return
-            if self.error is not None:
-                continue  # keep draining so the producer never blocks
-            try:
-                self._write(result)
-            except NanosegError as exc:
-                self.error = str(exc)
-                LOG.error("%s", exc)
+        finished = False
+        try:
+            while True:
+                try:
+                    result = self.queue.get(timeout=0.2)
+                except queue.Empty:
+                    if self._given_up:  # finish() timed out: end once the stuck call returns
+                        finished = True
+                        return
+                    continue
+                if result is None:
+                    finished = True
+                    return
+                if self.error is not None:
+                    continue  # keep draining so the producer never blocks
+                try:
+                    self._write(result)
+                except NanosegError as exc:
+                    self._fail(str(exc))
+                except Exception as exc:  # a bug or a driver error: stop, but say where
+                    what = "rendering the overlay" if self._doing is None else \
+                        "the {}".format(type(self._doing).__name__)
+                    self._fail("{} failed on frame {}: {} (the log has the traceback)".format(
+                        what, result.index, one_line(exc)), exc_info=True)
+        finally:
+            if not finished:
+                self._fail("the render thread stopped unexpectedly")
+            self._doing = None
+            self._close_sinks()
 
     def _write(self, result):
-        t0 = time.time()
+        t0 = time.monotonic()
+        self._doing = None
         if self.needs_render:
             result.rendered = overlay.render(result.frame, result.labels, self.contract,
                                              self.palette, self.alpha, self.fps,
                                              self.timer.latest())
         for sink in self.sinks:
+            self._doing = sink
             sink.write(result)
+        self._doing = None
         self.written += 1
-        self.timer.add("render", time.time() - t0)
+        self.timer.add("render", time.monotonic() - t0)
+
+    def _close_sinks(self, skip=None):
+        """Close every sink not closed yet (except ``skip``); failures go to ``error``."""
+        with self._lock:
+            todo = [s for s in self._unclosed if s is not skip]
+            self._unclosed = [s for s in self._unclosed if s is skip]
+        for sink in todo:
+            try:
+                sink.close()
+            except Exception as exc:  # close the others anyway; the first error is reported
+                self._fail("closing {} failed: {}".format(type(sink).__name__, one_line(exc)))
 
 
 def run_pipeline(stream, backend, sinks=(), alpha=0.5, max_frames=None, duration=None,
                  stop_event=None, log_every=5.0):
     """Run until the source ends, ``max_frames``/``duration`` is reached or ``stop_event``.
 
-    The stream must be started (edge.sources.open_source does that); sinks are always closed,
-    also on Ctrl-C, so a video is finalized. Returns the summary dict (see :func:`summarize`).
+    The stream must be started (edge.sources.open_source does that). The sinks are always
+    closed, also on Ctrl-C, and before the stream is stopped, so a video is finalized even
+    when the source hangs. Returns the summary dict (see :func:`summarize`); the elapsed
+    time and FPS cover the frames, not model loading or teardown.
     """
     stop_event = stop_event or threading.Event()
     contract = backend.contract
     timer = StageTimer()
     processor = Processor(backend, contract, timer)
     render = RenderThread(sinks, contract, timer, alpha).start()
-    state = {"frames": 0, "end_reason": None, "start": time.time()}
+    state = {"frames": 0, "end_reason": None, "start": time.monotonic(), "end": None}
     try:
         _loop(stream, processor, render, timer, state, max_frames, duration, stop_event,
               log_every)
@@ -176,17 +266,20 @@ def run_pipeline(stream, backend, sinks=(), alpha=0.5, max_frames=None, duration
         state["end_reason"] = "interrupted (Ctrl-C)"
         LOG.warning("interrupted: finishing outputs")
     finally:
-        stream.stop()
-        render.finish()
-    elapsed = time.time() - state["start"]
-    return summarize(state, stream, backend, render, timer, elapsed)
+        state["end"] = time.monotonic()
+        try:
+            render.finish()
+        finally:
+            stream.stop()
+    return summarize(state, stream, backend, render, timer, state["end"] - state["start"])
 
 
 def _loop(stream, processor, render, timer, state, max_frames, duration, stop_event,
           log_every):
     """The inference loop on the caller's thread; records why it ended in ``state``."""
-    next_log = time.time() + log_every
-    wait_start = time.time()
+    meter = RateMeter()
+    next_log = time.monotonic() + log_every
+    wait_start = time.monotonic()
     while True:
         reason = _stop_reason(state, max_frames, duration, stop_event, render)
         if reason:
@@ -198,16 +291,16 @@ def _loop(stream, processor, render, timer, state, max_frames, duration, stop_ev
                 state["end_reason"] = stream.end_reason or "end of source"
                 return
             continue  # a slow live camera: keep counting the wait
-        timer.add("capture", time.time() - wait_start)
+        timer.add("capture", time.monotonic() - wait_start)
         if state["frames"] == 0:
             state["start"] = wait_start  # FPS counts from the first frame, not model loading
         labels = processor.process(frame.image)
         state["frames"] += 1
-        render.fps = state["frames"] / max(time.time() - state["start"], 1e-6)
+        render.fps = meter.tick()
         render.put(Result(frame.index, frame.name, frame.image, labels), stop_event)
-        wait_start = time.time()
-        if time.time() >= next_log:
-            next_log = time.time() + log_every
+        wait_start = time.monotonic()
+        if wait_start >= next_log:
+            next_log = wait_start + log_every
             _log_progress(state, stream, timer, render.fps)
 
 
@@ -218,7 +311,7 @@ def _stop_reason(state, max_frames, duration, stop_event, render):
         return "sink error" if render.error else "stopped from the window"
     if max_frames and state["frames"] >= max_frames:
         return "max frames"
-    if duration and time.time() - state["start"] >= duration:
+    if duration and time.monotonic() - state["start"] >= duration:
         return "duration"
     return None
 
@@ -238,6 +331,7 @@ def summarize(state, stream, backend, render, timer, elapsed):
     summary["captured"] = stream.captured
     summary["dropped"] = stream.dropped
     summary["reconnects"] = stream.reconnects
+    summary["stalls"] = getattr(stream, "stalls", 0)
     summary["elapsed_s"] = round(elapsed, 3)
     summary["fps"] = round(state["frames"] / elapsed, 3) if elapsed > 0 else 0.0
     summary["end_reason"] = state["end_reason"]

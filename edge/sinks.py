@@ -7,6 +7,7 @@ needs it, the rendered overlay.
 """
 import logging
 import os
+import sys
 
 import cv2
 
@@ -14,6 +15,12 @@ from edge.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
 QUIT_KEYS = (ord("q"), 27)  # q or Esc in the window
+# codecs tried in order per container: mp4v is FFmpeg's (pip OpenCV); H.264 ("avc1") is what
+# an OpenCV without FFmpeg's MPEG-4 encoder (GStreamer) may offer instead
+FOURCCS = {".mp4": ("mp4v", "avc1"), ".m4v": ("mp4v", "avc1"), ".mov": ("mp4v", "avc1"),
+           ".avi": ("MJPG", "XVID", "mp4v"), ".mkv": ("mp4v", "MJPG")}
+DEFAULT_FOURCCS = ("mp4v", "MJPG")
+GUI_KEYS = ("gtk+", "gtk+ 2.x", "gtk+ 3.x", "qt", "win32 ui", "cocoa", "winrt")
 
 
 class Result(object):
@@ -47,13 +54,20 @@ class Sink(object):
 
 
 class VideoSink(Sink):
-    """The rendered overlay as an mp4 (mp4v), opened at the first frame's size."""
+    """The rendered overlay as a video file, opened at the first frame's size.
+
+    The codec is the first of ``fourccs`` (default: by extension, mp4v for .mp4) this
+    OpenCV can write; the others are fallbacks.
+    """
 
     needs_render = True
 
-    def __init__(self, path, fps=30.0):
+    def __init__(self, path, fps=30.0, fourccs=None):
         self.path = path
         self.fps = float(fps) if fps and fps > 0 else 30.0
+        ext = os.path.splitext(path)[1].lower()
+        self.fourccs = tuple(fourccs or FOURCCS.get(ext, DEFAULT_FOURCCS))
+        self.fourcc = None
         self.frames = 0
         self._writer = None
         folder = os.path.dirname(os.path.abspath(path))
@@ -71,13 +85,20 @@ class VideoSink(Sink):
         self.frames += 1
 
     def _open(self, width, height):
-        writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
-                                 (width, height))
-        if not writer.isOpened():
-            raise NanosegError("cannot write --save-video {}: OpenCV has no mp4v encoder or "
-                               "the path is not writable".format(self.path))
+        for fourcc in self.fourccs:
+            writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*fourcc), self.fps,
+                                     (width, height))
+            if writer.isOpened():
+                break
+            writer.release()
+            LOG.info("OpenCV cannot write %s as %s, trying the next codec", self.path, fourcc)
+        else:
+            raise NanosegError("cannot write --save-video {}: OpenCV has none of the encoders "
+                               "{} for it, or the path is not writable (try a .avi)".format(
+                                   self.path, "/".join(self.fourccs)))
         self._size = (width, height)
-        LOG.info("writing %s (%dx%d, %.1f fps)", self.path, width, height, self.fps)
+        self.fourcc = fourcc
+        LOG.info("writing %s (%s, %dx%d, %.1f fps)", self.path, fourcc, width, height, self.fps)
         return writer
 
     def close(self):
@@ -111,21 +132,65 @@ def mask_filename(index, name):
     return "{:06d}_{}.png".format(int(index), name)
 
 
+def opencv_has_gui(build_information=None):
+    """False for a headless OpenCV (no GUI backend in cv2.getBuildInformation()), else True."""
+    text = cv2.getBuildInformation() if build_information is None else build_information
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        key, sep, value = line.strip().partition(":")
+        if not sep or key.strip() != "GUI":
+            continue
+        if value.strip():  # OpenCV >= 4.5: "GUI: NONE", "GUI: GTK3", "GUI: QT5"
+            return value.strip().upper() != "NONE"
+        indent = len(line) - len(line.lstrip())
+        for sub in lines[number + 1:]:  # OpenCV 4.1: "GUI:" then "GTK+: YES (ver ...)"
+            if not sub.strip() or len(sub) - len(sub.lstrip()) <= indent:
+                break
+            name, _, flag = sub.strip().partition(":")
+            if name.strip().lower() in GUI_KEYS and flag.strip().upper().startswith("YES"):
+                return True
+        return False
+    return True  # no GUI section: let the window call decide
+
+
+def window_unavailable_reason(environ=None, platform=None):
+    """Why no OpenCV window can open here (one phrase), or None when it can."""
+    if not opencv_has_gui():
+        return "this OpenCV {} is a headless build".format(cv2.__version__)
+    env = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+        return "there is no display (DISPLAY is not set)"
+    return None
+
+
 class WindowSink(Sink):
-    """An OpenCV window with the overlay; q or Esc stops the run."""
+    """An OpenCV window with the overlay; q or Esc stops the run.
+
+    The window is created at the first frame and destroyed in ``close()``, both on the
+    runtime's render thread: HighGUI wants every call of a window on one thread.
+    """
 
     needs_render = True
 
     def __init__(self, title="nanoseg"):
         self.title = title
         self._quit = False
-        try:
-            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
-        except cv2.error:
-            raise NanosegError("this OpenCV cannot open a window (headless build or no "
-                               "display): use --headless, optionally with --view-port 8080")
+        self._shown = False
+        reason = window_unavailable_reason()
+        if reason:
+            raise NanosegError("cannot open a window: {}: use --headless, optionally with "
+                               "--view-port 8080".format(reason))
 
     def write(self, result):
+        if not self._shown:
+            try:
+                cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
+            except cv2.error as exc:
+                raise NanosegError("cannot open a window ({}): use --headless, optionally "
+                                   "with --view-port 8080".format(
+                                       str(exc).strip().splitlines()[-1]))
+            self._shown = True
         cv2.imshow(self.title, result.rendered)
         if (cv2.waitKey(1) & 0xFF) in QUIT_KEYS:
             self._quit = True
@@ -135,8 +200,12 @@ class WindowSink(Sink):
         return self._quit
 
     def close(self):
+        if not self._shown:
+            return
+        self._shown = False
         try:
             cv2.destroyWindow(self.title)
+            cv2.waitKey(1)  # let HighGUI process the destroy event
         except cv2.error:
             pass
 

@@ -5,6 +5,7 @@
 http.server + threading (Python 3.6 has no ThreadingHTTPServer, so the mixin is spelled out).
 Bound to 127.0.0.1 by default: exposing the camera on the network is an explicit choice.
 """
+import html
 import logging
 import socket
 import threading
@@ -66,8 +67,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         path = self.path.split("?")[0]
         if path in ("/", "/index.html"):
-            self._send(200, "text/html; charset=utf-8",
-                       INDEX_HTML.format(title=self.server.title).encode("utf-8"))
+            page = INDEX_HTML.format(title=html.escape(str(self.server.title)))
+            self._send(200, "text/html; charset=utf-8", page.encode("utf-8"))
         elif path == "/stream.mjpg":
             self._stream()
         elif path == "/frame.jpg":

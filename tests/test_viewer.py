@@ -1,4 +1,4 @@
-"""The MJPEG browser viewer and the overlay it shows, with a real HTTP client."""
+"""The MJPEG browser viewer, the window and video sinks, the overlay, with a real HTTP client."""
 import os
 import threading
 import urllib.error
@@ -8,11 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from edge import overlay
+from edge import overlay, sinks
 from edge.contract import Contract, Normalization
 from edge.errors import NanosegError
-from edge.sinks import Result, ViewerSink
+from edge.runtime import RenderThread, StageTimer
+from edge.sinks import Result, VideoSink, ViewerSink, WindowSink
 from edge.viewer import BOUNDARY, MjpegViewer
+from tests.video_helpers import count_frames
 
 
 def _contract():
@@ -116,3 +118,79 @@ def test_overlay_tints_classes_with_contract_colours_and_keeps_background(camvid
     assert shown.shape == camvid_frame.shape
     assert not np.array_equal(shown[:50, :200], camvid_frame[:50, :200])  # stats drawn
     assert not np.array_equal(shown[50:110, -120:], camvid_frame[50:110, -120:])  # legend
+
+
+def test_index_page_escapes_the_title():
+    title = 'runs/<script>alert("x")</script>&co'
+    view = MjpegViewer("127.0.0.1", 0, title=title).start()
+    try:
+        with urllib.request.urlopen(view.url, timeout=10) as response:
+            page = response.read().decode("utf-8")
+    finally:
+        view.close()
+    assert "<script>" not in page
+    assert "runs/&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;co" in page
+
+
+def test_window_is_created_drawn_and_destroyed_on_the_render_thread(monkeypatch):
+    """HighGUI wants one thread per window: lazily created at the first frame, destroyed
+    at the end, always on the runtime's render thread."""
+    calls = []
+
+    def recorder(name):
+        def call(*args):
+            calls.append((name, threading.current_thread().name))
+            return -1
+        return call
+    for name in ("namedWindow", "imshow", "waitKey", "destroyWindow"):
+        monkeypatch.setattr(cv2, name, recorder(name))
+    monkeypatch.setattr(sinks, "window_unavailable_reason", lambda: None)
+    window = WindowSink("test")
+    assert calls == []  # nothing before the first frame, nothing on this thread
+    contract = _contract()
+    render = RenderThread([window], contract, StageTimer()).start()
+    frame = np.zeros((48, 64, 3), np.uint8)
+    for index in range(3):
+        assert render.put(Result(index, "f", frame, np.zeros((48, 64), np.uint8)),
+                          threading.Event())
+    render.finish()
+    names = [name for name, _ in calls]
+    assert names.count("namedWindow") == 1 and names.count("imshow") == 3
+    assert names.index("destroyWindow") > names.index("imshow")
+    assert set(thread for _, thread in calls) == {"render"}
+    assert render.error is None and render.written == 3
+
+
+def test_window_needs_a_gui_build_and_a_display():
+    """Both checked when the sink is made (before any frame), as one line naming the fix."""
+    assert sinks.opencv_has_gui("  GUI:                           NONE\n") is False
+    assert sinks.opencv_has_gui("  GUI:                           GTK3\n") is True
+    old_style = ("  GUI: \n    GTK+:                        {}\n    VTK support:    YES\n\n"
+                 "  Media I/O:\n")
+    assert sinks.opencv_has_gui(old_style.format("NO")) is False  # OpenCV 4.1 headless
+    assert sinks.opencv_has_gui(old_style.format("YES (ver 3.22.30)")) is True  # JetPack
+    if sinks.opencv_has_gui():
+        assert "no display" in sinks.window_unavailable_reason(environ={}, platform="linux")
+        assert sinks.window_unavailable_reason(environ={"DISPLAY": ":0"},
+                                               platform="linux") is None
+    else:
+        with pytest.raises(NanosegError) as info:
+            WindowSink()
+        assert str(info.value).startswith("cannot open a window: this OpenCV ")
+        assert "headless build: use --headless" in str(info.value)
+
+
+def test_video_sink_falls_back_to_the_next_codec(tmp_path):
+    frame = np.full((48, 64, 3), 90, np.uint8)
+    result = Result(0, "f", frame, np.zeros((48, 64), np.uint8))
+    result.rendered = frame
+    out = str(tmp_path / "fallback.mp4")
+    sink = VideoSink(out, 10.0, fourccs=("ZZZZ", "mp4v"))  # no encoder has ZZZZ
+    for _ in range(3):
+        sink.write(result)
+    sink.close()
+    assert sink.fourcc == "mp4v" and count_frames(out) == 3
+    assert VideoSink(str(tmp_path / "x.avi")).fourccs[0] == "MJPG"
+    nothing = VideoSink(str(tmp_path / "none.mp4"), fourccs=("ZZZZ", "YYYY"))
+    with pytest.raises(NanosegError, match="none of the encoders ZZZZ/YYYY"):
+        nothing.write(result)
