@@ -126,29 +126,31 @@ def main(args):
     if args.runs <= 0 or args.warmup < 0:
         raise NanosegError("--runs must be positive and --warmup not negative")
     backend = load_backend(args.bundle, args.backend, args.device, args.engine)
-    contract = backend.contract
-    size = "{}x{}".format(contract.width, contract.height)
-    results = {"backend": backend.describe(), "input": size}
-    results["infer"] = benchmark_backend(backend, args.runs, args.warmup)
-    frame = first_frame(args.video) if args.video else None
-    results["preprocess"], results["opencv_lower_bound"] = benchmark_preprocessing(
-        contract, args.runs, args.warmup, frame)
-    rows = [("{} infer, batch 1, {}".format(backend.name, size), results["infer"]["median_ms"],
-             results["infer"]["p90_ms"], results["infer"]["fps"], backend.describe()),
-            ("preprocess 1280x720 -> {} (contract)".format(size),
-             results["preprocess"]["median_ms"], results["preprocess"]["p90_ms"], None,
-             "edge.contract.preprocess_image"),
-            ("OpenCV lower bound 1280x720 -> {}".format(size),
-             results["opencv_lower_bound"]["median_ms"],
-             results["opencv_lower_bound"]["p90_ms"], None, "resize + cvtColor + scale")]
-    if args.video:
-        summary = benchmark_video(backend, args.video, args.max_frames)
-        results["end_to_end"] = summary
-        infer = summary["stages"]["infer"]
-        rows.append(("end to end on {}".format(args.video), None, None, summary["fps"],
-                     "{} frames, infer median {} ms".format(summary["frames"],
-                                                            infer["median_ms"])))
-    backend.close()
+    try:
+        contract = backend.contract
+        size = "{}x{}".format(contract.width, contract.height)
+        results = {"backend": backend.describe(), "input": size}
+        results["infer"] = benchmark_backend(backend, args.runs, args.warmup)
+        frame = first_frame(args.video) if args.video else None
+        results["preprocess"], results["opencv_lower_bound"] = benchmark_preprocessing(
+            contract, args.runs, args.warmup, frame)
+        infer = results["infer"]
+        rows = [("{} infer, batch 1, {}".format(backend.name, size), infer["median_ms"],
+                 infer["p90_ms"], infer["fps"], backend.describe()),
+                ("preprocess 1280x720 -> {} (contract)".format(size),
+                 results["preprocess"]["median_ms"], results["preprocess"]["p90_ms"], None,
+                 "edge.contract.preprocess_image"),
+                ("OpenCV lower bound 1280x720 -> {}".format(size),
+                 results["opencv_lower_bound"]["median_ms"],
+                 results["opencv_lower_bound"]["p90_ms"], None, "resize + cvtColor + scale")]
+        if args.video:
+            summary = benchmark_video(backend, args.video, args.max_frames)
+            results["end_to_end"] = summary
+            rows.append(("end to end on {}".format(args.video), None, None, summary["fps"],
+                         "{} frames, infer median {} ms".format(
+                             summary["frames"], summary["stages"]["infer"]["median_ms"])))
+    finally:
+        backend.close()  # also when the video or a measurement fails
     print(markdown_table(rows))
     if args.json:
         write_text_atomic(args.json, json.dumps(results, indent=2) + "\n")

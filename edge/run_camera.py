@@ -14,6 +14,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -23,7 +24,7 @@ from edge.backends import BACKENDS, DEVICES, load_backend
 from edge.errors import NanosegError
 from edge.runtime import format_summary, run_pipeline, write_summary
 from edge.sinks import MaskSink, VideoSink, ViewerSink, WindowSink
-from edge.sources import open_source
+from edge.sources import RTSP_CODECS, STALL_TIMEOUT, open_source
 from edge.viewer import MjpegViewer
 
 LOG = logging.getLogger("run_camera")
@@ -39,12 +40,20 @@ def add_source_args(parser):
     group.add_argument("--height", type=int, default=720, help="camera capture height")
     group.add_argument("--fps", type=int, default=30, help="camera frame rate")
     group.add_argument("--flip", type=int, default=0,
-                       help="CSI nvvidconv flip-method (0 none, 2 rotate 180, 4 mirror)")
+                       help="CSI nvvidconv flip-method: 0 none, 1 rotate 90 counterclockwise, "
+                            "2 rotate 180, 3 rotate 90 clockwise, 4 mirror, 5 upper-right "
+                            "diagonal, 6 vertical flip, 7 upper-left diagonal (1/3/5/7 give "
+                            "height x width frames)")
     group.add_argument("--latency", type=int, default=200, help="RTSP jitter buffer (ms)")
+    group.add_argument("--rtsp-codec", default="h264", choices=RTSP_CODECS,
+                       help="RTSP video codec (GStreamer depayloader and decoder)")
     group.add_argument("--loop", action="store_true", help="replay a video file or folder")
     group.add_argument("--reconnect-attempts", type=int, default=5,
                        help="reconnects (exponential back-off) before a lost camera stops "
                             "the run")
+    group.add_argument("--stall-timeout", type=float, default=STALL_TIMEOUT,
+                       help="live sources: seconds without a frame that count as a lost "
+                            "camera (reconnect); 0 turns the watchdog off")
     return group
 
 
@@ -88,17 +97,28 @@ def parse_args(argv=None):
 
 
 def make_sinks(args, stream_fps):
-    """The sinks the flags ask for (the window unless --headless)."""
+    """The sinks the flags ask for (the window unless --headless).
+
+    If one cannot be opened, those already opened are closed (the viewer frees its port).
+    """
     sinks = []
-    if args.save_video:
-        sinks.append(VideoSink(args.save_video, args.video_fps or stream_fps or 30.0))
-    if args.save_masks:
-        sinks.append(MaskSink(args.save_masks))
-    if args.view_port is not None:
-        viewer = MjpegViewer(args.view_host, args.view_port, title=args.bundle).start()
-        sinks.append(ViewerSink(viewer))
-    if not args.headless:
-        sinks.append(WindowSink())
+    try:
+        if args.save_video:
+            sinks.append(VideoSink(args.save_video, args.video_fps or stream_fps or 30.0))
+        if args.save_masks:
+            sinks.append(MaskSink(args.save_masks))
+        if args.view_port is not None:
+            viewer = MjpegViewer(args.view_host, args.view_port, title=args.bundle).start()
+            sinks.append(ViewerSink(viewer))
+        if not args.headless:
+            sinks.append(WindowSink())
+    except BaseException:
+        for sink in sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # the first error is the one to report
+                LOG.warning("closing %s failed: %s", type(sink).__name__, exc)
+        raise
     return sinks
 
 
@@ -118,16 +138,35 @@ def check_args(args):
         raise NanosegError("--duration must be positive, got {}".format(args.duration))
     if not 0.0 <= args.alpha <= 1.0:
         raise NanosegError("--alpha must be in [0, 1], got {}".format(args.alpha))
+    if args.reconnect_attempts < 0:
+        raise NanosegError("--reconnect-attempts must be 0 or more, got {}".format(
+            args.reconnect_attempts))
+    if args.stall_timeout < 0:
+        raise NanosegError("--stall-timeout must be 0 (off) or more seconds, got {}".format(
+            args.stall_timeout))
+
+
+def prefer_rtsp_over_tcp(source, environ=None):
+    """FFmpeg RTSP over TCP (no lost UDP packets) unless the user chose otherwise.
+
+    Used only when OpenCV has no GStreamer. OpenCV 4.1.1's VideoCapture takes no per-capture
+    options: FFmpeg reads them from OPENCV_FFMPEG_CAPTURE_OPTIONS when a capture opens. That
+    is process-wide state, so the CLI (which owns the process) sets it, never edge/sources.py.
+    """
+    environ = os.environ if environ is None else environ
+    if str(source).strip().lower().startswith(("rtsp://", "rtsps://")):
+        environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
 
 
 def run_source(args, backend, stop_event):
     """Open the source and the sinks, run the pipeline; the summary dict."""
     stream = open_source(args.source, args.width, args.height, args.fps, args.flip,
                          args.latency, loop=args.loop,
-                         reconnect_attempts=args.reconnect_attempts)
+                         reconnect_attempts=args.reconnect_attempts,
+                         stall_timeout=args.stall_timeout, rtsp_codec=args.rtsp_codec)
     try:
         sinks = make_sinks(args, stream.fps)
-    except NanosegError:
+    except BaseException:
         stream.stop()
         raise
     return run_pipeline(stream, backend, sinks, args.alpha, args.max_frames, args.duration,
@@ -139,6 +178,7 @@ def main(args):
     check_args(args)
     stop_event = threading.Event()
     install_stop_handler(stop_event)
+    prefer_rtsp_over_tcp(args.source)
     backend = load_backend(args.bundle, args.backend, args.device, args.engine)
     try:
         summary = run_source(args, backend, stop_event)

@@ -5,10 +5,15 @@ edge/run_camera.py headless on a CamVid video and on the nails folder.
 """
 import glob
 import json
+import logging
 import os
+import queue
+import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import cv2
@@ -18,7 +23,11 @@ import pytest
 from edge import backends, contract as contract_mod, golden
 from edge.bundle import GOLDEN_NPZ, MODEL_H5, ONNX, ONNX_CONTRACT, Bundle
 from edge.errors import NanosegError
-from tests.video_helpers import count_frames
+from edge.runtime import RateMeter, run_pipeline
+from edge.sinks import Sink, VideoSink
+from edge.sources import ImageListReader, SourceStream
+from tests.video_helpers import (BrokenSink, FakeBackend, StallingCamera, count_frames,
+                                 wait_until, write_frames)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_CAMERA = os.path.join(ROOT, "edge", "run_camera.py")
@@ -316,14 +325,14 @@ def test_sigterm_while_saving_video_finalizes_it(local_bundle, camvid_video, tmp
     proc = subprocess.Popen(
         [sys.executable, RUN_CAMERA, "--bundle", local_bundle[0], "--source", camvid_video[0],
          "--loop", "--headless", "--save-video", str(out), "--summary", str(summary),
-         "--log-every", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+         "--log-every", "0.5"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         universal_newlines=True, cwd=ROOT)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline and "frames," not in _read_some(proc):
-            assert proc.poll() is None, proc.stderr.read()
+        stderr = LineReader(proc.stderr)
+        stderr.wait_for("frames,", timeout=120)
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        err = stderr.rest(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -333,6 +342,274 @@ def test_sigterm_while_saving_video_finalizes_it(local_bundle, camvid_video, tmp
     assert count_frames(str(out)) == data["written"] > 0
 
 
-def _read_some(proc):
-    """One stderr line of a running process (blocks until it prints one)."""
-    return proc.stderr.readline()
+class LineReader(object):
+    """A process's stderr lines, read on a thread: waiting for a line has a timeout."""
+
+    def __init__(self, stream):
+        self._lines = queue.Queue()
+        self._seen = []
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream):
+        for line in iter(stream.readline, ""):
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def wait_for(self, text, timeout):
+        """Read until a line holds ``text``; fails after ``timeout`` s or at end of output."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, "no {!r} within {} s:\n{}".format(
+                text, timeout, "".join(self._seen[-30:]))
+            try:
+                line = self._lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            assert line is not None, "the process ended before {!r}:\n{}".format(
+                text, "".join(self._seen[-30:]))
+            self._seen.append(line)
+            if text in line:
+                return line
+
+    def rest(self, timeout):
+        """Everything read, once the stream ended (or ``timeout`` s passed)."""
+        self._thread.join(timeout)
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                break
+            if line is not None:
+                self._seen.append(line)
+        return "".join(self._seen)
+
+
+# -- the runtime's threads under faults (a model-free backend, real sinks and files) -----
+def _run_bounded(timeout=60, **kwargs):
+    """run_pipeline(**kwargs) on a thread: a deadlock fails the test instead of hanging it."""
+    out = {}
+
+    def target():
+        out["summary"] = run_pipeline(**kwargs)
+    thread = threading.Thread(target=target, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), "run_pipeline did not return within {} s".format(timeout)
+    return out["summary"], time.monotonic() - started
+
+
+def _folder_stream(tmp_path, count=20):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    paths = write_frames(folder, count)
+    return SourceStream(ImageListReader(paths, "test frames")).start()
+
+
+def test_a_crashing_sink_ends_the_run_and_the_video_is_still_finalized(tmp_path, caplog):
+    out = str(tmp_path / "out.mp4")
+    video = VideoSink(out, 10.0)
+    broken = BrokenSink(fail_at=3)
+    with caplog.at_level(logging.ERROR):
+        summary, _ = _run_bounded(stream=_folder_stream(tmp_path), backend=FakeBackend(),
+                                  sinks=[video, broken])
+    assert summary["end_reason"] == "sink error" and summary["frames"] < 20
+    assert summary["error"] == ("the BrokenSink failed on frame 2: ValueError: unsupported "
+                                "pixel layout (the log has the traceback)")
+    assert count_frames(out) == video.frames >= 3  # closed: the mp4 plays
+    assert broken.closed_on == "render"  # sinks are closed on the render thread
+    tracebacks = [r for r in caplog.records if r.levelno == logging.ERROR and r.exc_info]
+    assert tracebacks and "BrokenSink failed on frame 2" in tracebacks[0].getMessage()
+
+
+def test_a_render_thread_stuck_in_a_sink_does_not_block_the_end(tmp_path):
+    """finish() gives up after its timeout, reports the stuck sink, closes the others."""
+    from edge.runtime import RenderThread, StageTimer
+    from edge.sinks import Result
+
+    class Stuck(Sink):
+        def __init__(self):
+            self.release = threading.Event()
+            self.closed = False
+
+        def write(self, result):
+            self.release.wait()
+
+        def close(self):
+            self.closed = True
+
+    stuck, other = Stuck(), BrokenSink(fail_at=100)
+    render = RenderThread([other, stuck], FakeBackend().contract, StageTimer(),
+                          finish_timeout=0.5).start()
+    image = np.zeros((16, 16, 3), np.uint8)
+    stop = threading.Event()
+    try:
+        for index in range(3):  # one in the sink, two in the queue: the queue is full
+            assert render.put(Result(index, "f", image, np.zeros((16, 16), np.uint8)), stop)
+        started = time.monotonic()
+        render.finish()
+        assert time.monotonic() - started < 5
+        assert render.error == "the render thread did not finish within 0.5 s (stuck in Stuck)"
+        assert other.closed_on == threading.current_thread().name and not stuck.closed
+    finally:
+        stuck.release.set()
+    assert wait_until(lambda: stuck.closed)  # closed by the render thread once it got free
+
+
+def test_a_stalled_camera_finalizes_the_outputs_before_the_stream_is_stopped(tmp_path):
+    camera = StallingCamera(stall_after=5)
+    stream = SourceStream(camera, stall_timeout=60.0).start()  # the watchdog stays quiet
+    events = []
+    real_stop = stream.stop
+
+    def stop(*args, **kwargs):
+        events.append("stream stopped")
+        real_stop(*args, **kwargs)
+    stream.stop = stop
+    out = str(tmp_path / "stalled.mp4")
+    sinks = [VideoSink(out, 10.0), BrokenSink(fail_at=100,
+                                               on_close=lambda: events.append("sinks closed"))]
+    try:
+        summary, took = _run_bounded(stream=stream, backend=FakeBackend(), sinks=sinks,
+                                     duration=1.0)
+        assert events == ["sinks closed", "stream stopped"]
+        assert summary["end_reason"] == "duration" and summary["frames"] == 5
+        assert count_frames(out) == 5 and took < 10
+        assert not camera.connections[0].released  # still inside its read(): not released
+    finally:
+        camera.unblock.set()
+    assert wait_until(lambda: camera.connections[0].released)
+    assert not camera.connections[0].released_while_reading
+
+
+def test_the_watchdog_reconnects_a_stalled_camera_during_a_run():
+    camera = StallingCamera(stall_after=4)
+    stream = SourceStream(camera, stall_timeout=0.3, backoff=0.01).start()
+    try:
+        summary, _ = _run_bounded(stream=stream, backend=FakeBackend(), max_frames=15)
+    finally:
+        camera.unblock.set()
+    assert summary["end_reason"] == "max frames" and summary["frames"] == 15
+    assert summary["stalls"] == 1 and summary["reconnects"] == 1 and summary["error"] is None
+
+
+def test_elapsed_time_excludes_teardown_and_the_screen_shows_the_recent_rate(tmp_path):
+    class SlowClose(Sink):
+        def write(self, result):
+            pass
+
+        def close(self):
+            time.sleep(1.0)  # e.g. a long recording's index being written
+
+    summary, took = _run_bounded(stream=_folder_stream(tmp_path, count=5),
+                                 backend=FakeBackend(), sinks=[SlowClose()])
+    assert summary["frames"] == 5 and took >= 1.0
+    assert summary["elapsed_s"] < 0.8 and summary["fps"] > 5 / 0.8
+    meter = RateMeter(window=5)
+    for step in range(10):
+        meter.tick(now=step * 0.1)  # 10 FPS for a second...
+    for step in range(1, 5):
+        rate = meter.tick(now=0.9 + step * 0.5)  # ...then 2 FPS
+    assert abs(rate - 2.0) < 1e-9  # the last frames' rate, not the run's average
+
+
+def test_a_sink_that_cannot_open_closes_those_opened_before(monkeypatch):
+    """--view-port then a window that cannot open: the viewer's port is free again."""
+    from edge import run_camera
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    args = run_camera.parse_args(["--bundle", "b", "--source", "x", "--view-port", str(port)])
+    with pytest.raises(NanosegError, match="cannot open a window"):
+        run_camera.make_sinks(args, 30.0)
+    again = socket.socket()  # no SO_REUSEADDR: fails while anything still listens there
+    try:
+        again.bind(("127.0.0.1", port))
+        again.listen(1)
+    finally:
+        again.close()
+    assert not [t for t in threading.enumerate() if t.name == "viewer" and t.is_alive()]
+
+
+def test_benchmark_closes_the_backend_when_a_measurement_fails(monkeypatch, tmp_path):
+    from edge import benchmark
+    fake = FakeBackend()
+    monkeypatch.setattr(benchmark, "load_backend", lambda *args: fake)
+    args = benchmark.parse_args(["--bundle", "b", "--video", str(tmp_path / "missing.mp4"),
+                                 "--runs", "1", "--warmup", "0"])
+    with pytest.raises(NanosegError, match="unknown --source"):
+        benchmark.main(args)
+    assert fake.closed
+
+
+def test_ffmpeg_rtsp_options_are_set_by_the_cli_not_the_library():
+    from edge import run_camera
+    env = {}
+    run_camera.prefer_rtsp_over_tcp("clip.mp4", env)
+    assert env == {}
+    run_camera.prefer_rtsp_over_tcp("rtsp://cam/1", env)
+    assert env == {"OPENCV_FFMPEG_CAPTURE_OPTIONS": "rtsp_transport;tcp"}
+    env = {"OPENCV_FFMPEG_CAPTURE_OPTIONS": "rtsp_transport;udp"}
+    run_camera.prefer_rtsp_over_tcp("RTSP://cam/1", env)
+    assert env["OPENCV_FFMPEG_CAPTURE_OPTIONS"] == "rtsp_transport;udp"  # the user's choice
+    mutation = re.compile(r"os\.environ\s*(\[[^\]]*\]\s*=|\.(setdefault|update|pop))|putenv")
+    for name in ("sources.py", "sinks.py", "runtime.py", "viewer.py"):
+        with open(os.path.join(ROOT, "edge", name)) as handle:
+            assert not mutation.search(handle.read()), name
+
+
+# -- the same faults through the CLI, with the trained bundle -------------------------------
+def test_cli_run_with_a_crashing_sink_exits_2_in_one_line_and_the_video_plays(
+        local_bundle, camvid_video, tmp_path, monkeypatch, capsys):
+    from edge import cli, run_camera
+    real_make_sinks = run_camera.make_sinks
+    monkeypatch.setattr(run_camera, "make_sinks",
+                        lambda args, fps: real_make_sinks(args, fps) + [BrokenSink(fail_at=4)])
+    out = tmp_path / "out.mp4"
+    argv = ["--bundle", local_bundle[0], "--source", camvid_video[0], "--loop", "--headless",
+            "--backend", "onnxruntime", "--save-video", str(out), "--summary",
+            str(tmp_path / "s.json")]
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        status = cli.run(run_camera.main, run_camera.parse_args, argv)
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    err = capsys.readouterr().err
+    assert status == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: the BrokenSink failed on frame 3: ValueError: unsupported pixel "
+                      "layout (the log has the traceback)"], err
+    assert count_frames(str(out)) >= 4  # a looping source, ended by the sink, still plays
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["end_reason"] == "sink error" and summary["error"] in errors[0]
+
+
+def test_rtsp_password_never_reaches_the_cli_output(local_bundle):
+    result = run_cli("--bundle", local_bundle[0], "--source",
+                     "rtsp://user:secret@127.0.0.1:9/x", "--headless", "--backend",
+                     "onnxruntime", "--reconnect-attempts", "1", "--log-level", "DEBUG",
+                     timeout=120)
+    line = error_line(result)
+    assert line.startswith("error: cannot open rtsp://***:***@127.0.0.1:9/x")
+    assert "secret" not in result.stdout and "secret" not in result.stderr
+
+
+def test_cli_refuses_an_engine_from_another_model_in_one_line(local_bundle, tmp_path):
+    """--backend tensorrt with an engine whose sidecar contract differs: exit 2 before
+    TensorRT is needed (so this runs without a GPU too)."""
+    from edge import engines
+    root = local_bundle[0]
+    other = Bundle(root).contract().copy(height=96, width=96)
+    engine = os.path.join(str(tmp_path), "model-fp16-0000.engine")
+    with open(engine, "wb") as handle:
+        handle.write(b"not a real engine")
+    engines.write_sidecar(engine, engines.make_sidecar(other, "0" * 64, "8.2.1", "fp16", "x"))
+    line = error_line(run_cli("--bundle", root, "--source", tmp_path, "--headless",
+                              "--backend", "tensorrt", "--engine", engine, timeout=120))
+    assert "engine model-fp16-0000.engine" in line
+    assert "contract differs from the bundle's in height, width" in line

@@ -135,3 +135,28 @@ def test_benchmark_runs_under_python36(bundle):
     assert result.returncode == 0, result.stderr
     assert "| onnxruntime infer, batch 1," in result.stdout
     assert "| OpenCV lower bound 1280x720" in result.stdout
+
+
+def test_runtime_threads_survive_a_stalled_camera_and_a_crashing_sink(tmp_path):
+    """The stall watchdog's read thread, the render thread's error path and the teardown
+    order, under the Jetson's Python and OpenCV: the run ends, the video still plays."""
+    from edge.runtime import run_pipeline
+    from edge.sinks import VideoSink
+    from edge.sources import SourceStream
+    from tests.video_helpers import BrokenSink, FakeBackend, StallingCamera, wait_until
+    camera = StallingCamera(stall_after=3)
+    stream = SourceStream(camera, stall_timeout=0.3, backoff=0.01).start()
+    out = str(tmp_path / "out.mp4")
+    video = VideoSink(out, 10.0)
+    try:
+        summary = run_pipeline(stream, FakeBackend(), [video, BrokenSink(fail_at=8)])
+    finally:
+        camera.unblock.set()
+    assert summary["stalls"] == 1 and summary["reconnects"] == 1, summary
+    assert summary["end_reason"] == "sink error"
+    assert summary["error"].startswith("the BrokenSink failed on frame ")
+    assert summary["error"].endswith(": ValueError: unsupported pixel layout (the log has the "
+                                     "traceback)")
+    assert count_frames(out) == video.frames >= 8
+    assert wait_until(lambda: camera.connections[0].released)
+    assert not camera.connections[0].released_while_reading
