@@ -252,7 +252,8 @@ def test_csi_without_gstreamer_says_exactly_that(monkeypatch):
 
 
 def test_build_information_flags():
-    info = "  Video I/O:\n    FFMPEG:    YES\n    GStreamer:   NO\n    v4l/v4l2:  linux/videodev2.h\n"
+    info = ("  Video I/O:\n    FFMPEG:    YES\n    GStreamer:   NO\n"
+            "    v4l/v4l2:  linux/videodev2.h\n")
     assert sources.opencv_build_flag("FFMPEG", info) is True
     assert sources.opencv_build_flag("gstreamer", info) is False
     assert sources.opencv_build_flag("v4l/v4l2", info) is True
