@@ -1,15 +1,19 @@
-"""convert/validate.py on a real trained + exported nails bundle.
+"""convert/validate.py on real trained + exported bundles.
 
-What is proven: Keras and ONNX Runtime rows of the table agree within the tolerance (and
-their labels agree pixel for pixel over the split); JSON and Markdown are written; a model.onnx
-with damaged Conv weights makes the CLI exit 2 naming the format; the golden reference (the
-Jetson's path, forced here with --reference golden) uses evaluation.json's mIoU and refuses a
-split it did not score; options and unavailable formats fail in one line.
+Two bundles: a tiny one trained here on the project's own synthetic nails (train/synthetic.py,
+so every test runs on a fresh clone), and the session's ``exported_nails_bundle`` trained on
+../shared/data/nails (skipped without it). What is proven, on both: Keras and ONNX Runtime
+rows of the table agree within the tolerance (and their labels agree pixel for pixel over the
+split); JSON and Markdown are written; a model.onnx with damaged Conv weights makes the CLI
+exit 2 naming the format. On the synthetic bundle: the golden reference (the Jetson's path,
+forced here with --reference golden) uses evaluation.json's mIoU and refuses a split it did
+not score; options and unavailable formats fail in one line.
 """
 import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,21 +28,39 @@ from edge.errors import NanosegError
 from tests.conftest import HAS_TRT, ROOT
 
 FAST = ["--runs", "3", "--warmup", "1"]
+# Small on purpose: 24 generated images (about 19 train, 5 val) at 64x96, 4 epochs. BatchNorm
+# momentum 0.9 (as the demo uses) so the statistics settle within these few steps.
+SYNTHETIC = dict(count=24, size=(64, 96), seed=0)
+SYNTHETIC_TRAINING = dict(size=(64, 96), epochs=4, batch=4, extra_args=("--bn-momentum", "0.9"))
 
 
 @pytest.fixture(scope="module")
-def nails_bundle(tmp_path_factory, nails_dir):
-    """LOCAL-FIXTURE: a 64x64 nails bundle trained 2 epochs and exported (4 golden images).
-
-    The lead switches this to the shared session fixture ``exported_nails_bundle``.
-    """
+def synthetic_bundle(tmp_path_factory):
+    """Trained on train/synthetic.py's nails (no ../shared/data needed) and exported."""
     from convert import export_onnx
     from tests.train_helpers import train_small_bundle
-    root = train_small_bundle(tmp_path_factory.mktemp("validate") / "bundle", nails_dir,
-                              "flat", size=(64, 64), epochs=2)
-    images = export_onnx.load_golden_images(Bundle(root).contract(), count=4)
-    export_onnx.export_bundle(root, images)
+    from train.synthetic import make_synthetic_dataset
+    folder = tmp_path_factory.mktemp("validate-synthetic")
+    data = str(folder / "data")
+    make_synthetic_dataset(data, **SYNTHETIC)
+    root = train_small_bundle(folder / "bundle", data, "flat", **SYNTHETIC_TRAINING)
+    status = export_onnx.main(export_onnx.parse_args(["--bundle", root, "--golden", "4"]))
+    assert status in (0, None), "export_onnx returned {}".format(status)
     return root
+
+
+@pytest.fixture(scope="module", params=["synthetic", "nails"])
+def any_bundle(request):
+    """Each exported bundle: the synthetic one, then the shared nails one (skips without data)."""
+    if request.param == "synthetic":
+        return request.getfixturevalue("synthetic_bundle")
+    return request.getfixturevalue("exported_nails_bundle")
+
+
+def stored_evaluation(root):
+    """evaluation.json, which training wrote after scoring the validation split."""
+    with open(os.path.join(root, EVALUATION_JSON)) as handle:
+        return json.load(handle)
 
 
 def run_cli(argv, capsys):
@@ -59,11 +81,11 @@ def copy_bundle(root, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def validated(nails_bundle, tmp_path_factory):
-    """One default run (every format) with explicit report paths: (status, report, md, out)."""
+def validated(any_bundle, tmp_path_factory):
+    """One default run (every format) with explicit report paths: (report, md, printed)."""
     folder = tmp_path_factory.mktemp("validated")
     json_path, md_path = str(folder / "v.json"), str(folder / "v.md")
-    argv = ["--bundle", nails_bundle, "--json", json_path, "--markdown", md_path] + FAST
+    argv = ["--bundle", any_bundle, "--json", json_path, "--markdown", md_path] + FAST
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         status = cli.run(validate.main, validate.parse_args, argv)
@@ -75,7 +97,7 @@ def validated(nails_bundle, tmp_path_factory):
     return report, markdown, out.getvalue()
 
 
-def test_keras_and_onnx_rows_agree_within_tolerance(validated, nails_bundle):
+def test_keras_and_onnx_rows_agree_within_tolerance(validated, any_bundle):
     report, _, _ = validated
     assert report["reference"]["kind"] == "keras" and report["passed"] is True
     rows = rows_by_format(report)
@@ -87,12 +109,14 @@ def test_keras_and_onnx_rows_agree_within_tolerance(validated, nails_bundle):
     assert onnx["agreement"] >= 0.999          # labels over the whole split, not the golden 4
     assert onnx["golden"]["max_abs_diff"] <= 1e-4
     assert keras["golden"]["max_abs_diff"] <= 1e-5   # golden.npz came from this model.h5
-    contract = Bundle(nails_bundle).contract()
+    contract = Bundle(any_bundle).contract()
+    images = stored_evaluation(any_bundle)["images"]   # the val split training scored
+    assert images >= 4
     for row in (keras, onnx, rows["onnx-fp16"]):
         assert list(row["iou_per_class"]) == contract.class_names
-        assert row["images"] == report["images"] == 10
+        assert row["images"] == report["images"] == images
         assert 0 < row["latency_ms"]["median"] <= row["latency_ms"]["p90"]
-        assert row["size_bytes"] == os.path.getsize(os.path.join(nails_bundle, row["file"]))
+        assert row["size_bytes"] == os.path.getsize(os.path.join(any_bundle, row["file"]))
     assert rows["onnx-fp16"]["size_bytes"] < onnx["size_bytes"] * 0.6
 
 
@@ -117,10 +141,10 @@ def test_markdown_table_and_json_written(validated):
     assert report["machine"]["cpu_count"] >= 1 and "onnxruntime" in report["machine"]
 
 
-def test_damaged_onnx_exits_nonzero_naming_the_format(nails_bundle, tmp_path, capsys):
+def test_damaged_onnx_exits_nonzero_naming_the_format(any_bundle, tmp_path, capsys):
     import onnx
     from onnx import numpy_helper
-    root = copy_bundle(nails_bundle, tmp_path)
+    root = copy_bundle(any_bundle, tmp_path)
     model = onnx.load(os.path.join(root, ONNX))
     weights = damage_last_conv(model, numpy_helper)
     onnx.save(model, os.path.join(root, ONNX))
@@ -151,9 +175,9 @@ def damage_last_conv(model, numpy_helper):
     return target.name
 
 
-def test_golden_reference_path_uses_stored_keras_miou(nails_bundle, tmp_path, capsys):
+def test_golden_reference_path_uses_stored_keras_miou(synthetic_bundle, tmp_path, capsys):
     """The Jetson's path (no TensorFlow there), forced here; reports land in the bundle."""
-    root = copy_bundle(nails_bundle, tmp_path)
+    root = copy_bundle(synthetic_bundle, tmp_path)
     status, out, err = run_cli(["--bundle", root, "--reference", "golden",
                                 "--formats", "onnx"] + FAST, capsys)
     assert status == 0, err
@@ -173,15 +197,19 @@ def test_golden_reference_path_uses_stored_keras_miou(nails_bundle, tmp_path, ca
     assert os.path.isfile(os.path.join(root, validate.VALIDATION_MD))
 
 
-def test_golden_reference_refuses_a_split_evaluation_did_not_score(nails_bundle):
-    with pytest.raises(NanosegError, match=r"scored the 'val' split \(10 images\), this run "
-                                           r"the 'train' split \(42 images\).*--split val"):
-        validate.validate_bundle(nails_bundle, split="train", reference="golden",
+def test_golden_reference_refuses_a_split_evaluation_did_not_score(synthetic_bundle):
+    images = stored_evaluation(synthetic_bundle)["images"]
+    with pytest.raises(NanosegError, match=r"scored the 'val' split \({} images\), this run "
+                                           r"the 'train' split \((\d+) images\).*--split "
+                                           r"val".format(images)) as raised:
+        validate.validate_bundle(synthetic_bundle, split="train", reference="golden",
                                  formats=["onnx"])
+    train_images = int(re.search(r"'train' split \((\d+) images", str(raised.value)).group(1))
+    assert train_images + images == SYNTHETIC["count"]
 
 
-def test_explicitly_requested_unavailable_format_fails(nails_bundle, tmp_path, capsys):
-    root = copy_bundle(nails_bundle, tmp_path)
+def test_explicitly_requested_unavailable_format_fails(synthetic_bundle, tmp_path, capsys):
+    root = copy_bundle(synthetic_bundle, tmp_path)
     os.remove(os.path.join(root, "model_fp16.onnx"))
     status, _, err = run_cli(["--bundle", root, "--reference", "golden",
                               "--formats", "onnx-fp16"] + FAST, capsys)
@@ -194,8 +222,8 @@ def test_explicitly_requested_unavailable_format_fails(nails_bundle, tmp_path, c
     (["--tolerance", "-1"], "--tolerance is in mIoU points and must be >= 0"),
     (["--runs", "0"], "--runs must be >= 1"),
 ])
-def test_bad_options_are_one_line_errors(nails_bundle, capsys, argv, message):
-    status, _, err = run_cli(["--bundle", nails_bundle] + argv, capsys)
+def test_bad_options_are_one_line_errors(synthetic_bundle, capsys, argv, message):
+    status, _, err = run_cli(["--bundle", synthetic_bundle] + argv, capsys)
     assert status == 2 and message in err and err.count("\n") == 1
 
 

@@ -1,7 +1,8 @@
 """convert/validate.py under the Jetson's Python 3.6 (no TensorFlow): the golden reference.
 
-Needs an exported bundle (tests/py36/conftest.py: NANOSEG_TEST_BUNDLE under 3.6; a bundle trained and exported on the desktop, with golden.npz and
-evaluation.json) whose recorded dataset exists here. Proves that without TensorFlow the
+Needs an exported bundle with golden.npz and evaluation.json whose recorded dataset exists
+here: under 3.6, the one the desktop suite trained and exported, passed in
+NANOSEG_TEST_BUNDLE (tests/py36/conftest.py). Proves that without TensorFlow the
 script picks the golden reference by itself, lists Keras as "stored" with the reason, scores
 model.onnx and model_fp16.onnx with onnxruntime 1.10 on the split, and that ONNX FP32 agrees
 with the Keras probabilities in golden.npz and stays within the mIoU tolerance of the Keras
