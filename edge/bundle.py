@@ -7,6 +7,7 @@ Layout (every name is defined here and nowhere else)::
       model.h5             full Keras model (training PC only)
       weights.h5           weights only;  model.json  architecture
       train_log.csv        per-epoch log;  curves.png  loss / IoU curves
+      split.csv            the train/val split it was trained on (image, mask, split)
       evaluation.json      mIoU, per-class IoU, pixel accuracy; iou_per_class.png
       golden.npz           N preprocessed inputs + Keras probabilities (parity anywhere)
       model.onnx           opset 13, batch 1, contract embedded in its metadata
@@ -26,6 +27,7 @@ MODEL_H5 = "model.h5"
 WEIGHTS_H5 = "weights.h5"
 MODEL_JSON = "model.json"
 TRAIN_LOG = "train_log.csv"
+SPLIT_CSV = "split.csv"
 CURVES_PNG = "curves.png"
 EVALUATION_JSON = "evaluation.json"
 EVALUATION_PNG = "iou_per_class.png"

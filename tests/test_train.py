@@ -74,6 +74,12 @@ def test_crash_leaves_no_bundle_and_resume_continues_epochs(nails_run):
     assert not os.path.exists(bundle_io.partial_dir(nails_run["out"]))
     state = bundle_io.read_state(nails_run["out"])
     assert state["epochs_done"] == 3
+    # the resumed fit put the counters back and kept them up: early stopping's best is the
+    # checkpoint's best over all three epochs, not only over the two after the resume
+    assert state["counters"]["early_stopping"]["best"] == pytest.approx(state["best"],
+                                                                        rel=1e-6)
+    assert min(float(r["val_loss"]) for r in rows) == pytest.approx(state["best"], rel=1e-5)
+    assert all(float(r["lr"]) > 0 for r in rows)       # ReduceLROnPlateau logs the rate
 
 
 def test_loss_falls_and_val_iou_clears_floor(nails_run):
@@ -96,6 +102,9 @@ def test_bundle_is_complete_and_consistent(nails_run):
     out = nails_run["out"]
     missing = [n for n in BUNDLE_FILES if not os.path.isfile(os.path.join(out, n))]
     assert not missing
+    split = _read_log(os.path.join(out, names.SPLIT_CSV))      # image, mask, split rows
+    assert [r["split"] for r in split].count("val") == 10 and len(split) == 52
+    assert all(os.path.isfile(os.path.join(out, r["image"])) for r in split)
     assert os.listdir(os.path.join(out, bundle_io.LOGS_DIR))          # TensorBoard events
     contract = load_contract(os.path.join(out, "contract.json"))
     assert contract.activation == "sigmoid" and contract.class_names == ["background", "nail"]
@@ -175,6 +184,39 @@ def test_imagenet_weights_offline_is_one_clear_line(tmp_path, nails_dir, capsys)
     assert not os.path.exists(tmp_path / "b")                  # nothing half-written
 
 
+@pytest.mark.parametrize("extra,message", [
+    (["--bn-momentum", "1.5"], "--bn-momentum must be in"),
+    (["--resume", "--strategy", "multiworker"], "--resume is not supported with --strategy "
+                                                 "multiworker"),
+], ids=["bn-momentum", "resume-multiworker"])
+def test_bad_combinations_fail_before_anything_is_written(tmp_path, nails_dir, extra,
+                                                          message):
+    argv = train_args(tmp_path / "b", nails_dir, "flat", size=(64, 64)) + extra
+    with pytest.raises(NanosegError, match=message):
+        train_cli.train(train_cli.parse_args(argv))
+    assert not os.listdir(str(tmp_path))
+
+
+def test_corrupt_image_stops_training_with_one_line_naming_it(tmp_path, capsys):
+    """Images decode inside tf.data; the reader's message must still be the user's error."""
+    from train import synthetic
+    data = tmp_path / "synth"
+    synthetic.make_synthetic_dataset(str(data), count=12, size=(64, 64), seed=1)
+    images = sorted((data / "images").iterdir())
+    broken = images[5]
+    broken.write_bytes(b"this is not a picture")
+    argv = train_args(tmp_path / "b", data, "flat", ["nail"], size=(64, 64), epochs=1,
+                      batch=2, extra_args=["--log-level", "ERROR"])
+    assert cli.run(train_cli.main, train_cli.parse_args, argv) == 2
+    lines = [line for line in capsys.readouterr().err.strip().splitlines()
+             if not line.startswith("Segmentation Models: using")]   # its import banner
+    assert len(lines) == 1, lines
+    err = lines[0]
+    assert err.startswith("error: cannot read image")
+    assert str(broken) in err and "--resume" in err
+    assert not os.path.exists(str(tmp_path / "b"))            # no half bundle
+
+
 def test_bad_numbers_and_weights_path(tmp_path, nails_dir):
     with pytest.raises(NanosegError, match="--size 100 100 must be"):
         train_cli.main(train_cli.parse_args(train_args(tmp_path / "b", nails_dir, "flat",
@@ -195,6 +237,20 @@ def test_help_runs_as_a_script_from_the_repo_root():
     for text in ("--mixed-precision", "--strategy", "--resume", "(default: mobilenetv2)",
                  "(default: [256, 256])", "(default: imagenet)"):
         assert text in help_text, text
+
+
+def test_callbacks_run_in_the_order_resume_and_the_lr_column_need(tmp_path):
+    """Keras calls callbacks in list order: the plateau callback must precede the CSV logger
+    (it adds "lr" to the logs) and the resume state must follow both counted callbacks."""
+    import tensorflow as tf
+    callbacks = train_cli.make_callbacks(str(tmp_path), {"contract": {}}, False, 4, 0)
+    kinds = [type(c).__name__ for c in callbacks]
+    assert kinds[0] == "ModelCheckpoint" and kinds[-1] == "ResumeState"
+    position = {kind: kinds.index(kind) for kind in kinds}
+    assert position["ReduceLROnPlateau"] < position["CSVLogger"]
+    assert position["EarlyStopping"] < position["ResumeState"]
+    assert isinstance(callbacks[position["ReduceLROnPlateau"]],
+                      tf.keras.callbacks.ReduceLROnPlateau)
 
 
 def test_resume_restores_plateau_counters_after_keras_resets_them():

@@ -102,28 +102,53 @@ def add_dataset_args(parser, title, split_help="which split to score"):
     return group
 
 
-def dataset_for(contract, data=None, layout=None, split="val", classes=None):
+def dataset_for(contract, data=None, layout=None, split="val", classes=None,
+                bundle_dir=None):
     """Open the evaluation data; by default the dataset and split the bundle was trained on.
 
-    The classes must be the contract's, in the same order, or the IoU would be scored
-    against the wrong labels.
+    On the training dataset (``data`` not given) the split comes from the bundle's
+    ``split.csv`` when ``bundle_dir`` has one, so images added to the folder since training
+    never move training images into validation; otherwise (other data, a moved bundle) the
+    seeded split is rebuilt from the contract's seed and fraction. The classes must be the
+    contract's, in the same order, or the IoU would be scored against the wrong labels.
     """
     from train.readers import open_dataset
     info = contract.extra.get("dataset", {})
+    on_training_data = not data
     data = data or info.get("root")
     layout = layout or info.get("layout")
     if not data or not layout:
         raise NanosegError("the bundle does not record its dataset: pass --data and --layout")
     classes = classes if classes is not None else info.get("classes_arg")
-    dataset = open_dataset(data, layout, split=split, classes=classes,
-                           val_fraction=info.get("val_fraction", 0.2),
-                           seed=info.get("seed", 0))
+    same_folders = on_training_data and layout == info.get("layout")
+    options = dict(split=split, classes=classes, val_fraction=info.get("val_fraction", 0.2),
+                   seed=info.get("seed", 0),
+                   images_dir=info.get("images_dir") if same_folders else None,
+                   masks_dir=info.get("masks_dir") if same_folders else None)
+    split_csv = _saved_split(bundle_dir, info) if same_folders else None
+    dataset = None
+    if split_csv and layout in ("flat", "csv"):
+        try:
+            dataset = open_dataset(data, layout, split_csv=split_csv, **options)
+        except NanosegError as exc:     # e.g. the bundle moved: its relative paths broke
+            LOG.warning("cannot use the saved split %s (%s): rebuilding the seeded split",
+                        split_csv, exc)
+    if dataset is None:
+        dataset = open_dataset(data, layout, **options)
     if [n.lower() for n in dataset.class_names] != [n.lower() for n in contract.class_names[1:]]:
         raise NanosegError("dataset {} has classes {} but the bundle's model predicts {}: pass "
                            "--classes {}".format(data, dataset.class_names,
                                                  contract.class_names[1:],
                                                  " ".join(contract.class_names[1:])))
     return dataset
+
+
+def _saved_split(bundle_dir, info):
+    """The bundle's split.csv, if training wrote one."""
+    if not bundle_dir or not info.get("split_csv"):
+        return None
+    path = os.path.join(str(bundle_dir), info["split_csv"])
+    return path if os.path.isfile(path) else None
 
 
 def keras_predict(model_path):
@@ -140,7 +165,7 @@ def evaluate_bundle(bundle_dir, data=None, layout=None, split="val", classes=Non
     contract = bundle.contract()
     if predict is None:
         predict = keras_predict(bundle.require(MODEL_H5, "train/train.py writes it"))
-    dataset = dataset_for(contract, data, layout, split, classes)
+    dataset = dataset_for(contract, data, layout, split, classes, bundle_dir=bundle.root)
     report = evaluate(predict, contract, iterate_validation(dataset, contract), batch_size)
     report.update({"backend": backend, "split": split, "dataset": dataset.root,
                    "layout": dataset.layout})

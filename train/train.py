@@ -42,6 +42,10 @@ def parse_args(argv=None):
     data.add_argument("--masks-dir", default=None, help="flat layout: masks sub-folder")
     data.add_argument("--val-fraction", type=float, default=0.2,
                       help="validation share for datasets without a split (flat/csv)")
+    data.add_argument("--split-csv", default=None, metavar="FILE",
+                      help="flat/csv without a split: read the train/val split from FILE "
+                           "(e.g. an earlier bundle's split.csv), or write the seeded split "
+                           "there if FILE does not exist")
     data.add_argument("--normalization", default="backbone",
                       choices=["backbone", "imagenet", "scale"],
                       help="input normalization recorded in the contract")
@@ -96,6 +100,17 @@ def check_args(args):
     if not 0.0 < args.val_fraction < 1.0:
         raise NanosegError("--val-fraction must be between 0 and 1, got {}".format(
             args.val_fraction))
+    if not 0.0 < args.bn_momentum < 1.0:
+        raise NanosegError("--bn-momentum must be in (0, 1), got {}".format(args.bn_momentum))
+    if args.split_csv and args.layout in ("camvid", "voc"):
+        raise NanosegError("--split-csv is for flat/csv datasets without a split; {} "
+                           "datasets come with train/val lists".format(args.layout))
+    if args.resume and args.strategy == "multiworker":
+        # Only the chief holds <out>.partial: the other workers would start from fresh
+        # weights at epoch 0 while the chief resumes, and the collectives would hang.
+        raise NanosegError("--resume is not supported with --strategy multiworker (only the "
+                           "chief has the checkpoint): rerun without --resume, or resume on "
+                           "one machine with --strategy mirrored")
 
 
 def main(args):
@@ -114,7 +129,7 @@ def open_datasets(args):
     """(train, val) SegmentationDatasets with the same classes and a reproducible split."""
     from train.readers import open_dataset
     common = dict(classes=args.classes, images_dir=args.images_dir, masks_dir=args.masks_dir,
-                  val_fraction=args.val_fraction, seed=args.seed)
+                  val_fraction=args.val_fraction, seed=args.seed, split_csv=args.split_csv)
     return (open_dataset(args.data, args.layout, split="train", **common),
             open_dataset(args.data, args.layout, split="val", **common))
 
@@ -200,13 +215,16 @@ def make_callbacks(work_dir, state, resume, patience, verbose):
     reduce_lr = tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", mode="min",
                                                      factor=0.5, patience=max(1, patience // 2),
                                                      verbose=int(verbose > 0))
+    # Order matters: Keras calls callbacks in list order. ReduceLROnPlateau adds the epoch's
+    # learning rate to the logs, so it precedes the CSV logger (an "lr" column); the resume
+    # state comes last (see resume_state_callback).
     return [
         best,
+        early_stop,
+        reduce_lr,
         tf.keras.callbacks.TensorBoard(os.path.join(work_dir, bundle_io.LOGS_DIR),
                                        write_graph=False, profile_batch=0),
         tf.keras.callbacks.CSVLogger(os.path.join(work_dir, TRAIN_LOG), append=resume),
-        early_stop,
-        reduce_lr,
         resume_state_callback(work_dir, best, {"contract": state["contract"]},
                               {"early_stopping": early_stop, "reduce_lr": reduce_lr},
                               state.get("counters")),
@@ -344,18 +362,38 @@ def _fit(args, strategy, contract, train_set, val_set, work_dir, state, global_b
                           {"contract": state["contract"], "counters": state.get("counters", {})})
     callbacks = make_callbacks(work_dir, state, args.resume, args.patience, args.verbose)
     if state["epochs_done"] < args.epochs:
-        model.fit(
-            distributed_data(strategy, train_set, contract, global_batch,
-                             None if args.augment == "none" else args.augment, True,
-                             args.seed),
-            steps_per_epoch=steps_for(len(train_set), global_batch, pipelines, "training"),
-            validation_data=distributed_data(strategy, val_set, contract, global_batch,
-                                             None, False, args.seed),
-            validation_steps=steps_for(len(val_set), global_batch, pipelines, "validation"),
-            epochs=args.epochs, initial_epoch=state["epochs_done"],
-            callbacks=callbacks + list(extra_callbacks), verbose=args.verbose)
+        try:
+            model.fit(
+                distributed_data(strategy, train_set, contract, global_batch,
+                                 None if args.augment == "none" else args.augment, True,
+                                 args.seed),
+                steps_per_epoch=steps_for(len(train_set), global_batch, pipelines,
+                                          "training"),
+                validation_data=distributed_data(strategy, val_set, contract, global_batch,
+                                                 None, False, args.seed),
+                validation_steps=steps_for(len(val_set), global_batch, pipelines,
+                                           "validation"),
+                epochs=args.epochs, initial_epoch=state["epochs_done"],
+                callbacks=callbacks + list(extra_callbacks), verbose=args.verbose)
+        except tf.errors.OpError as exc:
+            raise_user_error_from(exc)
     return model
 
+
+def raise_user_error_from(exc):
+    """Re-raise a NanosegError that a reader raised inside tf.data, as its one line.
+
+    Images are decoded lazily inside ``tf.numpy_function``, so a corrupt image or a mask with
+    foreign ids surfaces as a TensorFlow OpError holding the reader's message and a Python
+    traceback. The epochs done so far stay in ``<out>.partial``: ``--resume`` continues
+    once the file is fixed. Other OpErrors (out of memory, ...) keep their traceback.
+    """
+    from train.pipeline import nanoseg_error_from
+    error = nanoseg_error_from(exc)
+    if error is None:
+        raise exc
+    raise NanosegError("{} (training stopped; fix or remove the file, then rerun with "
+                       "--resume)".format(error)) from None
 
 
 
@@ -414,6 +452,7 @@ def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_
     from train.model import compile_model, predict_probabilities
     from train.evaluate import iterate_validation
     from train.plots import plot_curves
+    from train.readers import write_split_csv
     compile_model(model, contract, args.lr)      # so model.h5 records loss and metrics
     with warnings.catch_warnings():   # h5 is deliberate: tf2onnx and TF 2.x all read it
         warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")
@@ -421,6 +460,8 @@ def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_
                    save_format="h5")
     model.save_weights(os.path.join(work_dir, names.WEIGHTS_H5))
     write_text_atomic(os.path.join(work_dir, names.MODEL_JSON), model.to_json())
+    write_split_csv(os.path.join(work_dir, names.SPLIT_CSV),
+                    {"train": train_set.samples, "val": val_set.samples})
     report = evaluate(lambda x: predict_probabilities(model, x), contract,
                       iterate_validation(val_set, contract), args.batch)
     report.update({"backend": "keras", "split": "val", "dataset": val_set.root,
@@ -434,9 +475,10 @@ def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_
                           for name in (names.MODEL_H5, names.WEIGHTS_H5)}
     contract.extra = {
         "dataset": {"root": os.path.abspath(args.data), "layout": args.layout,
-                    "classes_arg": args.classes, "val_fraction": args.val_fraction,
+                    "classes_arg": args.classes, "images_dir": args.images_dir,
+                    "masks_dir": args.masks_dir, "val_fraction": args.val_fraction,
                     "seed": args.seed, "train_images": len(train_set),
-                    "val_images": len(val_set)},
+                    "val_images": len(val_set), "split_csv": names.SPLIT_CSV},
         "train_args": dict((k, v) for k, v in vars(args).items()),
         "precision": "mixed_float16" if args.mixed_precision else "float32",
         "saved_precision": "float32",
