@@ -207,7 +207,14 @@ def test_tf_dataset_shards_for_distribution(nails):
         assert np.array_equal(x, dataset[i][0])
     with pytest.raises(NanosegError, match="--batch 5 does not split evenly over 2 replicas"):
         make_tf_dataset(nails, contract, 5, False, False, 0, input_context=context)
-    assert pipeline_parallelism(None, context) == max(1, (os.cpu_count() or 1) // 2)
+    cpus = os.cpu_count() or 1
+    assert pipeline_parallelism(None, context) == cpus          # 2 workers, 1 device each
+    four_gpus = tf.distribute.InputContext(num_input_pipelines=1, input_pipeline_id=0,
+                                           num_replicas_in_sync=4)
+    assert pipeline_parallelism(None, four_gpus) == max(1, cpus // 4)
+    two_by_two = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=0,
+                                            num_replicas_in_sync=4)
+    assert pipeline_parallelism(None, two_by_two) == max(1, cpus // 2)
     assert pipeline_parallelism(3, context) == 3
 
 

@@ -24,9 +24,11 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from edge.cli import add_logging_args, make_parser, run, setup_logging  # noqa: E402
-from edge.contract import Contract, Normalization, resize_image  # noqa: E402
+from edge.contract import (IMAGE_READ_FLAGS, Contract, Normalization,  # noqa: E402
+                           resize_image)
 from edge.errors import NanosegError  # noqa: E402
 from train import keras_env  # noqa: E402
+from train.model import DEFAULT_BACKBONE, DEFAULT_SIZE  # noqa: E402
 from train.readers import LAYOUTS, open_dataset  # noqa: E402
 
 LOG = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ def parse_args(argv=None):
     parser.add_argument("--layout", default="flat", choices=LAYOUTS, help="dataset layout")
     parser.add_argument("--classes", nargs="*", default=None,
                         help="classes to read (layout-specific, as for train/train.py)")
-    parser.add_argument("--size", nargs=2, type=int, default=[256, 256],
+    parser.add_argument("--size", nargs=2, type=int, default=list(DEFAULT_SIZE),
                         metavar=("HEIGHT", "WIDTH"), help="model input size")
     parser.add_argument("--batch", type=int, default=8, help="batch size")
     parser.add_argument("--batches", type=int, default=20, help="batches timed per row")
@@ -54,7 +56,7 @@ def parse_args(argv=None):
                         help="tf.data decode/augment threads (default: AUTOTUNE)")
     parser.add_argument("--normalization", default="scale", choices=["scale", "imagenet"],
                         help="normalization scheme applied by the pipeline")
-    parser.add_argument("--backbone", default="mobilenetv2",
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE,
                         help="Unet backbone for the train-step row (train/train.py's default)")
     parser.add_argument("--skip-train-step", action="store_true",
                         help="time the input pipeline only")
@@ -76,7 +78,7 @@ def decode_resize_row(context):
     count = context.batch * context.batches
     start = time.perf_counter()
     for i in range(count):
-        image = cv2.imread(samples[i % len(samples)].image_path)
+        image = cv2.imread(samples[i % len(samples)].image_path, IMAGE_READ_FLAGS)
         if image is None:
             raise NanosegError("cannot read image {}".format(samples[i % len(samples)]
                                                              .image_path))

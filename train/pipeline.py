@@ -181,11 +181,18 @@ def _as_augmentation(augment, seed, contract):
 
 
 def pipeline_parallelism(num_parallel=None, input_context=None):
-    """Threads for decode/augment: explicit, or the CPUs shared among replicas, or AUTOTUNE."""
+    """Threads for decode/augment: explicit, or this machine's CPUs over its devices, or AUTOTUNE.
+
+    Under tf.distribute each worker (input pipeline) runs on its own machine and feeds its
+    own devices, so the CPUs are shared among the *local* replicas: all replicas in sync
+    divided by the number of input pipelines (the tutorial's cpu_count // GPUs).
+    """
     if num_parallel:
         return int(num_parallel)
     if input_context is not None:
-        return max(1, (os.cpu_count() or 1) // max(1, input_context.num_replicas_in_sync))
+        local_devices = max(1, input_context.num_replicas_in_sync
+                            // max(1, input_context.num_input_pipelines))
+        return max(1, (os.cpu_count() or 1) // local_devices)
     return tf.data.AUTOTUNE
 
 
