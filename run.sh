@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-VENV=.venv
+VENV=${NANOSEG_VENV:-.venv}   # NANOSEG_VENV: another environment folder
 export SM_FRAMEWORK=tf.keras NO_ALBUMENTATIONS_UPDATE=1 TF_CPP_MIN_LOG_LEVEL=2
 export PYTHONDONTWRITEBYTECODE=1
 
@@ -16,7 +16,7 @@ pick_python() {
   for candidate in "${PYTHON:-}" python3.11 python3.10 python3.9 python3; do
     [ -n "$candidate" ] || continue
     command -v "$candidate" >/dev/null 2>&1 || continue
-    if "$candidate" -c 'import sys; sys.exit(not (3, 9) <= sys.version_info[:2] <= (3, 11))'; then
+    if supported_python "$candidate"; then
       echo "$candidate"
       return 0
     fi
@@ -25,7 +25,15 @@ pick_python() {
   return 1
 }
 
+supported_python() {
+  "$1" -c 'import sys; sys.exit(not (3, 9) <= sys.version_info[:2] <= (3, 11))' 2>/dev/null
+}
+
 ensure_venv() {
+  if [ -x "$VENV/bin/python" ] && ! supported_python "$VENV/bin/python"; then
+    echo "error: $VENV was made with $("$VENV/bin/python" --version 2>&1), but TensorFlow 2.15 needs Python 3.9-3.11: remove it (rm -rf $VENV) and rerun" >&2
+    return 1
+  fi
   if [ ! -x "$VENV/bin/python" ]; then
     local python
     python=$(pick_python)

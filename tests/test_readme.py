@@ -149,6 +149,23 @@ def test_run_sh_knows_both_commands():
     assert "demo|test" in result.stdout
 
 
+def test_run_sh_refuses_a_venv_of_an_unsupported_python(tmp_path):
+    """A leftover .venv of Python 3.12 would fail deep inside pip: say so in one line."""
+    fake = tmp_path / "venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\n[ "$1" = --version ] && { echo "Python 3.12.1"; exit 0; }\n'
+                    'exit 1\n')
+    fake.chmod(0o755)
+    env = dict(os.environ, NANOSEG_VENV=str(tmp_path / "venv"))
+    result = subprocess.run(["bash", os.path.join(ROOT, "run.sh"), "test"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            universal_newlines=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stdout.strip().splitlines() == [
+        "error: {} was made with Python 3.12.1, but TensorFlow 2.15 needs Python 3.9-3.11: "
+        "remove it (rm -rf {}) and rerun".format(env["NANOSEG_VENV"], env["NANOSEG_VENV"])]
+
+
 def test_ci_runs_exactly_the_readme_test_command(lines):
     """CI and a newcomer run the same suite the same way."""
     body = [line.strip() for line in read(CI_SCRIPT).splitlines()
@@ -354,3 +371,18 @@ def test_compare_backbones_rejects_bad_model_specs():
                        ("resnet18:250x256", "multiples of 32")):
         with pytest.raises(NanosegError, match=words):
             parse_model_spec(bad)
+
+
+def test_compare_backbones_table_rounds_fps_once_from_unrounded_times():
+    """9.40 GFLOPs -> 79.66 ms at 25 % of peak -> 12.55 FPS: the table says 13, not 12."""
+    from train.compare_backbones import format_markdown
+    machine = {"cpu_model": "cpu", "cpu_count": 2, "tensorflow": "2.15.1",
+               "onnxruntime": "1.31.1", "date_utc": "today"}
+    row = {"backbone": "efficientnetb0", "height": 256, "width": 256, "gflops": 9.40,
+           "decoder_share": 0.89, "params_m": 10.12, "keras": {"median_ms": 637.0},
+           "onnxruntime": None, "load_1min": 1.0}
+    table = format_markdown({"machine": machine, "rows": [row], "runs": 20, "warmup": 2,
+                             "load_before": 1.0})
+    line = [l for l in table.splitlines() if l.startswith("| efficientnetb0")][0]
+    assert line.endswith("| 19.9 | 40-80 (25-13) |"), line
+    assert "| 637 | skipped |" in line

@@ -76,10 +76,22 @@ def nano_estimate(gflops):
     Convolutions in a TensorRT engine are limited by memory and launch overheads as well as
     arithmetic, so the peak figure is the best case, never a prediction.
     """
-    lower = gflops * 1e9 / NANO_FP16_PEAK_FLOPS * 1000.0
-    best, worst = (lower / share for share in REALISTIC_EFFICIENCY)
+    lower, best, worst = _nano_ms(gflops)
     return {"lower_bound_ms": round(lower, 2), "range_ms": [round(best, 1), round(worst, 1)],
             "range_fps": [round(1000.0 / worst, 1), round(1000.0 / best, 1)]}
+
+
+def _nano_ms(gflops):
+    """(lower bound, best, worst) Nano FP16 ms per frame, unrounded."""
+    lower = gflops * 1e9 / NANO_FP16_PEAK_FLOPS * 1000.0
+    best, worst = (lower / share for share in REALISTIC_EFFICIENCY)
+    return lower, best, worst
+
+
+def _whole(value):
+    """Round half up once, from the unrounded value (format's banker's rounding of an
+    already rounded 12.5 would print 12 for 12.547)."""
+    return int(value + 0.5)
 
 
 def decoder_share(model):
@@ -199,14 +211,13 @@ def format_markdown(report):
         "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in report["rows"]:
-        nano = row["nano_fp16_estimate"]
+        lower, best, worst = _nano_ms(row["gflops"])
         lines.append("| {} | {}x{} | {:.2f} | {:.0f} % | {:.2f} | {} | {} | {:.1f} | "
-                     "{:.0f}-{:.0f} ({:.0f}-{:.0f}) |".format(
+                     "{}-{} ({}-{}) |".format(
                          row["backbone"], row["height"], row["width"], row["gflops"],
                          100.0 * row["decoder_share"], row["params_m"], _ms(row["keras"]),
-                         _ms(row["onnxruntime"]),
-                         nano["lower_bound_ms"], nano["range_ms"][0], nano["range_ms"][1],
-                         nano["range_fps"][1], nano["range_fps"][0]))
+                         _ms(row["onnxruntime"]), lower, _whole(best), _whole(worst),
+                         _whole(1000.0 / best), _whole(1000.0 / worst)))
     lines += [
         "",
         "Keras (`model(x)`, as nanoseg's Keras backend calls it) / ORT (ONNX Runtime CPU): "
