@@ -182,17 +182,18 @@ def fp16_copy(model):
 
 
 # -- golden outputs -----------------------------------------------------------------------
-def load_golden_images(contract, data=None, layout=None, split="val", count=8, classes=None):
+def load_golden_images(contract, data=None, layout=None, split="val", count=8, classes=None,
+                       bundle_dir=None):
     """[(name, RGB uint8)]: ``count`` images spread evenly over the split.
 
     The dataset defaults to the one training recorded in the contract (train.evaluate's
-    dataset_for: same root, layout, classes, split seed), so golden images are validation
-    images the model never trained on.
+    dataset_for: same root, layout, classes and the split saved in ``bundle_dir``'s split.csv),
+    so golden images are validation images the model never trained on.
     """
     from train.evaluate import dataset_for
     if classes is None and not contract.extra.get("dataset", {}).get("classes_arg"):
         classes = contract.class_names[1:]  # the model's classes, in label order
-    dataset = dataset_for(contract, data, layout, split, classes)
+    dataset = dataset_for(contract, data, layout, split, classes, bundle_dir=bundle_dir)
     if len(dataset) == 0:
         raise NanosegError("the {} split of {} is empty: pick another --split".format(
             split, data or contract.extra.get("dataset", {}).get("root")))
@@ -336,7 +337,7 @@ def main(args):
         raise NanosegError("--golden must be at least 1, got {}".format(args.golden))
     contract = Bundle(args.bundle).contract()
     images = load_golden_images(contract, args.data, args.layout, args.split, args.golden,
-                                args.classes)
+                                args.classes, bundle_dir=args.bundle)
     thresholds = Thresholds(args.max_diff, args.min_agreement, args.fp16_max_diff,
                             args.fp16_min_agreement)
     report = export_bundle(args.bundle, images, args.opset, args.nchw, thresholds)

@@ -381,7 +381,7 @@ def validate_bundle(bundle_dir, data=None, layout=None, split="val", classes=Non
     _check_options(tolerance, runs, warmup, required)
     bundle = Bundle(bundle_dir)
     contract = bundle.contract()
-    dataset = dataset_for(contract, data, layout, split, classes)
+    dataset = dataset_for(contract, data, layout, split, classes, bundle_dir=bundle.root)
     golden_data = load_golden_for(bundle, contract)
     keras_missing = keras_reason(bundle)
     kind = resolve_reference(reference, keras_missing)

@@ -1,8 +1,8 @@
 """The live pipeline: capture ∥ (preprocess → infer → postprocess) ∥ render/write.
 
 Three threads joined by bounded hand-offs: the source's capture thread (edge/sources.py),
-inference on the *calling* thread (a TensorRT/pycuda context belongs to the thread that made
-it) and a render thread feeding the sinks. While the model runs on frame N, frame N+1 is
+inference on the *calling* thread (the TensorRT backend pushes its CUDA context around each
+call, so any one thread may run it) and a render thread feeding the sinks. While the model runs on frame N, frame N+1 is
 being captured and frame N-1 drawn/encoded, so end-to-end FPS approaches inference FPS.
 Every stage is timed with time.monotonic() (a Jetson has no RTC: the wall clock jumps when
 NTP syncs); :func:`run_pipeline` logs the timings periodically and returns a summary

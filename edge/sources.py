@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import cv2
 
+from edge.contract import IMAGE_READ_FLAGS
 from edge.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
@@ -277,7 +278,7 @@ class ImageListReader(Reader):
             return None
         path = self.paths[self._next]
         self._next += 1
-        frame = cv2.imread(path, cv2.IMREAD_COLOR)
+        frame = cv2.imread(path, IMAGE_READ_FLAGS)   # as training's readers decode files
         if frame is None:
             raise NanosegError("cannot read image {}: not an image OpenCV can decode (remove "
                                "it from the folder)".format(path))

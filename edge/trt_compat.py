@@ -50,8 +50,8 @@ def import_pycuda():
     try:
         import pycuda.driver as cuda
     except ImportError:
-        raise NanosegError("pycuda is not installed: on the Jetson run "
-                           "'pip3 install pycuda' (JetPack has the CUDA headers it needs)")
+        raise NanosegError("pycuda is not installed: on the Jetson run 'bash jetson/setup.sh' "
+                           "(it builds pycuda 2021.1 against CUDA 10.2)")
     return cuda
 
 

@@ -1,6 +1,7 @@
 """Build (once) and locate a Python 3.6 virtual environment like a Jetson Nano's.
 
-JetPack 4.6 runs Python 3.6 with numpy 1.19.5 and OpenCV 4.1.1; the edge code must run there.
+JetPack 4.6 runs Python 3.6 with OpenCV 4.1.1 and nanoseg pins numpy 1.19.4 there (1.19.5 here:
+the same API; its aarch64 wheel is the one that crashes on Jetsons); the edge code must run there.
 This machine image carries CPython 3.6.15 (pyenv); we build ``.cache/venv36`` from it with
 the pins in tests/requirements-py36.txt and reuse it while that file is unchanged.
 """

@@ -1,7 +1,7 @@
 """The Jetson path (edge/, convert/build_engine.py, jetson/) is Python 3.6 for real.
 
 Two checks: vermin's static minimum-version analysis, and the tests in tests/py36 run by a
-real CPython 3.6.15 with JetPack 4.6's numpy 1.19.5 and OpenCV 4.1.1 (plus onnxruntime
+real CPython 3.6.15 with numpy 1.19.5 (the Jetson pins 1.19.4: same API) and OpenCV 4.1.1 (plus onnxruntime
 1.10.0), against a bundle this suite trained and exported with TensorFlow.
 """
 import glob
