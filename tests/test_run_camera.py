@@ -199,15 +199,21 @@ def test_onnx_from_another_model_is_refused(local_bundle, tmp_path):
     assert "ONNX model" in line and "contract differs from the bundle's in threshold" in line
 
 
-def test_engine_from_another_model_is_refused(local_bundle, tmp_path):
-    """An engine whose sidecar contract differs is refused before TensorRT is touched."""
+def _engine_of_another_model(root, folder):
+    """A (fake) engine file whose sidecar contract is a 96x96 model's, not the bundle's."""
     from edge import engines
-    root = local_bundle[0]
     other = Bundle(root).contract().copy(height=96, width=96)
-    engine = os.path.join(str(tmp_path), "model-fp16-0000.engine")
+    engine = os.path.join(str(folder), "model-fp16-0000.engine")
     with open(engine, "wb") as handle:
         handle.write(b"not a real engine")
     engines.write_sidecar(engine, engines.make_sidecar(other, "0" * 64, "8.2.1", "fp16", "x"))
+    return engine
+
+
+def test_engine_from_another_model_is_refused(local_bundle, tmp_path):
+    """An engine whose sidecar contract differs is refused before TensorRT is touched."""
+    root = local_bundle[0]
+    engine = _engine_of_another_model(root, tmp_path)
     with pytest.raises(NanosegError, match="engine .*contract differs .* in height, width"):
         backends.TensorRTBackend(root, engine)
 
@@ -602,13 +608,8 @@ def test_rtsp_password_never_reaches_the_cli_output(local_bundle):
 def test_cli_refuses_an_engine_from_another_model_in_one_line(local_bundle, tmp_path):
     """--backend tensorrt with an engine whose sidecar contract differs: exit 2 before
     TensorRT is needed (so this runs without a GPU too)."""
-    from edge import engines
     root = local_bundle[0]
-    other = Bundle(root).contract().copy(height=96, width=96)
-    engine = os.path.join(str(tmp_path), "model-fp16-0000.engine")
-    with open(engine, "wb") as handle:
-        handle.write(b"not a real engine")
-    engines.write_sidecar(engine, engines.make_sidecar(other, "0" * 64, "8.2.1", "fp16", "x"))
+    engine = _engine_of_another_model(root, tmp_path)
     line = error_line(run_cli("--bundle", root, "--source", tmp_path, "--headless",
                               "--backend", "tensorrt", "--engine", engine, timeout=120))
     assert "engine model-fp16-0000.engine" in line
