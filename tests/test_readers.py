@@ -346,6 +346,8 @@ def test_split_csv_round_trip(nails_dir, tmp_path):
     # the saved split wins over a different seed: that is what makes it reproducible
     val_again = open_dataset(nails_dir, "flat", split="val", seed=99, split_csv=split_csv)
     assert val_again.samples == val.samples
+    # ... and yields the dataset's own samples: names do not depend on where the CSV lives
+    assert val.samples == open_dataset(nails_dir, "flat", split="val", seed=3).samples
     fresh = open_dataset(nails_dir, "flat", split="val", seed=99)
     assert set(s.name for s in fresh.samples) != set(s.name for s in val.samples)
     # the split CSV is itself a csv-layout dataset

@@ -620,7 +620,10 @@ def _apply_split(samples, split, val_fraction, seed, split_csv, source):
         saved = read_split_csv(split_csv)
         _warn_unlisted(samples, saved, split_csv)
         LOG.info("split %s of %s read from %s", split, source, split_csv)
-        return saved.get(split, [])
+        # The dataset's own samples, so names (golden.npz, --save-masks) do not depend on
+        # where the split file lives (its rows are paths relative to its own folder).
+        own = {os.path.abspath(s.image_path): s for s in samples}
+        return [own.get(os.path.abspath(s.image_path), s) for s in saved.get(split, [])]
     train, val = split_samples(samples, val_fraction, seed)
     if split_csv:
         write_split_csv(split_csv, {"train": train, "val": val})
