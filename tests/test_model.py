@@ -153,3 +153,29 @@ def test_flops_counter_matches_published_mobilenetv2():
     result = count(tf.keras.applications.MobileNetV2(weights=None))
     assert 295e6 < result["macs"] < 305e6
     assert result["params"] == 3538984
+
+
+def test_local_encoder_weights_file_is_loaded_and_a_foreign_one_refused(tmp_path):
+    """--encoder-weights FILE (the offline alternative to 'imagenet'): the encoder starts
+    from the file's weights; another backbone's file is a one-line error."""
+    import tensorflow as tf
+    from train import keras_env
+    sm = keras_env.import_segmentation_models()
+    tf.keras.utils.set_random_seed(123)
+    keras_modules = dict(backend=tf.keras.backend, layers=tf.keras.layers,
+                         models=tf.keras.models, utils=tf.keras.utils)   # what sm injects
+    encoder = sm.Backbones.get_backbone("mobilenetv2", input_shape=(None, None, 3),
+                                        weights=None, include_top=False, **keras_modules)
+    path = str(tmp_path / "mobilenet_v2_no_top.h5")
+    encoder.save_weights(path)
+    contract = _contract()
+    tf.keras.utils.set_random_seed(7)                 # fresh layers would differ from it
+    model = model_lib.build_model("mobilenetv2", contract, encoder_weights=path)
+    expected = encoder.get_layer("Conv1").get_weights()[0]
+    assert np.array_equal(model.get_layer("Conv1").get_weights()[0], expected)
+    tf.keras.utils.set_random_seed(7)
+    scratch = model_lib.build_model("mobilenetv2", contract, encoder_weights=None)
+    assert not np.array_equal(scratch.get_layer("Conv1").get_weights()[0], expected)
+    with pytest.raises(NanosegError, match="does not fit backbone resnet18") as info:
+        model_lib.build_model("resnet18", contract, encoder_weights=path)
+    assert "\n" not in str(info.value)

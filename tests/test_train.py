@@ -217,6 +217,21 @@ def test_corrupt_image_stops_training_with_one_line_naming_it(tmp_path, capsys):
     assert not os.path.exists(str(tmp_path / "b"))            # no half bundle
 
 
+def test_mirrored_strategy_trains_and_records_its_replicas(tmp_path):
+    """--strategy mirrored on this CPU (one replica): the whole path a multi-GPU PC takes,
+    distributed datasets, per-replica batches and the bundle written after it."""
+    from train import synthetic
+    data = tmp_path / "synth"
+    synthetic.make_synthetic_dataset(str(data), count=10, size=(64, 64), seed=2)
+    out = tmp_path / "bundle"
+    argv = train_args(out, data, "flat", ["nail"], size=(64, 64), epochs=1, batch=2,
+                      extra_args=["--strategy", "mirrored", "--log-level", "WARNING"])
+    assert train_cli.main(train_cli.parse_args(argv)) == 0
+    contract = load_contract(os.path.join(str(out), "contract.json"))
+    assert contract.extra["strategy"] == "mirrored" and contract.extra["replicas"] >= 1
+    assert len(_read_log(os.path.join(str(out), names.TRAIN_LOG))) == 1
+
+
 def test_bad_numbers_and_weights_path(tmp_path, nails_dir):
     with pytest.raises(NanosegError, match="--size 100 100 must be"):
         train_cli.main(train_cli.parse_args(train_args(tmp_path / "b", nails_dir, "flat",

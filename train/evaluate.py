@@ -163,9 +163,9 @@ def evaluate_bundle(bundle_dir, data=None, layout=None, split="val", classes=Non
     """Evaluate a bundle's Keras model (or ``predict``) and save the report into it."""
     bundle = Bundle(bundle_dir)
     contract = bundle.contract()
-    if predict is None:
-        predict = keras_predict(bundle.require(MODEL_H5, "train/train.py writes it"))
     dataset = dataset_for(contract, data, layout, split, classes, bundle_dir=bundle.root)
+    if predict is None:     # after the data checks: loading the model takes seconds
+        predict = keras_predict(bundle.require(MODEL_H5, "train/train.py writes it"))
     report = evaluate(predict, contract, iterate_validation(dataset, contract), batch_size)
     report.update({"backend": backend, "split": split, "dataset": dataset.root,
                    "layout": dataset.layout})
