@@ -4,10 +4,13 @@
     python3 edge/run_camera.py --bundle runs/nails --source clip.mp4 --headless \\
         --save-video out.mp4 --save-masks masks/ --summary run.json
     python3 edge/run_camera.py --bundle runs/nails --source 0 --headless --view-port 8080
+    python3 edge/run_camera.py --bundle runs/nails --source csi://0 --headless \\
+        --output overlay.mp4 --output rtsp://@:8554/nanoseg
 
 Frames are preprocessed with the bundle's contract (the training function), run through the
 chosen backend and drawn as an overlay; SIGTERM and Ctrl-C stop cleanly (the video is
-finalized, the summary written).
+finalized, the summary written; a GStreamer --output gets its EOS, so the file plays with
+every frame written).
 """
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     import os, sys
@@ -22,6 +25,8 @@ import threading
 from edge import cli
 from edge.backends import BACKENDS, DEVICES, load_backend
 from edge.errors import NanosegError
+from edge.gst import DEFAULT_BITRATE_KBPS
+from edge.outputs import open_output
 from edge.runtime import format_summary, run_pipeline, write_summary
 from edge.sinks import MaskSink, VideoSink, ViewerSink, WindowSink
 from edge.sources import RTSP_CODECS, STALL_TIMEOUT, open_source
@@ -78,9 +83,17 @@ def parse_args(argv=None):
     out = parser.add_argument_group("output")
     out.add_argument("--headless", action="store_true", help="no window")
     out.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of classes")
-    out.add_argument("--save-video", default=None, help="write the overlay to this .mp4")
+    out.add_argument("--save-video", default=None,
+                     help="write the overlay to this .mp4 with OpenCV's software writer")
+    out.add_argument("--output", action="append", default=[], metavar="URI",
+                     help="send the overlay to FILE.mp4|.mkv (H.264 through GStreamer: the "
+                          "hardware encoder on a Jetson), rtp://HOST:PORT (H.264 over UDP) or "
+                          "rtsp://@:PORT/NAME (an RTSP server here); repeatable")
+    out.add_argument("--output-bitrate", type=int, default=DEFAULT_BITRATE_KBPS,
+                     help="H.264 bitrate of --output in kbit/s")
     out.add_argument("--video-fps", type=float, default=None,
-                     help="frame rate of --save-video (default: the source's, else 30)")
+                     help="frame rate of --save-video and --output (default: the source's, "
+                          "else 30)")
     out.add_argument("--save-masks", default=None, help="folder for label-id PNGs")
     out.add_argument("--view-port", type=int, default=None,
                      help="serve an MJPEG browser viewer on this port")
@@ -103,8 +116,11 @@ def make_sinks(args, stream_fps):
     """
     sinks = []
     try:
+        fps = args.video_fps or stream_fps or 30.0
         if args.save_video:
-            sinks.append(VideoSink(args.save_video, args.video_fps or stream_fps or 30.0))
+            sinks.append(VideoSink(args.save_video, fps))
+        for uri in args.output:
+            sinks.append(open_output(uri, fps, args.output_bitrate))
         if args.save_masks:
             sinks.append(MaskSink(args.save_masks))
         if args.view_port is not None:
@@ -141,6 +157,9 @@ def check_args(args):
     if args.reconnect_attempts < 0:
         raise NanosegError("--reconnect-attempts must be 0 or more, got {}".format(
             args.reconnect_attempts))
+    if args.output_bitrate <= 0:
+        raise NanosegError("--output-bitrate must be positive (kbit/s), got {}".format(
+            args.output_bitrate))
     if args.stall_timeout < 0:
         raise NanosegError("--stall-timeout must be 0 (off) or more seconds, got {}".format(
             args.stall_timeout))

@@ -3,7 +3,8 @@
 Reports the L4T release (``/etc/nv_tegra_release``, cross-checked with the version of the
 ``nvidia-l4t-core`` package: a mismatch means a half-done upgrade), the JetPack it implies,
 Python, the TensorRT / pycuda / OpenCV imports (pycuda as ``pycuda.driver``, which loads
-CUDA), whether OpenCV was built with GStreamer (CSI cameras and RTSP need it) and the power
+CUDA), whether OpenCV was built with GStreamer (CSI cameras and RTSP need it), the GStreamer
+elements nanoseg's pipelines use (each missing one named with its apt package) and the power
 mode. It only reads: nothing is changed, so it has no ``--dry-run``. ``jetson/setup.sh`` and
 ``jetson/deploy.sh`` call ``--check`` to refuse early with the fix instead of failing half way.
 
@@ -24,6 +25,7 @@ import re
 import subprocess
 import sys
 
+from edge import gst
 from edge.cli import add_logging_args, make_parser, run, setup_logging
 from edge.errors import NanosegError
 
@@ -159,6 +161,28 @@ def cv2_gstreamer():
     return gstreamer_in_build_info(cv2.getBuildInformation())
 
 
+def gst_element_status(jetson, exists=gst.element_exists):
+    """{element: present?} for every element nanoseg's pipelines use on this platform."""
+    names = [name for group in gst.platform_requirements(jetson) for name in group]
+    return dict((name, bool(exists(name))) for name in names)
+
+
+def gstreamer_element_problems(report):
+    """One line naming each missing GStreamer element and its apt package, or None."""
+    present = report["gst_elements"]
+    unmet = gst.unmet_requirements(gst.platform_requirements(report["jetson"]),
+                                   lambda name: present.get(name, False))
+    if not unmet:
+        return None
+    packages = []
+    for group in unmet:
+        if gst.package_of(group[0]) in gst.ELEMENT_PACKAGES.values() and \
+                gst.package_of(group[0]) not in packages:
+            packages.append(gst.package_of(group[0]))
+    return "GStreamer elements missing: {}: sudo apt-get install {}".format(
+        ", ".join(gst.describe_requirement(group) for group in unmet), " ".join(packages))
+
+
 def parse_power_mode(text):
     """``NV Power Mode: MAXN\\n0`` (nvpmodel -q) -> {"name": "MAXN", "id": 0}."""
     match = re.search(r"NV Power Mode:\s*(\S+)\s*(\d+)?", text or "")
@@ -190,6 +214,7 @@ def collect_report(release_file=TEGRA_RELEASE):
         "modules": {name: module_status(name) for name in ("numpy", "cv2", "tensorrt",
                                                              "pycuda")},
         "cv2_gstreamer": cv2_gstreamer(),
+        "gst_elements": gst_element_status(l4t is not None),
         "power_mode": power_mode() if l4t else None,
     }
 
@@ -226,6 +251,8 @@ def failed_checks(report, checks):
                             "opencv-python (pip3 uninstall opencv-python opencv-python-headless)"
                             " and use {}".format(report["modules"]["cv2"]["version"],
                                                  APT_HINTS["cv2"]))
+        if check == "gstreamer" and gstreamer_element_problems(report):
+            problems.append(gstreamer_element_problems(report))
     return problems
 
 
@@ -252,6 +279,10 @@ def format_report(report):
                                      else "missing ({})".format(status["error"])))
     gst = report["cv2_gstreamer"]
     lines.append("cv2 GStreamer: {}".format({True: "yes", False: "NO", None: "unknown"}[gst]))
+    missing = sorted(name for name, ok in report["gst_elements"].items() if not ok)
+    lines.append("GStreamer elements: {}".format(
+        "missing " + gst.describe_missing(missing) if missing
+        else "all {} present".format(len(report["gst_elements"]))))
     mode = report["power_mode"]
     if mode is not None:
         advice = "" if mode["id"] == 0 else " (for full speed: sudo nvpmodel -m 0)"

@@ -1,0 +1,202 @@
+"""GStreamer elements (which exist, asked once) and the H.264 writer pipelines for outputs.
+
+OpenCV's GStreamer backend opens a ``cv2.VideoWriter`` on a pipeline string that starts with
+``appsrc``; everything after it is built here from the elements this machine really has:
+the Jetson's hardware encoder (``nvv4l2h264enc``, fed NVMM memory through ``nvvidconv``),
+else ``x264enc``, else ``openh264enc``. Whether an element exists comes from
+``Gst.ElementFactory.find`` when python3-gi is importable, else from ``gst-inspect-1.0
+--exists``; each answer is cached for the process and the way it was found is logged.
+Python 3.6, no third-party imports (gi is optional).
+"""
+import functools
+import logging
+import subprocess
+
+from edge.errors import NanosegError
+from edge.sources import gst_quote
+
+LOG = logging.getLogger(__name__)
+
+# Where each element comes from: Debian/Ubuntu (and JetPack's Ubuntu 18.04) packages.
+ELEMENT_PACKAGES = {
+    "appsrc": "gstreamer1.0-plugins-base", "appsink": "gstreamer1.0-plugins-base",
+    "videoconvert": "gstreamer1.0-plugins-base", "videotestsrc": "gstreamer1.0-plugins-base",
+    "filesink": "libgstreamer1.0-0",
+    "x264enc": "gstreamer1.0-plugins-ugly",
+    "openh264enc": "gstreamer1.0-plugins-bad", "h264parse": "gstreamer1.0-plugins-bad",
+    "mp4mux": "gstreamer1.0-plugins-good", "matroskamux": "gstreamer1.0-plugins-good",
+    "rtph264pay": "gstreamer1.0-plugins-good", "rtph264depay": "gstreamer1.0-plugins-good",
+    "udpsink": "gstreamer1.0-plugins-good", "udpsrc": "gstreamer1.0-plugins-good",
+    "rtspsrc": "gstreamer1.0-plugins-good", "videoflip": "gstreamer1.0-plugins-good",
+    "avdec_h264": "gstreamer1.0-libav",
+    "nvv4l2h264enc": "nvidia-l4t-gstreamer", "nvv4l2decoder": "nvidia-l4t-gstreamer",
+    "nvvidconv": "nvidia-l4t-gstreamer", "nvarguscamerasrc": "nvidia-l4t-gstreamer",
+}
+# Preferred first: the Jetson's hardware encoder, then the software ones.
+H264_ENCODERS = ("nvv4l2h264enc", "x264enc", "openh264enc")
+HARDWARE_ENCODER_NEEDS = ("nvvidconv",)  # nvv4l2h264enc takes NVMM buffers only
+CONTAINER_MUXERS = {".mp4": "mp4mux", ".mkv": "matroskamux"}
+WRITER_ELEMENTS = ("appsrc", "videoconvert", "h264parse")
+RTP_ELEMENTS = ("rtph264pay", "udpsink")
+RTSP_SERVER_ELEMENTS = ("udpsrc", "rtph264depay")
+RTP_PAYLOAD = 96
+RTP_CAPS = ("application/x-rtp, media=(string)video, clock-rate=(int)90000, "
+            "encoding-name=(string)H264, payload=(int){}".format(RTP_PAYLOAD))
+# What nanoseg's sources and outputs need, per platform: each entry lists alternatives
+# (one of them is enough). The Jetson decodes, converts and encodes in hardware.
+COMMON_REQUIREMENTS = [(name,) for name in (
+    "appsrc", "appsink", "videoconvert", "h264parse", "mp4mux", "matroskamux", "filesink",
+    "rtspsrc", "rtph264depay", "rtph264pay", "udpsink", "udpsrc")]
+JETSON_REQUIREMENTS = [(name,) for name in (
+    "nvarguscamerasrc", "nvvidconv", "nvv4l2decoder", "nvv4l2h264enc")]
+DESKTOP_REQUIREMENTS = [("avdec_h264",), ("x264enc", "openh264enc")]
+DEFAULT_BITRATE_KBPS = 4000
+DEFAULT_KEY_INTERVAL = 30  # frames between key frames: where an RTP/RTSP viewer can join
+
+
+def package_of(element):
+    """The apt package that provides ``element`` (a phrase when it is not one we know)."""
+    return ELEMENT_PACKAGES.get(element, "the package that provides it (unknown to nanoseg)")
+
+
+def _find_with_gi(name):
+    """True/False from Gst.ElementFactory.find, or None when python3-gi is not importable."""
+    try:
+        import gi
+        gi.require_version("Gst", "1.0")
+        from gi.repository import Gst
+    except (ImportError, ValueError):
+        return None
+    if not Gst.is_initialized():
+        Gst.init(None)
+    return Gst.ElementFactory.find(name) is not None
+
+
+def _find_with_inspect(name, timeout=20):
+    """True/False from ``gst-inspect-1.0 --exists``, or None when that tool is missing."""
+    try:
+        proc = subprocess.Popen(["gst-inspect-1.0", "--exists", name],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+    try:
+        return proc.wait(timeout=timeout) == 0
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def element_exists(name):
+    """Whether GStreamer has the element ``name``; asked once per process, then cached.
+
+    The registry does not change while nanoseg runs, and gst-inspect costs a process start.
+    """
+    for how, find in (("Gst.ElementFactory.find", _find_with_gi),
+                      ("gst-inspect-1.0 --exists", _find_with_inspect)):
+        found = find(name)
+        if found is not None:
+            LOG.debug("GStreamer element %s: %s (%s)", name, "present" if found else "absent",
+                      how)
+            return found
+    LOG.debug("GStreamer element %s: unknown (neither python3-gi nor gst-inspect-1.0 "
+              "available): treated as absent", name)
+    return False
+
+
+def missing_elements(names, exists=element_exists):
+    """The names in ``names`` that this GStreamer does not have, in order."""
+    return [name for name in names if not exists(name)]
+
+
+def describe_missing(names):
+    """``x264enc (apt gstreamer1.0-plugins-ugly), ...``: what to install for each."""
+    return ", ".join("{} (apt {})".format(name, package_of(name)) for name in names)
+
+
+def platform_requirements(jetson):
+    """The element alternatives nanoseg needs on a Jetson (``jetson``) or elsewhere."""
+    return COMMON_REQUIREMENTS + (JETSON_REQUIREMENTS if jetson else DESKTOP_REQUIREMENTS)
+
+
+def unmet_requirements(requirements, exists=element_exists):
+    """The entries of ``requirements`` none of whose alternatives exists, in order."""
+    return [group for group in requirements if not any(exists(name) for name in group)]
+
+
+def describe_requirement(group):
+    """``x264enc (apt gstreamer1.0-plugins-ugly) or openh264enc (apt ...)``."""
+    return " or ".join(describe_missing([name]) for name in group)
+
+
+@functools.lru_cache(maxsize=None)
+def choose_h264_encoder(exists=element_exists):
+    """The first usable H.264 encoder of :data:`H264_ENCODERS`, or None; logs why, once.
+
+    ``nvv4l2h264enc`` counts only together with ``nvvidconv`` (it cannot read system memory).
+    """
+    for encoder in H264_ENCODERS:
+        needs = (encoder,) + (HARDWARE_ENCODER_NEEDS if encoder == "nvv4l2h264enc" else ())
+        missing = missing_elements(needs, exists)
+        if not missing:
+            LOG.info("H.264 encoder: %s", encoder)
+            return encoder
+        LOG.info("H.264 encoder %s not usable: %s missing", encoder, " ".join(missing))
+    return None
+
+
+def encoder_chain(encoder, bitrate_kbps=DEFAULT_BITRATE_KBPS,
+                  key_interval=DEFAULT_KEY_INTERVAL):
+    """The pipeline from raw BGR frames to a parsed H.264 stream with ``encoder``.
+
+    No B-frames (zerolatency) and a key frame every ``key_interval`` frames with SPS/PPS
+    repeated, so a stream can be joined late and a file decodes from its first frame.
+    """
+    kbps, key = int(bitrate_kbps), int(key_interval)
+    if encoder == "nvv4l2h264enc":
+        encode = ("videoconvert ! video/x-raw, format=(string)BGRx ! nvvidconv ! "
+                  "video/x-raw(memory:NVMM), format=(string)NV12 ! "
+                  "nvv4l2h264enc bitrate={} iframeinterval={} idrinterval={} "
+                  "insert-sps-pps=true".format(kbps * 1000, key, key))
+    elif encoder == "x264enc":
+        encode = ("videoconvert ! video/x-raw, format=(string)I420 ! "
+                  "x264enc tune=zerolatency speed-preset=ultrafast bitrate={} "
+                  "key-int-max={}".format(kbps, key))
+    elif encoder == "openh264enc":
+        encode = ("videoconvert ! video/x-raw, format=(string)I420 ! "
+                  "openh264enc bitrate={} gop-size={}".format(kbps * 1000, key))
+    else:
+        raise NanosegError("unknown H.264 encoder {!r}: nanoseg knows {}".format(
+            encoder, " ".join(H264_ENCODERS)))
+    return "{} ! h264parse config-interval=-1".format(encode)
+
+
+def file_pipeline(path, encoder, container, bitrate_kbps=DEFAULT_BITRATE_KBPS):
+    """appsrc -> H.264 -> mp4mux/matroskamux -> ``path`` (the muxer needs EOS to finish)."""
+    muxer = CONTAINER_MUXERS.get(container)
+    if muxer is None:
+        raise NanosegError("H.264 files are .mp4 or .mkv, not {!r}".format(container))
+    return "appsrc ! {} ! {} ! filesink location={}".format(
+        encoder_chain(encoder, bitrate_kbps), muxer, gst_quote(path))
+
+
+def rtp_pipeline(host, port, encoder, bitrate_kbps=DEFAULT_BITRATE_KBPS):
+    """appsrc -> H.264 -> RTP (payload 96, SPS/PPS with every key frame) -> UDP host:port.
+
+    ``sync=false``: frames leave as soon as they are encoded (the source sets the pace).
+    """
+    return ("appsrc ! {} ! rtph264pay config-interval=1 pt={} ! "
+            "udpsink host={} port={} sync=false async=false".format(
+                encoder_chain(encoder, bitrate_kbps), RTP_PAYLOAD, gst_quote(host), int(port)))
+
+
+def rtsp_media_launch(rtp_port, host="127.0.0.1"):
+    """The RTSP server's media: the H.264 RTP that the writer sends to ``host:rtp_port``.
+
+    The packets are re-payloaded, not re-encoded: a real payloader named ``pay0`` gives
+    gst-rtsp-server the stream's SPS/PPS for its SDP.
+    """
+    return ("( udpsrc address={} port={} buffer-size=2097152 caps={} ! rtph264depay ! "
+            "rtph264pay name=pay0 pt={} config-interval=1 )".format(
+                gst_quote(host), int(rtp_port), gst_quote(RTP_CAPS), RTP_PAYLOAD))

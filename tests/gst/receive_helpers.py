@@ -1,0 +1,123 @@
+"""Receive and decode nanoseg's GStreamer outputs in a test, always within a time bound.
+
+Frames come out of an appsink pulled with ``try-pull-sample`` (never a blocking read), so a
+stream that never arrives ends the wait at its deadline instead of hanging the suite.
+"""
+import time
+
+import cv2
+import numpy as np
+from gi.repository import Gst
+
+from edge import contract as contract_mod, gst, overlay
+from edge.sinks import Result
+
+DECODE = "rtph264depay ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw, format=BGR"
+MIN_PSNR = 30.0
+
+
+class Receiver(object):
+    """A GStreamer pipeline ending in an appsink that keeps every decoded BGR frame."""
+
+    def __init__(self, launch):
+        self.pipeline = Gst.parse_launch(
+            launch + " ! appsink name=out sync=false max-buffers=10000")
+        self.sink = self.pipeline.get_by_name("out")
+        self.frames = []
+
+    def start(self):
+        self.pipeline.set_state(Gst.State.PLAYING)
+        return self
+
+    def pull(self, count, timeout):
+        """Collect frames until ``count`` in all or ``timeout`` seconds; all of them so far."""
+        deadline = time.monotonic() + timeout
+        while len(self.frames) < count and time.monotonic() < deadline:
+            sample = self.sink.emit("try-pull-sample", 100 * Gst.MSECOND)
+            if sample is not None:
+                self.frames.append(_sample_to_bgr(sample))
+        return self.frames
+
+    def stop(self):
+        self.pipeline.set_state(Gst.State.NULL)
+
+
+def _sample_to_bgr(sample):
+    caps = sample.get_caps().get_structure(0)
+    width, height = caps.get_value("width"), caps.get_value("height")
+    buffer = sample.get_buffer()
+    ok, info = buffer.map(Gst.MapFlags.READ)
+    assert ok, "cannot map a decoded buffer"
+    try:
+        data = np.frombuffer(info.data, np.uint8)
+        stride = data.size // height  # rows may be padded to 4 bytes
+        return data.reshape(height, stride)[:, :width * 3].reshape(height, width, 3).copy()
+    finally:
+        buffer.unmap(info)
+
+
+def rtp_receiver(port):
+    """H.264 RTP from rtp://127.0.0.1:port (what ``--output rtp://`` sends)."""
+    return Receiver("udpsrc address=127.0.0.1 port={} buffer-size=4194304 caps=\"{}\" ! "
+                    "rtpjitterbuffer latency=200 ! {}".format(port, gst.RTP_CAPS, DECODE))
+
+
+def rtsp_receiver(url):
+    """An RTSP client (interleaved TCP: no loss on a loaded machine) of ``url``."""
+    return Receiver("rtspsrc location=\"{}\" latency=200 protocols=tcp ! {}".format(
+        url, DECODE))
+
+
+def decode_file(path, limit=1000):
+    """Every frame OpenCV decodes from ``path`` (bounded by ``limit``)."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < limit:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+def psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+
+
+def rendered_results(count, size=(240, 320)):
+    """``count`` Results whose overlay is drawn by edge.overlay, as the runtime draws it.
+
+    A gradient scene with a square (the "class") that moves 16 px per frame along three lanes
+    (48 distinct positions at 320x240), so each frame differs clearly from its neighbours:
+    a decoded frame matches exactly one of them.
+    """
+    height, width = size
+    contract = contract_mod.Contract.create(16, 16, ["thing"], "sigmoid",
+                                            contract_mod.Normalization.named("scale"))
+    palette = overlay.bgr_palette(contract)
+    ramp = np.linspace(40, 200, width, dtype=np.float32)
+    base = np.dstack([np.tile(ramp, (height, 1))] * 3).astype(np.uint8)
+    results = []
+    for index in range(count):
+        frame = base.copy()
+        lane, x = divmod(16 * index, width - 64)
+        y = 8 + 76 * (lane % ((height - 8) // 76))
+        labels = np.zeros((height, width), np.uint8)
+        labels[y:y + 64, x:x + 64] = 1
+        frame[labels == 1] = (250, 250, 250)
+        result = Result(index, "synthetic", frame, labels)
+        result.rendered = overlay.render(frame, labels, contract, palette, 0.5)
+        results.append(result)
+    return results
+
+
+def match_frames(received, results):
+    """(index of the best-matching result, its PSNR) for each received frame."""
+    matches = []
+    for frame in received:
+        scores = [psnr(frame, r.rendered) for r in results]
+        best = int(np.argmax(scores))
+        matches.append((best, scores[best]))
+    return matches
