@@ -3,7 +3,9 @@
 # TensorFlow 2.15 supports (3.9-3.11), installs requirements-desktop.txt when it changed,
 # then runs:
 #   bash run.sh demo [flags]   the whole journey on generated data (python3 demo.py --help)
-#   bash run.sh test [args]    the test suite (args, e.g. tests/test_x.py -k y, go to pytest)
+#   bash run.sh test [args]    the test suite (args, e.g. tests/test_x.py -k y, go to pytest);
+#                              first installs the gst tests' apt packages when missing and
+#                              root (NANOSEG_SKIP_APT=1: never)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -50,10 +52,47 @@ ensure_venv() {
   fi
 }
 
+# The gst tests (tests/gst, run by tests/test_gst.py under Debian's /usr/bin/python3) need
+# apt's GStreamer stack. Install what is missing when we may (root, apt-get); otherwise say
+# so in one line: those tests then skip with the reason. Never fails the test command.
+GST_APT_PACKAGES_FILE=tests/gst/apt-packages.txt
+APT_LOG=.cache/apt-install.log
+
+missing_apt_packages() {
+  local package
+  sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$GST_APT_PACKAGES_FILE" | while read -r package; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+      || echo "$package"
+  done
+}
+
+ensure_gst_packages() {
+  [ "${NANOSEG_SKIP_APT:-0}" = 1 ] && return 0
+  if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "== no dpkg here: the GStreamer tests (tests/gst) will skip"
+    return 0
+  fi
+  local missing
+  missing=$(missing_apt_packages | tr '\n' ' ')
+  [ -n "${missing// /}" ] || return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "== the GStreamer tests will skip: apt packages missing (install as root: apt-get install $missing)"
+    return 0
+  fi
+  echo "== installing apt packages for the GStreamer tests: $missing(log: $APT_LOG)"
+  mkdir -p "$(dirname "$APT_LOG")"
+  # shellcheck disable=SC2086  # one word per package
+  if ! { apt-get update && DEBIAN_FRONTEND=noninteractive \
+         apt-get install -y --no-install-recommends $missing; } >"$APT_LOG" 2>&1; then
+    echo "== apt-get failed (see $APT_LOG): the GStreamer tests will skip"
+  fi
+  return 0
+}
+
 command=${1:-}
 [ $# -gt 0 ] && shift
 case "$command" in
   demo) ensure_venv; exec "$VENV/bin/python" demo.py "$@" ;;
-  test) ensure_venv; exec "$VENV/bin/python" -m pytest "${@:-tests}" ;;
+  test) ensure_venv; ensure_gst_packages; exec "$VENV/bin/python" -m pytest "${@:-tests}" ;;
   *) echo "usage: bash run.sh demo|test [flags]" >&2; exit 2 ;;
 esac

@@ -71,6 +71,8 @@ class GstWriterSink(Sink):
         self.frames += 1
 
     def _open(self, width, height):
+        # H.264's 4:2:0 needs even sizes: an odd frame is resized by a pixel, not refused
+        width, height = width - width % 2, height - height % 2
         pipeline = self.pipeline()
         LOG.debug("--output %s pipeline: %s", self.description, pipeline)
         writer = cv2.VideoWriter(pipeline, cv2.CAP_GSTREAMER, 0, self.fps, (width, height),

@@ -175,12 +175,13 @@ def gstreamer_element_problems(report):
     if not unmet:
         return None
     packages = []
-    for group in unmet:
-        if gst.package_of(group[0]) in gst.ELEMENT_PACKAGES.values() and \
-                gst.package_of(group[0]) not in packages:
-            packages.append(gst.package_of(group[0]))
-    return "GStreamer elements missing: {}: sudo apt-get install {}".format(
-        ", ".join(gst.describe_requirement(group) for group in unmet), " ".join(packages))
+    for group in unmet:  # the first alternative's package: the preferred element
+        package = gst.ELEMENT_PACKAGES.get(group[0])
+        if package and package not in packages:
+            packages.append(package)
+    return "GStreamer elements missing: {}{}".format(
+        ", ".join(gst.describe_requirement(group) for group in unmet),
+        ": sudo apt-get install " + " ".join(packages) if packages else "")
 
 
 def parse_power_mode(text):

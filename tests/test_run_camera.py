@@ -7,7 +7,6 @@ import glob
 import json
 import logging
 import os
-import queue
 import re
 import signal
 import socket
@@ -26,8 +25,8 @@ from edge.errors import NanosegError
 from edge.runtime import RateMeter, run_pipeline
 from edge.sinks import Sink, VideoSink
 from edge.sources import ImageListReader, SourceStream
-from tests.video_helpers import (BrokenSink, FakeBackend, StallingCamera, count_frames,
-                                 wait_until, write_frames)
+from tests.video_helpers import (BrokenSink, FakeBackend, LineReader, StallingCamera,
+                                 count_frames, wait_until, write_frames)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_CAMERA = os.path.join(ROOT, "edge", "run_camera.py")
@@ -346,50 +345,6 @@ def test_sigterm_while_saving_video_finalizes_it(local_bundle, camvid_video, tmp
     data = json.loads(summary.read_text())
     assert data["end_reason"] == "stopped" and data["frames"] > 0
     assert count_frames(str(out)) == data["written"] > 0
-
-
-class LineReader(object):
-    """A process's stderr lines, read on a thread: waiting for a line has a timeout."""
-
-    def __init__(self, stream):
-        self._lines = queue.Queue()
-        self._seen = []
-        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _pump(self, stream):
-        for line in iter(stream.readline, ""):
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def wait_for(self, text, timeout):
-        """Read until a line holds ``text``; fails after ``timeout`` s or at end of output."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, "no {!r} within {} s:\n{}".format(
-                text, timeout, "".join(self._seen[-30:]))
-            try:
-                line = self._lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            assert line is not None, "the process ended before {!r}:\n{}".format(
-                text, "".join(self._seen[-30:]))
-            self._seen.append(line)
-            if text in line:
-                return line
-
-    def rest(self, timeout):
-        """Everything read, once the stream ended (or ``timeout`` s passed)."""
-        self._thread.join(timeout)
-        while True:
-            try:
-                line = self._lines.get_nowait()
-            except queue.Empty:
-                break
-            if line is not None:
-                self._seen.append(line)
-        return "".join(self._seen)
 
 
 # -- the runtime's threads under faults (a model-free backend, real sinks and files) -----

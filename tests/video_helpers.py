@@ -3,14 +3,15 @@
 The fakes stand in for what needs hardware: a camera whose read() blocks like OpenCV's on a
 stalled RTSP/CSI stream, a sink that crashes, a backend without a model.
 """
+import queue
 import threading
 import time
 
 import cv2
 import numpy as np
 
-from edge import contract as contract_mod
-from edge.sinks import Sink
+from edge import contract as contract_mod, overlay
+from edge.sinks import Result, Sink
 from edge.sources import Reader
 
 
@@ -147,3 +148,74 @@ def wait_until(condition, timeout=5.0):
             return False
         time.sleep(0.01)
     return True
+
+
+class LineReader(object):
+    """A process's stderr lines, read on a thread: waiting for a line has a timeout."""
+
+    def __init__(self, stream):
+        self._lines = queue.Queue()
+        self._seen = []
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream):
+        for line in iter(stream.readline, ""):
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def wait_for(self, text, timeout):
+        """Read until a line holds ``text``; fails after ``timeout`` s or at end of output."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, "no {!r} within {} s:\n{}".format(
+                text, timeout, "".join(self._seen[-30:]))
+            try:
+                line = self._lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            assert line is not None, "the process ended before {!r}:\n{}".format(
+                text, "".join(self._seen[-30:]))
+            self._seen.append(line)
+            if text in line:
+                return line
+
+    def rest(self, timeout):
+        """Everything read, once the stream ended (or ``timeout`` s passed)."""
+        self._thread.join(timeout)
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                break
+            if line is not None:
+                self._seen.append(line)
+        return "".join(self._seen)
+
+
+def rendered_results(count, size=(240, 320)):
+    """``count`` Results whose overlay is drawn by edge.overlay, as the runtime draws it.
+
+    A gradient scene with a square (the "class") that moves 16 px per frame along three lanes
+    (48 distinct positions at 320x240), so each frame differs clearly from its neighbours:
+    a decoded frame matches exactly one of them.
+    """
+    height, width = size
+    contract = contract_mod.Contract.create(16, 16, ["thing"], "sigmoid",
+                                            contract_mod.Normalization.named("scale"))
+    palette = overlay.bgr_palette(contract)
+    ramp = np.linspace(40, 200, width, dtype=np.float32)
+    base = np.dstack([np.tile(ramp, (height, 1))] * 3).astype(np.uint8)
+    results = []
+    for index in range(count):
+        frame = base.copy()
+        lane, x = divmod(16 * index, width - 64)
+        y = 8 + 76 * (lane % ((height - 8) // 76))
+        labels = np.zeros((height, width), np.uint8)
+        labels[y:y + 64, x:x + 64] = 1
+        frame[labels == 1] = (250, 250, 250)
+        result = Result(index, "synthetic", frame, labels)
+        result.rendered = overlay.render(frame, labels, contract, palette, 0.5)
+        results.append(result)
+    return results

@@ -9,8 +9,7 @@ import cv2
 import numpy as np
 from gi.repository import Gst
 
-from edge import contract as contract_mod, gst, overlay
-from edge.sinks import Result
+from edge import gst
 
 DECODE = "rtph264depay ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw, format=BGR"
 MIN_PSNR = 30.0
@@ -84,33 +83,6 @@ def decode_file(path, limit=1000):
 def psnr(a, b):
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
-
-
-def rendered_results(count, size=(240, 320)):
-    """``count`` Results whose overlay is drawn by edge.overlay, as the runtime draws it.
-
-    A gradient scene with a square (the "class") that moves 16 px per frame along three lanes
-    (48 distinct positions at 320x240), so each frame differs clearly from its neighbours:
-    a decoded frame matches exactly one of them.
-    """
-    height, width = size
-    contract = contract_mod.Contract.create(16, 16, ["thing"], "sigmoid",
-                                            contract_mod.Normalization.named("scale"))
-    palette = overlay.bgr_palette(contract)
-    ramp = np.linspace(40, 200, width, dtype=np.float32)
-    base = np.dstack([np.tile(ramp, (height, 1))] * 3).astype(np.uint8)
-    results = []
-    for index in range(count):
-        frame = base.copy()
-        lane, x = divmod(16 * index, width - 64)
-        y = 8 + 76 * (lane % ((height - 8) // 76))
-        labels = np.zeros((height, width), np.uint8)
-        labels[y:y + 64, x:x + 64] = 1
-        frame[labels == 1] = (250, 250, 250)
-        result = Result(index, "synthetic", frame, labels)
-        result.rendered = overlay.render(frame, labels, contract, palette, 0.5)
-        results.append(result)
-    return results
 
 
 def match_frames(received, results):

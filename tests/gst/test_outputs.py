@@ -12,8 +12,8 @@ import pytest
 from edge import gst, outputs
 from edge.errors import NanosegError
 from edge.sinks import VideoSink
-from receive_helpers import (MIN_PSNR, decode_file, match_frames, rendered_results,
-                             rtp_receiver, rtsp_receiver)
+from receive_helpers import MIN_PSNR, decode_file, match_frames, rtp_receiver, rtsp_receiver
+from tests.video_helpers import rendered_results
 
 FRAMES = 40
 
@@ -52,6 +52,20 @@ def test_h264_file_plays_with_every_frame(tmp_path, name):
     decoded = decode_file(path)
     assert len(decoded) == FRAMES
     assert_all_frames_match(decoded, results)
+
+
+def test_odd_and_changing_frame_sizes_still_encode(tmp_path):
+    """H.264 wants even sizes; a source may change resolution mid-run (an image folder)."""
+    path = str(tmp_path / "odd.mp4")
+    sink = outputs.open_output(path, fps=25)
+    results = rendered_results(6)
+    for number, result in enumerate(results):
+        cut = 1 if number % 2 == 0 else 20  # 239x319 first, then smaller frames
+        result.rendered = result.rendered[:-cut, :-cut]
+        sink.write(result)
+    sink.close()
+    decoded = decode_file(path)
+    assert len(decoded) == 6 and decoded[0].shape == (238, 318, 3)
 
 
 def test_other_file_kinds_keep_opencvs_writer(tmp_path):
