@@ -6,14 +6,14 @@ the Jetson's hardware encoder (``nvv4l2h264enc``, fed NVMM memory through ``nvvi
 else ``x264enc``, else ``openh264enc``. Whether an element exists comes from
 ``Gst.ElementFactory.find`` when python3-gi is importable, else from ``gst-inspect-1.0
 --exists``; each answer is cached for the process and the way it was found is logged.
-Python 3.6, no third-party imports (gi is optional).
+Python 3.6, no third-party imports (gi is optional) and no cv2: jetson/check_platform.py
+uses it to report on a machine whose OpenCV is broken.
 """
 import functools
 import logging
 import subprocess
 
 from edge.errors import NanosegError
-from edge.sources import gst_quote
 
 LOG = logging.getLogger(__name__)
 
@@ -52,6 +52,11 @@ JETSON_REQUIREMENTS = [(name,) for name in (
 DESKTOP_REQUIREMENTS = [("avdec_h264",), ("x264enc", "openh264enc")]
 DEFAULT_BITRATE_KBPS = 4000
 DEFAULT_KEY_INTERVAL = 30  # frames between key frames: where an RTP/RTSP viewer can join
+
+
+def gst_quote(value):
+    """A GStreamer pipeline property value in double quotes, escaped for gst_parse_launch."""
+    return '"{}"'.format(str(value).replace("\\", "\\\\").replace('"', '\\"'))
 
 
 def package_of(element):

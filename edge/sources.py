@@ -20,6 +20,7 @@ import cv2
 
 from edge.contract import IMAGE_READ_FLAGS
 from edge.errors import NanosegError
+from edge.gst import gst_quote
 
 LOG = logging.getLogger(__name__)
 
@@ -78,11 +79,6 @@ def split_credentials(uri):
     user, colon, password = userinfo.partition(":")
     bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
     return bare, unquote(user) or None, unquote(password) if colon else None
-
-
-def gst_quote(value):
-    """A GStreamer pipeline property value in double quotes, escaped for gst_parse_launch."""
-    return '"{}"'.format(str(value).replace("\\", "\\\\").replace('"', '\\"'))
 
 
 def csi_pipeline(sensor_id=0, width=1280, height=720, fps=30, flip=0):

@@ -45,3 +45,17 @@ def test_real_lookups_find_present_elements_and_miss_made_up_ones():
     assert gst.missing_elements(names) == ["nanoseg-no-such-element"]
     assert gst._find_with_gi("rtspsrc") is True and gst._find_with_inspect("rtspsrc") is True
     assert gst._find_with_inspect("nanoseg-no-such-element") is False
+
+
+def test_the_element_report_needs_no_cv2():
+    """A broken OpenCV is what check_platform must diagnose, so it may not need cv2 itself."""
+    code = ("import sys, runpy; sys.modules['cv2'] = None; "
+            "sys.argv = ['check_platform.py', '--check', 'gstreamer']; "
+            "runpy.run_path({!r}, run_name='__main__')".format(CHECK_PLATFORM))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: cv2 does not import, so its GStreamer support is unknown: sudo apt-get "
+        "install nvidia-opencv (JetPack's GStreamer build; never pip install opencv-python "
+        "on the Jetson)"]
