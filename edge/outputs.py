@@ -40,6 +40,17 @@ def fit_frame(image, size):
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+def writer_size(width, height):
+    """The frame size a GStreamer writer can take: width a multiple of 4, height even.
+
+    OpenCV hands appsrc BGR rows without padding, while GStreamer expects each row of a BGR
+    frame to start on 4 bytes: at a width such as 750 every frame came out as a copy of the
+    first (measured with apt's OpenCV 4.6 / GStreamer 1.22). H.264's 4:2:0 needs even sizes.
+    Frames are resized by up to 3 pixels instead.
+    """
+    return width - width % 4, height - height % 2
+
+
 class GstWriterSink(Sink):
     """The overlay into ``cv2.VideoWriter(pipeline, CAP_GSTREAMER)``, opened at frame 1.
 
@@ -71,8 +82,7 @@ class GstWriterSink(Sink):
         self.frames += 1
 
     def _open(self, width, height):
-        # H.264's 4:2:0 needs even sizes: an odd frame is resized by a pixel, not refused
-        width, height = width - width % 2, height - height % 2
+        width, height = writer_size(width, height)
         pipeline = self.pipeline()
         LOG.debug("--output %s pipeline: %s", self.description, pipeline)
         writer = cv2.VideoWriter(pipeline, cv2.CAP_GSTREAMER, 0, self.fps, (width, height),

@@ -278,8 +278,9 @@ def format_report(report):
     for name, status in sorted(report["modules"].items()):
         lines.append("{}: {}".format(name, status["version"] if status["ok"]
                                      else "missing ({})".format(status["error"])))
-    gst = report["cv2_gstreamer"]
-    lines.append("cv2 GStreamer: {}".format({True: "yes", False: "NO", None: "unknown"}[gst]))
+    cv2_gst = report["cv2_gstreamer"]
+    lines.append("cv2 GStreamer: {}".format(
+        {True: "yes", False: "NO", None: "unknown"}[cv2_gst]))
     missing = sorted(name for name, ok in report["gst_elements"].items() if not ok)
     lines.append("GStreamer elements: {}".format(
         "missing " + gst.describe_missing(missing) if missing

@@ -58,7 +58,7 @@ def _sample_to_bgr(sample):
 def rtp_receiver(port):
     """H.264 RTP from rtp://127.0.0.1:port (what ``--output rtp://`` sends)."""
     return Receiver("udpsrc address=127.0.0.1 port={} buffer-size=4194304 caps=\"{}\" ! "
-                    "rtpjitterbuffer latency=200 ! {}".format(port, gst.RTP_CAPS, DECODE))
+                    "{}".format(port, gst.RTP_CAPS, DECODE))
 
 
 def rtsp_receiver(url):

@@ -10,9 +10,10 @@ import signal
 import socket
 import subprocess
 
+import numpy as np
 import pytest
 
-from receive_helpers import rtp_receiver
+from receive_helpers import decode_file, rtp_receiver
 from tests.video_helpers import LineReader, count_frames
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -30,6 +31,11 @@ def run_camera(edge_python, bundle, source, summary, extra):
     return subprocess.Popen(argv + list(extra), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, universal_newlines=True, cwd=ROOT,
                             preexec_fn=default_sigint)
+
+
+def mean_change(a, b):
+    """Mean absolute difference of two frames (0.0: a repeated frame)."""
+    return float(np.mean(np.abs(a.astype(np.int16) - b.astype(np.int16))))
 
 
 def finish(proc, stderr, timeout=60):
@@ -90,4 +96,8 @@ def test_end_of_source_finalizes_every_output(edge_python, edge_bundle, nails_im
     for path in files + [tmp_path / "software.mp4"]:
         assert count_frames(str(path)) == count, path
     assert len(received) == count
+    # every photo differs from the next: no output may repeat a frame instead
+    for frames in (decode_file(str(files[0])), decode_file(str(files[1])), received):
+        changes = [mean_change(a, b) for a, b in zip(frames, frames[1:])]
+        assert min(changes) > 2.0, changes
     assert "rtp://127.0.0.1:{}: H.264 (x264enc)".format(port) in err
