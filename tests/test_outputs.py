@@ -99,3 +99,13 @@ def test_check_platform_names_each_missing_element_and_its_package():
     jetson = {"jetson": True, "gst_elements": {"nvv4l2h264enc": False}}
     assert "nvv4l2h264enc (apt nvidia-l4t-gstreamer)" in \
         check_platform.gstreamer_element_problems(jetson)
+
+
+def test_rtsp_server_without_python_gi_names_the_apt_packages():
+    """This venv has no python3-gi (apt's): the RTSP server says what to install."""
+    with pytest.raises(NanosegError) as info:
+        outputs.RtspServer("127.0.0.1", 8554, "live", 5000)
+    message = str(info.value)
+    assert message.startswith("--output rtsp:// needs GStreamer's RTSP server for Python")
+    assert message.endswith("sudo apt-get install python3-gi gir1.2-gst-rtsp-server-1.0")
+    assert "\n" not in message
