@@ -1,0 +1,147 @@
+"""Why an RTSP camera did not open: one DESCRIBE request over a plain socket.
+
+OpenCV only says "could not open" (GStreamer's reason, e.g. "Unauthorized", goes to stderr
+as a warning, FFmpeg's nowhere), so after a failed open nanoseg asks the camera itself:
+no answer means no server at that address, 401 a wrong (or missing) user name or password,
+404 a wrong path. The answer becomes the one-line error. Basic and Digest (MD5)
+credentials are tried, as rtspsrc and FFmpeg do. Nothing here logs or returns the password.
+Python 3.6, standard library only.
+"""
+import base64
+import hashlib
+import logging
+import re
+import socket
+
+from urllib.parse import urlsplit
+
+from edge.errors import NanosegError
+
+LOG = logging.getLogger(__name__)
+
+RTSP_PORT = 554
+PROBE_TIMEOUT = 3.0  # s for connecting and for the answer: a camera on the LAN answers in ms
+MAX_HEADER_BYTES = 65536
+CREDENTIALS_HINT = ("rtsp://user:password@host[:port]/path, with @ : / % in them "
+                    "percent-encoded like %40")
+
+
+class RtspAnswer(object):
+    """The status line and headers (lower-case names) of one RTSP response."""
+
+    def __init__(self, status, reason, headers):
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+
+
+def parse_answer(data):
+    """An :class:`RtspAnswer` from the bytes of a response head; NanosegError if not RTSP."""
+    lines = data.decode("latin-1").split("\r\n")
+    match = re.match(r"RTSP/\d\.\d (\d{3}) ?(.*)", lines[0])
+    if not match:
+        raise NanosegError("the server at that address does not speak RTSP (it answered "
+                           "{!r})".format(lines[0][:60]))
+    headers = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers.setdefault(name.strip().lower(), []).append(value.strip())
+    return RtspAnswer(int(match.group(1)), match.group(2).strip(), headers)
+
+
+def request(host, port, text, timeout=PROBE_TIMEOUT):
+    """Send one RTSP request and return the :class:`RtspAnswer` (OSError: no connection)."""
+    with socket.create_connection((host, port), timeout=timeout) as conn:
+        conn.settimeout(timeout)
+        conn.sendall(text.encode("latin-1"))
+        data = b""
+        while b"\r\n\r\n" not in data and len(data) < MAX_HEADER_BYTES:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    if not data:
+        raise OSError("the connection closed without an answer")
+    return parse_answer(data.split(b"\r\n\r\n", 1)[0])
+
+
+def describe_request(url, authorization=None):
+    lines = ["DESCRIBE {} RTSP/1.0".format(url), "CSeq: 1", "Accept: application/sdp",
+             "User-Agent: nanoseg-probe"]
+    if authorization:
+        lines.append("Authorization: " + authorization)
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
+def basic_authorization(user, password):
+    token = "{}:{}".format(user, password or "").encode("utf-8")
+    return "Basic " + base64.b64encode(token).decode("ascii")
+
+
+def digest_authorization(challenge, user, password, method, url):
+    """The RFC 2617 Digest (MD5, no qop: what RTSP cameras ask) answer to ``challenge``."""
+    fields = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
+    realm, nonce = fields.get("realm", ""), fields.get("nonce", "")
+
+    def md5(text):
+        return hashlib.md5(text.encode("utf-8")).hexdigest()
+    response = md5("{}:{}:{}".format(md5("{}:{}:{}".format(user, realm, password or "")),
+                                     nonce, md5("{}:{}".format(method, url))))
+    return ('Digest username="{}", realm="{}", nonce="{}", uri="{}", response="{}"'.format(
+        user, realm, nonce, url, response))
+
+
+def _challenge(answer, scheme):
+    for value in answer.headers.get("www-authenticate", []):
+        if value.lower().startswith(scheme):
+            return value
+    return None
+
+
+def describe(location, user=None, password=None, timeout=PROBE_TIMEOUT):
+    """DESCRIBE ``location`` (a URI without credentials) as ``user``; Digest if asked for."""
+    parts = urlsplit(str(location))
+    host, port = parts.hostname, parts.port or RTSP_PORT
+    url = "rtsp://{}:{}{}".format(host, port, parts.path or "/") + (
+        "?" + parts.query if parts.query else "")
+    basic = basic_authorization(user, password) if user is not None else None
+    answer = request(host, port, describe_request(url, basic), timeout)
+    digest = _challenge(answer, "digest") if answer.status == 401 and user is not None else None
+    if digest is not None:
+        authorization = digest_authorization(digest, user, password, "DESCRIBE", url)
+        answer = request(host, port, describe_request(url, authorization), timeout)
+    return answer
+
+
+def explain_failure(location, user=None, password=None, timeout=PROBE_TIMEOUT):
+    """Why ``location`` did not open, the tail of a one-line error (None: the probe can't say).
+
+    ``location`` is the URI without credentials (edge.sources.split_credentials gives both).
+    Safe to print: it names neither the user nor the password.
+    """
+    parts = urlsplit(str(location))
+    if parts.scheme.lower() != "rtsp" or not parts.hostname:
+        return None  # rtsps:// needs TLS: leave it to OpenCV's message
+    where = "{}:{}".format(parts.hostname, parts.port or RTSP_PORT)
+    try:
+        answer = describe(location, user, password, timeout)
+    except NanosegError as exc:
+        return str(exc)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if getattr(exc, "strerror", None) else (str(exc) or repr(exc))
+        return ("no RTSP server answers at {} ({}): check the camera's address and port and "
+                "that it is on and reachable".format(where, reason))
+    status = "RTSP {} {}".format(answer.status, answer.reason).strip()
+    if answer.status == 401:
+        if user is not None:
+            return ("the camera rejected the user name or password ({}): fix the credentials "
+                    "in the URI ({})".format(status, CREDENTIALS_HINT))
+        return "the camera needs credentials ({}): use {}".format(status, CREDENTIALS_HINT)
+    if answer.status == 404:
+        return ("the camera has no stream at {} ({}): check the path in the URI (see the "
+                "camera's manual for its RTSP paths)".format(parts.path or "/", status))
+    if 200 <= answer.status < 300:
+        return ("the camera answers ({}) but its stream did not play: check --rtsp-codec "
+                "(h264 or h265) and that nothing else holds the camera".format(status))
+    return "the camera answered {}: check the URI and the camera".format(status)
