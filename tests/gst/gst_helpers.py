@@ -27,7 +27,7 @@ def cv2_gstreamer_reason():
         return "cv2 is not importable in {}".format(sys.executable)
     from edge.sources import opencv_has_gstreamer
     if not opencv_has_gstreamer():
-        return ("this cv2 {} has no GStreamer (pip's opencv-python never has): run the gst "
+        return ("this cv2 {} has no GStreamer (pip's opencv-python wheels are built without it): run the gst "
                 "tests with Debian's /usr/bin/python3 and apt's python3-opencv".format(
                     cv2.__version__))
     return None
@@ -110,8 +110,9 @@ class RtspServer(object):
     ``close()`` always reaps the process, also a frozen one (SIGCONT before SIGKILL).
     """
 
-    def __init__(self, frames, mount="/cam", user=None, password=None, fps=10):
+    def __init__(self, frames, mount="/cam", user=None, password=None, fps=10, digest=False):
         self.frames = frames
+        self.digest = digest
         self.mount = mount
         self.user = user
         self.password = password
@@ -124,6 +125,7 @@ class RtspServer(object):
                    "--port", str(self.port), "--mount", self.mount, "--fps", str(self.fps)]
         if self.user is not None:
             command += ["--user", self.user, "--password", self.password or ""]
+            command += ["--digest"] if self.digest else []
         return command
 
     def start(self):

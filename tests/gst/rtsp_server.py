@@ -5,7 +5,8 @@ test can kill it, restart it on the same port, or freeze it with SIGSTOP, like a
 loses power or hangs. It prints ``READY <port>`` on stdout once it listens: the port is the
 one asked for, or the one the kernel picked for ``--port 0``. The frames loop forever at
 ``--fps`` (a live camera never ends); with ``--user``/``--password`` the stream needs HTTP
-basic credentials (RTSPAuth with a basic token), like an IP camera's.
+basic credentials (RTSPAuth with a basic token; ``--digest``: digest only), like an IP
+camera's.
 
 Needs Debian's python3-gi + gir1.2-gst-rtsp-server-1.0 (it is a test helper, not nanoseg
 code: it never runs on the Jetson).
@@ -17,8 +18,9 @@ import sys
 import gi
 
 gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 ROLE = "viewer"
 
@@ -38,12 +40,16 @@ def media_launch(frames, fps, quantizer):
                 frames=frames, fps=int(fps), q=int(quantizer))
 
 
-def require_basic_auth(server, factory, user, password):
-    """Only ``user``:``password`` (HTTP basic) may open ``factory``'s media."""
+def require_auth(server, factory, user, password, digest=False):
+    """Only ``user``:``password`` (HTTP basic, or digest only) may open ``factory``'s media."""
     auth = GstRtspServer.RTSPAuth()
     token = GstRtspServer.RTSPToken()
     token.set_string("media.factory.role", ROLE)
-    auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+    if digest:
+        auth.add_digest(user, password, token)
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+    else:
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
     server.set_auth(auth)
     permissions = GstRtspServer.RTSPPermissions()
     permissions.add_role_from_structure(Gst.Structure.new_from_string(
@@ -60,7 +66,7 @@ def build_server(args):
     factory.set_launch(media_launch(args.frames, args.fps, args.quantizer))
     factory.set_shared(True)
     if args.user is not None:
-        require_basic_auth(server, factory, args.user, args.password or "")
+        require_auth(server, factory, args.user, args.password or "", args.digest)
     server.get_mount_points().add_factory(args.mount, factory)
     return server
 
@@ -74,6 +80,7 @@ def parse_args(argv=None):
     parser.add_argument("--quantizer", type=int, default=18)
     parser.add_argument("--user")
     parser.add_argument("--password")
+    parser.add_argument("--digest", action="store_true", help="digest instead of basic auth")
     return parser.parse_args(argv)
 
 
