@@ -3,7 +3,8 @@
 OpenCV only says "could not open" (GStreamer's reason, e.g. "Unauthorized", goes to stderr
 as a warning, FFmpeg's nowhere), so after a failed open nanoseg asks the camera itself:
 no answer means no server at that address, 401 a wrong (or missing) user name or password,
-404 a wrong path. The answer becomes the one-line error. Basic and Digest (MD5)
+404 a wrong path. The answer becomes the one-line error. The same request goes out *before*
+each open (:func:`refusal`): OpenCV's GStreamer backend can hang forever on a refused stream. Basic and Digest (MD5)
 credentials are tried, as rtspsrc and FFmpeg do. Nothing here logs or returns the password.
 Python 3.6, standard library only.
 """
@@ -114,34 +115,60 @@ def describe(location, user=None, password=None, timeout=PROBE_TIMEOUT):
     return answer
 
 
-def explain_failure(location, user=None, password=None, timeout=PROBE_TIMEOUT):
-    """Why ``location`` did not open, the tail of a one-line error (None: the probe can't say).
+def probe(location, user=None, password=None, timeout=PROBE_TIMEOUT):
+    """(RTSP status or None, a message for the error's tail or None) for ``location``.
 
     ``location`` is the URI without credentials (edge.sources.split_credentials gives both).
-    Safe to print: it names neither the user nor the password.
+    Status None with a message: nothing RTSP answered; with None: the probe cannot tell
+    (rtsps:// needs TLS). The message never names the user or the password.
     """
     parts = urlsplit(str(location))
     if parts.scheme.lower() != "rtsp" or not parts.hostname:
-        return None  # rtsps:// needs TLS: leave it to OpenCV's message
+        return None, None
     where = "{}:{}".format(parts.hostname, parts.port or RTSP_PORT)
     try:
         answer = describe(location, user, password, timeout)
     except NanosegError as exc:
-        return str(exc)
+        return None, str(exc)
     except (OSError, ValueError) as exc:
         reason = exc.strerror if getattr(exc, "strerror", None) else (str(exc) or repr(exc))
-        return ("no RTSP server answers at {} ({}): check the camera's address and port and "
-                "that it is on and reachable".format(where, reason))
+        return None, ("no RTSP server answers at {} ({}): check the camera's address and port "
+                      "and that it is on and reachable".format(where, reason))
+    return answer.status, _status_message(answer, parts.path, user is not None)
+
+
+def _status_message(answer, path, sent_credentials):
     status = "RTSP {} {}".format(answer.status, answer.reason).strip()
     if answer.status == 401:
-        if user is not None:
+        if sent_credentials:
             return ("the camera rejected the user name or password ({}): fix the credentials "
                     "in the URI ({})".format(status, CREDENTIALS_HINT))
         return "the camera needs credentials ({}): use {}".format(status, CREDENTIALS_HINT)
     if answer.status == 404:
         return ("the camera has no stream at {} ({}): check the path in the URI (see the "
-                "camera's manual for its RTSP paths)".format(parts.path or "/", status))
+                "camera's manual for its RTSP paths)".format(path or "/", status))
     if 200 <= answer.status < 300:
         return ("the camera answers ({}) but its stream did not play: check --rtsp-codec "
                 "(h264 or h265) and that nothing else holds the camera".format(status))
     return "the camera answered {}: check the URI and the camera".format(status)
+
+
+def refusal(location, user=None, password=None, timeout=PROBE_TIMEOUT):
+    """Why the camera would refuse the stream, asked *before* OpenCV opens it; None when it
+    accepts the DESCRIBE (2xx) or the probe cannot tell.
+
+    OpenCV's GStreamer backend can wait forever for a pipeline whose rtspsrc got a 401 (it
+    waits for the state change without a timeout): a refused stream must never reach it.
+    """
+    status, message = probe(location, user, password, timeout)
+    if message is None or (status is not None and 200 <= status < 300):
+        return None
+    return message
+
+
+def explain_failure(location, user=None, password=None, timeout=PROBE_TIMEOUT):
+    """Why ``location`` did not open, the tail of a one-line error (None: the probe can't say).
+
+    Safe to print: it names neither the user nor the password.
+    """
+    return probe(location, user, password, timeout)[1]

@@ -758,8 +758,11 @@ def _file_opener(path):
 def _rtsp_reader(uri, latency, codec="h264"):
     """RTSP through GStreamer when OpenCV has it (latency, codec honoured), else FFmpeg.
 
-    Never CAP_ANY: OpenCV 4.1's image-sequence backend prints the name it was given, and this
-    one holds the password. FFmpeg options (OPENCV_FFMPEG_CAPTURE_OPTIONS, e.g. TCP transport)
+    Every open first asks the camera (edge.rtsp_probe.refusal): no server, a rejected
+    password or a wrong path fail in one line saying so and never reach OpenCV, whose
+    GStreamer backend can wait forever on a refused stream. Never CAP_ANY: OpenCV 4.1's
+    image-sequence backend prints the name it was given, and this one holds the password.
+    FFmpeg options (OPENCV_FFMPEG_CAPTURE_OPTIONS, e.g. TCP transport)
     come from the environment, which the CLI sets: a library does not touch os.environ.
     """
     safe = redact_uri(uri)
@@ -767,10 +770,19 @@ def _rtsp_reader(uri, latency, codec="h264"):
 
     def explain():
         return rtsp_probe.explain_failure(location, user, password)
+
+    def check_camera():
+        """Ask the camera first: OpenCV may hang forever opening a stream it refuses."""
+        reason = rtsp_probe.refusal(location, user, password)
+        if reason is not None:
+            raise NanosegError("cannot open {}: {}".format(safe, reason))
     if opencv_has_gstreamer():
         pipeline = rtsp_pipeline(uri, latency, jetson=is_jetson(), codec=codec)
-        return CaptureReader(safe, lambda: cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER),
-                             live=True, explain=explain)
+
+        def open_gstreamer():
+            check_camera()
+            return cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER)
+        return CaptureReader(safe, open_gstreamer, live=True, explain=explain)
     rtsp_pipeline(uri, latency, codec=codec)  # the same option checks on every build
 
     def open_ffmpeg():
@@ -778,6 +790,7 @@ def _rtsp_reader(uri, latency, codec="h264"):
             raise NanosegError("cannot open {}: this OpenCV {} has neither GStreamer nor FFmpeg"
                                " for RTSP: use JetPack's OpenCV on the Jetson".format(
                                    safe, cv2.__version__))
+        check_camera()
         return cv2.VideoCapture(uri, cv2.CAP_FFMPEG)
     LOG.info("OpenCV has no GStreamer: %s through FFmpeg (--latency and --rtsp-codec do not "
              "apply)", safe)

@@ -180,10 +180,11 @@ NVVIDCONV_TO_VIDEOFLIP = {0: "identity", 1: "90l", 2: "180", 3: "90r", 4: "horiz
                           5: "ur-ll", 6: "vert", 7: "ul-lr"}
 
 
-def csi_standin(pipeline, num_buffers=3, pattern="smpte"):
+def csi_standin(pipeline, num_buffers=3, pattern="colors"):
     """``pipeline`` (edge.sources.csi_pipeline's) with desktop elements for the Jetson ones.
 
-    nvarguscamerasrc -> a live videotestsrc (``num_buffers`` frames), NVMM caps -> system
+    nvarguscamerasrc -> a live videotestsrc (``num_buffers`` frames; "colors" is static and
+    different under every flip, unlike "smpte", whose first frame varies), NVMM caps -> system
     memory caps, nvvidconv flip-method=N -> videoflip (the same rotation) + videoconvert (the
     colour conversion nvvidconv does). Every caps filter of the product string stays as it is,
     so a wrong width/height/format there fails to negotiate here too.

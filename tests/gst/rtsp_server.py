@@ -64,7 +64,11 @@ def build_server(args):
     server.set_service(str(args.port))
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(media_launch(args.frames, args.fps, args.quantizer))
-    factory.set_shared(True)
+    # One media per client, like an IP camera's independent sessions. A shared media is
+    # torn down when its last client leaves, and a DESCRIBE arriving meanwhile gets "503
+    # Service Unavailable": nanoseg's own probe DESCRIBE right before rtspsrc's would race
+    # with that (gst-rtsp-server's shared-factory behaviour, not a camera's).
+    factory.set_shared(False)
     if args.user is not None:
         require_auth(server, factory, args.user, args.password or "", args.digest)
     server.get_mount_points().add_factory(args.mount, factory)
