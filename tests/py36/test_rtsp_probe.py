@@ -119,3 +119,12 @@ def test_a_server_that_is_not_rtsp_is_named(camera):
                                      b"realm=x\r\nwww-authenticate: Digest realm=x, nonce=y")
     assert (answer.status, answer.reason) == (401, "Unauthorized")
     assert answer.headers["www-authenticate"] == ["Basic realm=x", "Digest realm=x, nonce=y"]
+
+
+def test_refusal_is_asked_before_opening_and_lets_an_accepting_camera_through(camera):
+    assert rtsp_probe.refusal(location(camera), USER, PASSWORD, timeout=5) is None
+    assert "rejected the user name or password" in rtsp_probe.refusal(
+        location(camera), USER, "guess", timeout=5)
+    assert "no stream at /other" in rtsp_probe.refusal(location(camera, "/other"), USER,
+                                                       PASSWORD, timeout=5)
+    assert rtsp_probe.refusal("rtsps://127.0.0.1:1/live") is None  # TLS: cannot tell
