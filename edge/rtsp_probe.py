@@ -1,11 +1,12 @@
-"""Why an RTSP camera did not open: one DESCRIBE request over a plain socket.
+"""Why an RTSP camera will not (or did not) open: a DESCRIBE over a plain socket.
 
 OpenCV only says "could not open" (GStreamer's reason, e.g. "Unauthorized", goes to stderr
-as a warning, FFmpeg's nowhere), so after a failed open nanoseg asks the camera itself:
-no answer means no server at that address, 401 a wrong (or missing) user name or password,
-404 a wrong path. The answer becomes the one-line error. The same request goes out *before*
-each open (:func:`refusal`): OpenCV's GStreamer backend can hang forever on a refused stream. Basic and Digest (MD5)
-credentials are tried, as rtspsrc and FFmpeg do. Nothing here logs or returns the password.
+as a warning, FFmpeg's nowhere), so nanoseg asks the camera itself: no answer means no
+server at that address, 401 a wrong (or missing) user name or password, 404 a wrong path;
+the answer becomes the one-line error. It asks *before* each open (:func:`refusal`), because
+OpenCV's GStreamer backend can wait forever on a stream the camera refuses, and again after
+a failed one (:func:`explain_failure`). Credentials answer the camera's challenge (Digest
+MD5 or Basic), as rtspsrc and FFmpeg do. Nothing here logs or returns the password.
 Python 3.6, standard library only.
 """
 import base64
@@ -101,16 +102,20 @@ def _challenge(answer, scheme):
 
 
 def describe(location, user=None, password=None, timeout=PROBE_TIMEOUT):
-    """DESCRIBE ``location`` (a URI without credentials) as ``user``; Digest if asked for."""
+    """DESCRIBE ``location`` (a URI without credentials) as ``user``.
+
+    Like rtspsrc: first without credentials, then answering the camera's challenge, Digest
+    when it offers it (the password never crosses the network in the clear then), else Basic.
+    """
     parts = urlsplit(str(location))
     host, port = parts.hostname, parts.port or RTSP_PORT
     url = "rtsp://{}:{}{}".format(host, port, parts.path or "/") + (
         "?" + parts.query if parts.query else "")
-    basic = basic_authorization(user, password) if user is not None else None
-    answer = request(host, port, describe_request(url, basic), timeout)
-    digest = _challenge(answer, "digest") if answer.status == 401 and user is not None else None
-    if digest is not None:
-        authorization = digest_authorization(digest, user, password, "DESCRIBE", url)
+    answer = request(host, port, describe_request(url), timeout)
+    if answer.status == 401 and user is not None:
+        digest = _challenge(answer, "digest")
+        authorization = (basic_authorization(user, password) if digest is None else
+                         digest_authorization(digest, user, password, "DESCRIBE", url))
         answer = request(host, port, describe_request(url, authorization), timeout)
     return answer
 
@@ -134,6 +139,7 @@ def probe(location, user=None, password=None, timeout=PROBE_TIMEOUT):
         reason = exc.strerror if getattr(exc, "strerror", None) else (str(exc) or repr(exc))
         return None, ("no RTSP server answers at {} ({}): check the camera's address and port "
                       "and that it is on and reachable".format(where, reason))
+    LOG.debug("RTSP probe of %s: %d %s", location, answer.status, answer.reason)
     return answer.status, _status_message(answer, parts.path, user is not None)
 
 

@@ -92,11 +92,12 @@ def test_right_credentials_are_accepted_and_wrong_ones_named(camera):
     assert "Authorization" not in camera.requests[-1]  # no credentials, none sent
 
 
-def test_digest_is_answered_only_when_the_camera_asks_for_it(camera):
+def test_credentials_are_sent_only_in_the_scheme_the_camera_asks_for(camera):
     rtsp_probe.describe(location(camera), USER, PASSWORD, timeout=5)
     sent = [re.search(r"Authorization: (\w+)", r) for r in camera.requests]
     schemes = [m.group(1) if m else None for m in sent]
-    assert schemes == (["Basic"] if camera.scheme == "basic" else ["Basic", "Digest"])
+    assert schemes == [None, "Basic" if camera.scheme == "basic" else "Digest"]
+    assert all(PASSWORD not in r for r in camera.requests)  # Basic is base64, Digest a hash
 
 
 def test_a_wrong_path_and_a_missing_server_are_told_apart(camera):
