@@ -27,9 +27,9 @@ def cv2_gstreamer_reason():
         return "cv2 is not importable in {}".format(sys.executable)
     from edge.sources import opencv_has_gstreamer
     if not opencv_has_gstreamer():
-        return ("this cv2 {} has no GStreamer (pip's opencv-python wheels are built without it): run the gst "
-                "tests with Debian's /usr/bin/python3 and apt's python3-opencv".format(
-                    cv2.__version__))
+        return ("this cv2 {} has no GStreamer (pip's opencv-python wheels are built without "
+                "it): run the gst tests with Debian's /usr/bin/python3 and apt's "
+                "python3-opencv".format(cv2.__version__))
     return None
 
 
