@@ -103,6 +103,15 @@ def best_match(frame, references):
 
 
 # -- a real RTSP server in its own process ----------------------------------------------------
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In the child: SIGKILL when the test process dies, even before its finalizers run."""
+    import ctypes
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class RtspServer(object):
     """tests/gst/rtsp_server.py as a child process that a test can kill, restart or freeze.
 
@@ -131,7 +140,8 @@ class RtspServer(object):
     def start(self):
         env = dict(os.environ, GST_DEBUG="0")
         self.process = subprocess.Popen(self.command(), stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, env=env)
+                                        stderr=subprocess.PIPE, env=env,
+                                        preexec_fn=_die_with_parent)
         line = self._read_line(SERVER_READY_TIMEOUT)
         if not line.startswith("READY "):
             self.kill()
