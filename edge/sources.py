@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import cv2
 
+from edge import rtsp_probe
 from edge.contract import IMAGE_READ_FLAGS
 from edge.errors import NanosegError
 from edge.gst import gst_quote
@@ -37,6 +38,7 @@ TRANSPOSING_FLIPS = (1, 3, 5, 7)  # the 90-degree rotations and both diagonals s
 RTSP_CODECS = ("h264", "h265")
 JETSON_RELEASE_FILE = "/etc/nv_tegra_release"
 STALL_TIMEOUT = 5.0  # s without a frame from a live source = lost (its read() may never return)
+READ_RETURN_WAIT = 1.0  # s stop() waits for a running read (one frame of a >= 1 fps stream)
 HEALTHY_FRAMES = 10  # frames after a (re)open that make a later loss a fresh one (full budget)
 SECRET_QUERY_KEYS = ("pass", "pwd", "secret", "token", "auth", "key")
 
@@ -200,11 +202,16 @@ class Reader(object):
 
 
 class CaptureReader(Reader):
-    """A cv2.VideoCapture opened by ``opener`` (files, cameras, RTSP, GStreamer pipelines)."""
+    """A cv2.VideoCapture opened by ``opener`` (files, cameras, RTSP, GStreamer pipelines).
 
-    def __init__(self, description, opener, live, size=None, fps=None):
+    ``explain()`` (optional) says why an open failed when OpenCV cannot (e.g. the RTSP
+    probe's "wrong password"); None keeps the generic message.
+    """
+
+    def __init__(self, description, opener, live, size=None, fps=None, explain=None):
         self.description = description
         self._opener = opener
+        self._explain = explain
         self.live = live
         self._size = size
         self._want_fps = fps
@@ -221,9 +228,11 @@ class CaptureReader(Reader):
             raise NanosegError("cannot open {}: {}".format(self.description,
                                                           str(exc).strip().splitlines()[-1]))
         if capture is None or not capture.isOpened():
-            raise NanosegError("cannot open {}: OpenCV could not open it (check the device, "
-                               "address or file, and that it is not in use)".format(
-                                   self.description))
+            _release(capture, self.description)
+            reason = self._explain() if self._explain is not None else None
+            raise NanosegError("cannot open {}: {}".format(self.description, reason or (
+                "OpenCV could not open it (check the device, address or file, and that it is "
+                "not in use)")))
         self._configure(capture)
         fps = capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and 0 < fps < 1000 else None
@@ -351,6 +360,16 @@ class _ReadWorker(object):
             self._cond.notify_all()
             return pending
 
+    def join(self, timeout):
+        """Wait up to ``timeout`` s for the worker's thread to end; True when it has.
+
+        A process must not exit while this thread is inside OpenCV's read(): the
+        interpreter stops daemon threads by unwinding their C++ frames, and OpenCV's
+        bindings abort the process on that ("FATAL: exception not rethrown").
+        """
+        self._thread.join(max(timeout, 0.0))
+        return not self._thread.is_alive()
+
     def _run(self):
         while True:
             with self._cond:
@@ -413,6 +432,7 @@ class SourceStream(object):
         self._done = False
         self._thread = None
         self._worker = None
+        self._retired = []  # abandoned read workers: stop() waits for their reads to return
         self._attempt = 0  # reconnect attempts since frames last flowed
         self._delay = self.backoff
         self._since_open = 0  # frames delivered since the last (re)open
@@ -480,6 +500,16 @@ class SourceStream(object):
         if thread.is_alive():
             LOG.warning("capture from %s did not stop within %.0f s (blocked in OpenCV): "
                         "leaving it to end on its own", self.description, timeout)
+        elif not self._join_retired(time.monotonic() + min(timeout, READ_RETURN_WAIT)):
+            LOG.warning("a read from %s is still blocked in OpenCV: it ends on its own when "
+                        "the source delivers or closes", self.description)
+
+    def _join_retired(self, deadline):
+        """Wait (until ``deadline``) for abandoned read workers; True when all ended."""
+        ended = True
+        for worker in list(self._retired):
+            ended = worker.join(deadline - time.monotonic()) and ended
+        return ended
 
     # -- capture thread ------------------------------------------------------------------
     def _run(self):
@@ -558,6 +588,11 @@ class SourceStream(object):
                 _release(leftover, description)
         if not worker.abandon(cleanup) and cleanup is not None:
             cleanup()
+        self._retire(worker)
+
+    def _retire(self, worker):
+        """Keep ``worker`` for stop() to wait on; forget the ones that already ended."""
+        self._retired = [w for w in self._retired if not w.join(0)] + [worker]
 
     def _release_reader(self):
         """At the end of the capture thread: close the reader, never under a running read."""
@@ -570,6 +605,7 @@ class SourceStream(object):
                                 self.description)
                 else:
                     self._close_reader()
+                self._retire(worker)
                 return
             self._hand_over(worker, leftover)
         self._close_reader()
@@ -718,15 +754,31 @@ def _file_opener(path):
 def _rtsp_reader(uri, latency, codec="h264"):
     """RTSP through GStreamer when OpenCV has it (latency, codec honoured), else FFmpeg.
 
-    Never CAP_ANY: OpenCV 4.1's image-sequence backend prints the name it was given, and this
-    one holds the password. FFmpeg options (OPENCV_FFMPEG_CAPTURE_OPTIONS, e.g. TCP transport)
+    Every open first asks the camera (edge.rtsp_probe.refusal): no server, a rejected
+    password or a wrong path fail in one line saying so and never reach OpenCV, whose
+    GStreamer backend can wait forever on a refused stream. Never CAP_ANY: OpenCV 4.1's
+    image-sequence backend prints the name it was given, and this one holds the password.
+    FFmpeg options (OPENCV_FFMPEG_CAPTURE_OPTIONS, e.g. TCP transport)
     come from the environment, which the CLI sets: a library does not touch os.environ.
     """
     safe = redact_uri(uri)
+    location, user, password = split_credentials(uri)
+
+    def explain():
+        return rtsp_probe.explain_failure(location, user, password)
+
+    def check_camera():
+        """Ask the camera first: OpenCV may hang forever opening a stream it refuses."""
+        reason = rtsp_probe.refusal(location, user, password)
+        if reason is not None:
+            raise NanosegError("cannot open {}: {}".format(safe, reason))
     if opencv_has_gstreamer():
         pipeline = rtsp_pipeline(uri, latency, jetson=is_jetson(), codec=codec)
-        return CaptureReader(safe, lambda: cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER),
-                             live=True)
+
+        def open_gstreamer():
+            check_camera()
+            return cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER)
+        return CaptureReader(safe, open_gstreamer, live=True, explain=explain)
     rtsp_pipeline(uri, latency, codec=codec)  # the same option checks on every build
 
     def open_ffmpeg():
@@ -734,10 +786,11 @@ def _rtsp_reader(uri, latency, codec="h264"):
             raise NanosegError("cannot open {}: this OpenCV {} has neither GStreamer nor FFmpeg"
                                " for RTSP: use JetPack's OpenCV on the Jetson".format(
                                    safe, cv2.__version__))
+        check_camera()
         return cv2.VideoCapture(uri, cv2.CAP_FFMPEG)
     LOG.info("OpenCV has no GStreamer: %s through FFmpeg (--latency and --rtsp-codec do not "
              "apply)", safe)
-    return CaptureReader(safe, open_ffmpeg, live=True)
+    return CaptureReader(safe, open_ffmpeg, live=True, explain=explain)
 
 
 def open_source(uri, width=1280, height=720, fps=30, flip=0, latency=200, loop=False,

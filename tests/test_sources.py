@@ -394,3 +394,18 @@ def test_stop_returns_while_a_read_is_blocked_and_releases_after_it():
     assert wait_until(lambda: connection.released)
     assert not connection.released_while_reading
     assert len(camera.connections) == 1  # stopping never reconnects
+
+
+def test_stop_waits_for_a_read_that_returns_soon_so_no_thread_is_left_inside_opencv():
+    """A process that exits while a thread is inside OpenCV's read() can abort ("FATAL:
+    exception not rethrown"): stop() gives a running read READ_RETURN_WAIT to come back."""
+    before = set(threading.enumerate())
+    camera = StallingCamera(stall_after=1)
+    stream = sources.SourceStream(camera, stall_timeout=60.0).start()
+    assert stream.get(timeout=10).name == "c1"
+    time.sleep(0.2)  # now inside read(); it returns 0.3 s into stop()
+    threading.Timer(0.3, camera.unblock.set).start()
+    stream.stop()
+    readers = [t for t in threading.enumerate() if t not in before and t.name == "capture-read"]
+    assert not [t for t in readers if t.is_alive()]
+    assert camera.connections[0].released and not camera.connections[0].released_while_reading
