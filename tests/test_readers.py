@@ -607,7 +607,7 @@ def test_exif_rotation_is_ignored_like_the_edge_folder_source(tmp_path):
     assert np.array_equal(cv2.cvtColor(edge_bgr, cv2.COLOR_BGR2RGB), image)
 
 
-# -- the nail tutorial's layout: train/ + valid/ folders and csv_file/ CSVs ------------------------
+# -- the nail tutorial's layout: train/ + valid/ folders and csv_file/ CSVs --------------------
 @pytest.fixture(scope="module")
 def tutorial(nails_dir, tmp_path_factory):
     """ROOT/{train,valid}/{images,masks} + ROOT/csv_file/{train,valid}.csv of real nails."""
@@ -659,7 +659,7 @@ def test_unlabelled_test_folder_is_not_a_split(tutorial, tmp_path):
     assert list(readers.own_split_folders(copy)) == ["train", "val"]
 
 
-# -- --mask-invert: the dark value is the class ------------------------------------------------------
+# -- --mask-invert: the dark value is the class -----------------------------------------------
 def test_mask_invert_on_inverted_real_masks_gives_the_original_labels(nails_dir, nails,
                                                                       tmp_path):
     from tests.train_helpers import make_tutorial_layout
@@ -683,7 +683,7 @@ def test_mask_invert_on_inverted_real_masks_gives_the_original_labels(nails_dir,
     np.testing.assert_array_equal(labels, 1 - _square_mask(1))
 
 
-# -- the tutorials' class names --------------------------------------------------------------------
+# -- the tutorials' class names -------------------------------------------------------------
 def test_camvid_tutorial_class_names_are_aliases(camvid_dir):
     dataset = open_dataset(camvid_dir, "camvid", split="train",
                            classes=["sign symbol", "unlabeled", "car"])
