@@ -110,7 +110,11 @@ class VideoSink(Sink):
 
 
 class MaskSink(Sink):
-    """One PNG of label ids per frame: ``<index>_<source name>.png`` in ``folder``."""
+    """One PNG of label ids per frame: ``<index>_<source name>.png`` in ``folder``.
+
+    A name with a relative path (a nested image folder's "day1/x") keeps it: the PNG goes
+    to ``folder/day1/<index>_x.png``, sub-folders created as needed.
+    """
 
     def __init__(self, folder):
         self.folder = folder
@@ -122,14 +126,27 @@ class MaskSink(Sink):
 
     def write(self, result):
         path = os.path.join(self.folder, mask_filename(result.index, result.name))
+        parent = os.path.dirname(path)
+        try:
+            os.makedirs(parent, exist_ok=True)
+        except OSError as exc:
+            raise NanosegError("cannot create mask folder {}: {}".format(parent, exc))
         if not cv2.imwrite(path, result.labels):
             raise NanosegError("cannot write mask {} (disk full or read-only?)".format(path))
         self.written += 1
 
 
 def mask_filename(index, name):
-    """``000012_name.png``: sortable by frame index, traceable to the source file."""
-    return "{:06d}_{}.png".format(int(index), name)
+    """``000012_name.png``: sortable by frame index, traceable to the source file.
+
+    ``name`` may hold a relative path ("day1/x" -> ``day1/000012_x.png``, with the system's
+    separator); empty, "." and ".." parts are dropped so a mask never lands outside the
+    mask folder.
+    """
+    parts = [p for p in str(name).replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    parts = parts or ["frame"]
+    parts[-1] = "{:06d}_{}.png".format(int(index), parts[-1])
+    return os.path.join(*parts)
 
 
 def opencv_has_gui(build_information=None):

@@ -268,11 +268,20 @@ class CaptureReader(Reader):
 
 
 class ImageListReader(Reader):
-    """Images from a sorted list of paths, each read as BGR; the stem names the frame."""
+    """Images from a sorted list of paths, each read as BGR.
 
-    def __init__(self, paths, description):
+    ``names`` (one per path) name the frames; by default each file's stem. A folder source
+    passes relative paths without extension ("day1/cam/x"), so saved masks keep them.
+    """
+
+    def __init__(self, paths, description, names=None):
         self.paths = list(paths)
         self.description = description
+        if names is None:
+            names = [os.path.splitext(os.path.basename(p))[0] for p in self.paths]
+        self.names = list(names)
+        if len(self.names) != len(self.paths):
+            raise ValueError("ImageListReader needs one name per path")
         self._next = 0
 
     def open(self):
@@ -287,7 +296,7 @@ class ImageListReader(Reader):
         if frame is None:
             raise NanosegError("cannot read image {}: not an image OpenCV can decode (remove "
                                "it from the folder)".format(path))
-        return os.path.splitext(os.path.basename(path))[0], frame
+        return self.names[self._next - 1], frame
 
 
 # -- the stream: a capture thread in front of a reader -------------------------------------
@@ -679,9 +688,35 @@ class SourceStream(object):
 
 
 # -- open_source: URI -> stream -------------------------------------------------------------
+def _is_image_path(path):
+    """Image files by extension; hidden files (.DS_Store, ._x.jpg) are never frames."""
+    name = os.path.basename(path)
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
 def _image_paths(pattern):
-    return sorted(p for p in glob.glob(pattern)
-                  if os.path.splitext(p)[1].lower() in IMAGE_EXTENSIONS)
+    """The images a glob matches, sorted by path."""
+    return sorted(p for p in glob.glob(pattern) if _is_image_path(p))
+
+
+def _folder_images(folder):
+    """(paths, names) of every image under ``folder``, nested folders included.
+
+    Sorted by relative path, folder by folder ("a/z.png" before "b/a.png"), the order
+    training's readers list a nested folder in; names are those relative paths without
+    extension, with "/" on every system. Hidden folders are skipped.
+    """
+    found = []
+    for current, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            path = os.path.join(current, name)
+            if _is_image_path(path):
+                relative = os.path.relpath(path, folder).split(os.sep)
+                found.append((relative, path))
+    found.sort()
+    names = [os.path.splitext("/".join(relative))[0] for relative, _ in found]
+    return [path for _, path in found], names
 
 
 def make_reader(uri, width=1280, height=720, fps=30, flip=0, latency=200, rtsp_codec="h264"):
@@ -707,11 +742,11 @@ def make_reader(uri, width=1280, height=720, fps=30, flip=0, latency=200, rtsp_c
                 text, " ".join(IMAGE_EXTENSIONS)))
         return ImageListReader(paths, "{} ({} images)".format(text, len(paths)))
     if os.path.isdir(text):
-        paths = _image_paths(os.path.join(text, "*"))
+        paths, names = _folder_images(text)
         if not paths:
-            raise NanosegError("the folder {} holds no images ({})".format(
-                text, " ".join(IMAGE_EXTENSIONS)))
-        return ImageListReader(paths, "{} ({} images)".format(text, len(paths)))
+            raise NanosegError("the folder {} holds no images ({}), also in its sub-folders"
+                               .format(text, " ".join(IMAGE_EXTENSIONS)))
+        return ImageListReader(paths, "{} ({} images)".format(text, len(paths)), names)
     if os.path.isfile(text):
         ext = os.path.splitext(text)[1].lower()
         if ext in IMAGE_EXTENSIONS:

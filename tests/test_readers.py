@@ -517,9 +517,34 @@ def case_csv_missing_file(root):
 
 def case_csv_without_mask_column(root):
     _pair(root, "a")
+    os.remove(os.path.join(root, "masks", "a.png"))   # no column and nothing beside images/
     _write_csv(os.path.join(root, "m.csv"), ["image", "weight"], [("images/a.png", "1")])
     return lambda: open_dataset(os.path.join(root, "m.csv"), "csv", "train"), \
-        ["m.csv", "mask column"]
+        ["m.csv", "mask column", "row 2"]
+
+
+def case_mask_invert_with_id_classes(root):
+    _pair(root, "a", mask_value=1)
+    return lambda: open_dataset(root, "flat", "all", classes=["nail=1"], mask_invert=True), \
+        ["mask-invert", "nail=1"]
+
+
+def case_val_and_valid_folders(root):
+    for split in ("train", "val", "valid"):
+        _pair(os.path.join(root, split), "a")
+    return lambda: open_dataset(root, "flat", "train"), ["valid/ and val/", "keep one"]
+
+
+def case_folder_split_without_test(root):
+    for split in ("train", "valid"):
+        _pair(os.path.join(root, split), "a")
+    return lambda: open_dataset(root, "flat", "test"), ["no test split folder", "train/"]
+
+
+def case_ambiguous_class_alias(root):
+    _camvid(root, np.zeros((4, 4), np.uint8))
+    return lambda: open_dataset(root, "camvid", "train", classes=["car", "Car"]), \
+        ["selected twice", "'Car'"]
 
 
 def case_images_dir_flag_wrong(root):
@@ -580,3 +605,103 @@ def test_exif_rotation_is_ignored_like_the_edge_folder_source(tmp_path):
     assert image[20, 5, 0] > 200 and image[20, 60, 0] < 50
     edge_bgr = cv2.imread(path, IMAGE_READ_FLAGS)
     assert np.array_equal(cv2.cvtColor(edge_bgr, cv2.COLOR_BGR2RGB), image)
+
+
+# -- the nail tutorial's layout: train/ + valid/ folders and csv_file/ CSVs --------------------
+@pytest.fixture(scope="module")
+def tutorial(nails_dir, tmp_path_factory):
+    """ROOT/{train,valid}/{images,masks} + ROOT/csv_file/{train,valid}.csv of real nails."""
+    from tests.train_helpers import make_tutorial_layout
+    root = str(tmp_path_factory.mktemp("tutorial"))
+    return root, make_tutorial_layout(nails_dir, root, train_count=5, valid_count=3)
+
+
+@pytest.mark.parametrize("where,layout", [("root", "csv"), ("csv_file", "csv"),
+                                          ("root", "flat")])
+def test_tutorial_layout_keeps_its_own_split(tutorial, nails, where, layout):
+    root, chosen = tutorial
+    data = root if where == "root" else os.path.join(root, "csv_file")
+    by_name = {os.path.basename(s.image_path): i for i, s in enumerate(nails.samples)}
+    for split, folder in (("train", "train"), ("val", "valid")):
+        dataset = open_dataset(data, layout, split=split, classes=["nail"])
+        assert [os.path.basename(s.image_path) for s in dataset.samples] == chosen[folder]
+        for index, sample in enumerate(dataset.samples):
+            assert sample.image_path == os.path.join(root, folder, "images",
+                                                     os.path.basename(sample.image_path))
+            assert sample.mask_path == os.path.join(root, folder, "masks",
+                                                    os.path.basename(sample.image_path))
+        image, labels = dataset.load(0)
+        ref_image, ref_labels = nails.load(by_name[os.path.basename(dataset.samples[0]
+                                                                    .image_path)])
+        np.testing.assert_array_equal(image, ref_image)
+        np.testing.assert_array_equal(labels, ref_labels)
+    assert len(open_dataset(data, layout, split="all", classes=["nail"])) == 8
+    assert readers.detect_layout(root) == "flat"
+
+
+def test_tutorial_split_folder_alone_is_refused_not_split_again(tutorial):
+    root, _ = tutorial
+    with pytest.raises(NanosegError) as info:
+        open_dataset(os.path.join(root, "train"), "flat", split="train", classes=["nail"])
+    message = str(info.value)
+    assert "comes split" in message and "--data {}".format(root) in message
+    # all of one folder (e.g. scoring it) is still fine
+    assert len(open_dataset(os.path.join(root, "valid"), "flat", split="all")) == 3
+
+
+def test_unlabelled_test_folder_is_not_a_split(tutorial, tmp_path):
+    root, _ = tutorial
+    copy = str(tmp_path / "copy")
+    shutil.copytree(root, copy)
+    os.makedirs(os.path.join(copy, "test", "images"))
+    shutil.copy(os.path.join(copy, "train", "images", sorted(os.listdir(
+        os.path.join(copy, "train", "images")))[0]), os.path.join(copy, "test", "images"))
+    assert list(readers.own_split_folders(copy)) == ["train", "val"]
+
+
+# -- --mask-invert: the dark value is the class -----------------------------------------------
+def test_mask_invert_on_inverted_real_masks_gives_the_original_labels(nails_dir, nails,
+                                                                      tmp_path):
+    from tests.train_helpers import make_tutorial_layout
+    root = str(tmp_path / "inverted")
+    make_tutorial_layout(nails_dir, root, train_count=4, valid_count=2, invert=True)
+    inverted = open_dataset(root, "flat", split="train", classes=["nail"], mask_invert=True)
+    plain = open_dataset(root, "flat", split="train", classes=["nail"])
+    by_stem = {s.name: i for i, s in enumerate(nails.samples)}
+    for index, sample in enumerate(inverted.samples):
+        _, ref_labels = nails.load(by_stem[sample.name])
+        np.testing.assert_array_equal(inverted.load(index)[1], ref_labels)
+        np.testing.assert_array_equal(plain.load(index)[1], 1 - ref_labels)
+    text, share = readers.binary_class_summary(inverted)
+    assert "the dark value" in text and "'nail'" in text and "of 4 masks" in text
+    assert 0.0 < share < 0.5                            # nails cover a few % of the pixels
+    text, plain_share = readers.binary_class_summary(plain)
+    assert "the bright value" in text and plain_share == pytest.approx(1 - share)
+    zero_one = str(tmp_path / "01.png")                 # 0/1 masks: 0 becomes the class
+    _write(zero_one, _square_mask(1))
+    labels = readers.BinaryMaskDecoder(invert=True)(zero_one)
+    np.testing.assert_array_equal(labels, 1 - _square_mask(1))
+
+
+# -- the tutorials' class names -------------------------------------------------------------
+def test_camvid_tutorial_class_names_are_aliases(camvid_dir):
+    dataset = open_dataset(camvid_dir, "camvid", split="train",
+                           classes=["sign symbol", "unlabeled", "car"])
+    assert dataset.class_names == ["SignSymbol", "Unlabelled", "Car"]
+    assert dataset.source_ids == [6, 11, 8]
+    _, labels = dataset.load(0)
+    raw = cv2.imread(dataset.samples[0].mask_path, cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(labels == 1, raw == 6)
+    np.testing.assert_array_equal(labels == 2, raw == 11)   # learned, no longer ignored
+    np.testing.assert_array_equal(labels == 3, raw == 8)
+    assert (labels == 2).any() and not (labels == 255).any()
+    with pytest.raises(NanosegError, match="selected twice"):
+        open_dataset(camvid_dir, "camvid", classes=["SignSymbol", "sign_symbol"])
+
+
+def test_voc_human_is_person(voc_tree):
+    root, truth = voc_tree
+    dataset = open_dataset(root, "voc", split="all", classes=["human"])
+    assert dataset.class_names == ["person"] and dataset.source_ids == [15]
+    _, labels = dataset.load(0)
+    np.testing.assert_array_equal(labels == 1, truth[dataset.samples[0].name] == 15)

@@ -105,6 +105,9 @@ def test_unknown_source_lists_the_accepted_forms(tmp_path):
     empty.mkdir()
     with pytest.raises(NanosegError, match="holds no images"):
         sources.open_source(str(empty))
+    (empty / "sub").mkdir()     # sub-folders are searched too, and hold nothing either
+    with pytest.raises(NanosegError, match="also in its sub-folders"):
+        sources.open_source(str(empty))
 
 
 def _drain(stream):

@@ -298,3 +298,160 @@ def test_resume_restores_plateau_counters_after_keras_resets_them():
     untouched["early_stopping"].on_train_begin()
     train_cli.restore_callback_counters(untouched, {"early_stopping": {"best": None}})
     assert untouched["early_stopping"].best == np.inf
+
+
+# -- the nail tutorial's own layout, as a user runs it: the CLI in a subprocess ---------------------
+TF_FACTORY_NOISE = "Unable to register"     # TF 2.15's cuDNN/cuFFT/cuBLAS E-lines on a CPU
+
+
+def _run_script(script, *argv):
+    """A CLI as a user runs it; its stderr is what they see."""
+    env = dict(os.environ, PYTHONPATH="")
+    command = [sys.executable, os.path.join(ROOT, script)] + [str(a) for a in argv]
+    return subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def tutorial_run(tmp_path_factory, nails_dir):
+    """train/train.py on ROOT/{train,valid}/{images,masks} + csv_file/ (real nails, masks
+    saved inverted: the nail is the dark value), --mask-invert, 3 validation images with
+    --batch 4: a validation split smaller than one batch, scored whole."""
+    from tests.train_helpers import make_tutorial_layout
+    root = str(tmp_path_factory.mktemp("tutorial"))
+    chosen = make_tutorial_layout(nails_dir, os.path.join(root, "data"), train_count=5,
+                                  valid_count=3, invert=True)
+    out = os.path.join(root, "bundle")
+    result = _run_script("train/train.py", *train_args(
+        out, os.path.join(root, "data"), "csv", ["nail"], size=(64, 64), epochs=1, batch=4,
+        extra_args=["--mask-invert", "--bn-momentum", "0.9"]))
+    assert result.returncode == 0, result.stderr
+    return {"out": out, "data": os.path.join(root, "data"), "chosen": chosen,
+            "stderr": result.stderr}
+
+
+def test_tutorial_csv_layout_trains_on_its_own_split(tutorial_run):
+    out, chosen = tutorial_run["out"], tutorial_run["chosen"]
+    split = _read_log(os.path.join(out, names.SPLIT_CSV))
+    by_split = {s: sorted(os.path.basename(r["image"]) for r in split if r["split"] == s)
+                for s in ("train", "val")}
+    assert by_split == {"train": chosen["train"], "val": chosen["valid"]}
+    contract = load_contract(os.path.join(out, "contract.json"))
+    info = contract.extra["dataset"]
+    assert info["layout"] == "csv" and info["mask_invert"] is True
+    assert (info["train_images"], info["val_images"]) == (5, 3)
+    from train.evaluate import dataset_for
+    reopened = dataset_for(contract, bundle_dir=out)       # evaluate/export/validate's view
+    assert [os.path.basename(s.image_path) for s in reopened.samples] == chosen["valid"]
+    assert all("/valid/masks/" in s.mask_path.replace(os.sep, "/") for s in reopened.samples)
+    _, labels = reopened.load(0)
+    assert 0 < labels.mean() < 0.5          # inverted back: nails are the minority class
+
+
+def test_tutorial_log_names_the_class_value_and_its_share(tutorial_run):
+    err = tutorial_run["stderr"]
+    line = next(l for l in err.splitlines() if "binary masks:" in l)
+    assert "class 'nail' = mask values <= 127 (the dark value, --mask-invert" in line
+    share = float(line.split(": ")[-1].split("%")[0])
+    assert 0.5 < share < 30.0, line                 # nails: a few % of each picture
+    assert TF_FACTORY_NOISE not in err
+
+
+def test_validation_smaller_than_a_batch_scores_every_image(tutorial_run):
+    """val_loss of the one epoch == the loss over exactly the 3 validation images."""
+    import tensorflow as tf
+    from train.evaluate import dataset_for
+    from train.model import compile_model, load_model_for_inference
+    from train.pipeline import make_tf_dataset
+    out = tutorial_run["out"]
+    contract = load_contract(os.path.join(out, "contract.json"))
+    rows = _read_log(os.path.join(out, names.TRAIN_LOG))
+    assert len(rows) == 1
+    model = compile_model(load_model_for_inference(os.path.join(out, names.MODEL_H5)),
+                          contract)
+    val_set = dataset_for(contract, bundle_dir=out)
+    assert len(val_set) == 3
+    everything = model.evaluate(make_tf_dataset(val_set, contract, 4, None, False, 0),
+                                verbose=0, return_dict=True)
+    two_of_three = model.evaluate(make_tf_dataset(val_set, contract, 2, None, False, 0,
+                                                  drop_remainder=True),
+                                  verbose=0, return_dict=True)
+    assert float(rows[0]["val_loss"]) == pytest.approx(everything["loss"], rel=1e-4)
+    assert abs(two_of_three["loss"] - everything["loss"]) > 1e-4   # the check can fail
+    tf.keras.backend.clear_session()
+
+
+def test_evaluate_and_export_clis_show_no_tensorflow_factory_lines(tutorial_run, tmp_path):
+    out = tutorial_run["out"]
+    result = _run_script("train/evaluate.py", "--bundle", out, "--no-save")
+    assert result.returncode == 0, result.stderr
+    assert TF_FACTORY_NOISE not in result.stderr and "mIoU" in result.stdout
+    result = _run_script("convert/export_onnx.py", "--bundle", out, "--golden", "1",
+                         "--min-agreement", "0", "--fp16-min-agreement", "0",
+                         "--max-diff", "1", "--fp16-max-diff", "1")
+    assert TF_FACTORY_NOISE not in result.stderr, result.stderr
+    assert result.returncode == 0, result.stderr
+
+
+def test_known_tensorflow_noise_is_dropped_and_real_errors_kept():
+    """In a fresh process: the duplicate-factory lines vanish, a real E-line written to fd 2
+    during the same import survives, in order."""
+    code = "\n".join([
+        "import os, sys",
+        "from train import keras_env",
+        "keras_env.prepare()",
+        "with keras_env.filtered_stderr_fd():",
+        "    os.write(2, b'E cuda_dnn.cc:9261] Unable to register cuDNN factory: Attempting to "
+        "register factory for plugin cuDNN when one has already been registered\\n')",
+        "    os.write(2, b'E real.cc:1] something really broke\\n')",
+        "import tensorflow",
+        "print(tensorflow.__version__)",
+    ])
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert TF_FACTORY_NOISE not in result.stderr
+    assert "E real.cc:1] something really broke" in result.stderr
+    assert result.stdout.strip().startswith("2.")
+
+
+def test_split_smaller_than_a_batch_fails_before_any_folder(tmp_path, nails_dir):
+    from tests.train_helpers import make_tutorial_layout
+    data = str(tmp_path / "data")
+    make_tutorial_layout(nails_dir, data, train_count=3, valid_count=2)
+    out = tmp_path / "runs" / "b"
+    argv = train_args(out, data, "flat", ["nail"], size=(64, 64), epochs=1, batch=4)
+    with pytest.raises(NanosegError, match="the training split has 3 images, fewer than one "
+                                           "global batch of 4"):
+        train_cli.train(train_cli.parse_args(argv))
+    assert not os.path.exists(str(out)) and not os.path.exists(bundle_io.partial_dir(out))
+
+
+def test_partial_without_a_finished_epoch_does_not_need_overwrite(tmp_path):
+    """A run that failed in its first epoch wrote state.json (0 epochs): the next run
+    starts over by itself instead of asking for --overwrite."""
+    out = str(tmp_path / "b")
+    work = bundle_io.open_work_dir(out)
+    bundle_io.write_state(work, 0, None)
+    again = bundle_io.open_work_dir(out)
+    assert again == work and not os.listdir(os.path.join(work, names.CHECKPOINTS_DIR))
+    bundle_io.write_state(work, 1, 0.5)
+    with pytest.raises(NanosegError, match="--resume to continue it or --overwrite"):
+        bundle_io.open_work_dir(out)
+
+
+def test_distributed_validation_scores_every_image(nails_dir):
+    """MirroredStrategy over 2 logical CPUs, 5 images, global batch 4: 2 steps, finite loss,
+    equal to one device over the same padded images (what Keras averages), unlike the
+    evaluation that drops the incomplete batch."""
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "tests",
+                                                          "distributed_validation_check.py"),
+                             nails_dir, "5"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["steps"] == 2 and report["images"] == 8
+    for key in ("loss", "iou_score"):
+        assert math.isfinite(report["distributed"][key])
+        assert report["distributed"][key] == pytest.approx(report["reference"][key], rel=1e-5)
+    assert report["distributed"]["loss"] != pytest.approx(report["dropped"]["loss"], rel=1e-4)

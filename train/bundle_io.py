@@ -91,9 +91,8 @@ def open_work_dir(out, resume=False, overwrite=False):
             return work
         raise NanosegError("--resume: no checkpoint to resume in {} or {}: train without "
                            "--resume first".format(work, done.root))
-    if os.path.exists(work) and not os.path.isfile(os.path.join(work, CHECKPOINTS_DIR,
-                                                                STATE_JSON)):
-        LOG.info("removing %s: a run that failed before its first epoch", work)
+    if os.path.exists(work) and not _epochs_done(work):
+        LOG.info("removing %s: a run that failed before finishing its first epoch", work)
         shutil.rmtree(work)
     if os.path.exists(work):
         if not overwrite:
@@ -102,6 +101,16 @@ def open_work_dir(out, resume=False, overwrite=False):
         shutil.rmtree(work)
     os.makedirs(os.path.join(work, CHECKPOINTS_DIR))
     return work
+
+
+def _epochs_done(work):
+    """Epochs a partial folder holds (0: nothing worth a --resume or an --overwrite)."""
+    if not os.path.isfile(os.path.join(work, CHECKPOINTS_DIR, STATE_JSON)):
+        return 0
+    try:
+        return int(read_state(work).get("epochs_done", 0))
+    except (NanosegError, TypeError, ValueError):
+        return 1      # a damaged state: keep it, the user decides (--overwrite)
 
 
 def temporary_work_dir():

@@ -123,6 +123,7 @@ def dataset_for(contract, data=None, layout=None, split="val", classes=None,
     same_folders = on_training_data and layout == info.get("layout")
     options = dict(split=split, classes=classes, val_fraction=info.get("val_fraction", 0.2),
                    seed=info.get("seed", 0),
+                   mask_invert=bool(info.get("mask_invert")) and layout in ("flat", "csv"),
                    images_dir=info.get("images_dir") if same_folders else None,
                    masks_dir=info.get("masks_dir") if same_folders else None)
     split_csv = _saved_split(bundle_dir, info) if same_folders else None

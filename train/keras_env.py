@@ -5,12 +5,21 @@ segmentation_models 1.0.1 runs only on Keras 2: TF 2.15 bundles it; TF >= 2.16 n
 ``SM_FRAMEWORK=tf.keras`` must be set before segmentation_models is imported
 (``set_framework()`` is too late). CLIs call :func:`prepare` first thing; library code gets
 segmentation_models through :func:`import_segmentation_models`.
+
+TensorFlow 2.15's CPU wheels print three "E ... Unable to register cuDNN/cuFFT/cuBLAS
+factory" lines from C++ static initialisers while ``import tensorflow`` loads its shared
+library: to file descriptor 2, at ERROR level (``TF_CPP_MIN_LOG_LEVEL=2`` keeps them; 3
+would hide real errors too). :func:`prepare` therefore makes the first ``import
+tensorflow`` run with descriptor 2 captured, and replays every other line unchanged.
 """
 import contextlib
 import importlib
+import importlib.abc
 import importlib.util
 import os
+import re
 import sys
+import tempfile
 
 from edge.errors import NanosegError
 
@@ -21,8 +30,15 @@ KERAS2_ENV = {
 }
 
 
+# The C++ lines of a duplicate CUDA plugin registration: harmless, on every CPU machine.
+DUPLICATE_FACTORY_LINE = re.compile(
+    r"Unable to register (cuDNN|cuFFT|cuBLAS) factory: Attempting to register factory for "
+    r"plugin \w+ when one has already been registered")
+
+
 def prepare(environ=None):
-    """Set the variables Keras 2 + segmentation_models need (existing values win).
+    """Set the variables Keras 2 + segmentation_models need (existing values win), and
+    keep TensorFlow's duplicate-factory lines out of the first ``import tensorflow``.
 
     TF_USE_LEGACY_KERAS=1 only where the tf-keras package is installed (TF >= 2.16): on TF
     2.15 without it, that variable makes ``tf.keras`` fail with "Keras cannot be imported".
@@ -32,6 +48,71 @@ def prepare(environ=None):
         environ.setdefault(key, value)
     if importlib.util.find_spec("tf_keras") is not None:
         environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    if "tensorflow" not in sys.modules and not any(
+            isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
+def drop_known_noise(text):
+    """``text`` without the duplicate-factory lines; every other line kept, in order."""
+    return "".join(line for line in text.splitlines(True)
+                   if not DUPLICATE_FACTORY_LINE.search(line))
+
+
+@contextlib.contextmanager
+def filtered_stderr_fd():
+    """Capture file descriptor 2 (C++ writes there directly) and replay it filtered.
+
+    Whatever else is written meanwhile, a real error included, reaches stderr afterwards,
+    also when the body raises.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = drop_known_noise(captured.read().decode("utf-8", "replace"))
+            if text:
+                sys.stderr.write(text)
+                sys.stderr.flush()
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` once and wraps its loader in :func:`filtered_stderr_fd`."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)     # one shot; also keeps find_spec below from recursing
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _FilteredLoader(spec.loader)
+        return spec
+
+
+class _FilteredLoader(importlib.abc.Loader):
+    """Delegates to the real loader; runs the package's __init__ with stderr filtered."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def __getattr__(self, name):       # get_filename, is_package, resource readers...
+        return getattr(self.loader, name)
+
+    def exec_module(self, module):
+        module.__loader__ = self.loader    # afterwards tensorflow looks normally loaded
+        module.__spec__.loader = self.loader
+        with filtered_stderr_fd():
+            self.loader.exec_module(module)
 
 
 def keras_version(tf):

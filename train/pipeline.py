@@ -165,6 +165,30 @@ class Dataloader(tf.keras.utils.Sequence):
         self.indexes = self._order()
 
 
+class WrapAroundPadding(object):
+    """A segmentation dataset whose first images repeat after its end, up to ``total``.
+
+    Validation under several replicas or workers needs a full, static-shaped batch on every
+    replica and the same steps everywhere: a replica given no images makes the Dice/Focal
+    loss NaN, and one given only all-ignored padding scores a perfect IoU. Filling the last
+    global batch with the split's first images keeps every per-replica batch real; every
+    image is scored, fewer than one global batch of them twice.
+    """
+
+    def __init__(self, segmentation_dataset, total):
+        if not len(segmentation_dataset):
+            raise NanosegError("cannot pad an empty validation split")
+        self.segmentation_dataset = segmentation_dataset
+        self.total = max(int(total), len(segmentation_dataset))
+        self.samples = getattr(segmentation_dataset, "samples", None)
+
+    def __len__(self):
+        return self.total
+
+    def load(self, index):
+        return self.segmentation_dataset.load(index % len(self.segmentation_dataset))
+
+
 # -- tf.data -----------------------------------------------------------------------------------
 def _as_augmentation(augment, seed, contract):
     """``augment`` may be False/None, True (the default recipe), a recipe name or a callable."""
@@ -279,5 +303,5 @@ def nanoseg_error_from(exc):
     return NanosegError(line)
 
 
-__all__ = ["Dataloader", "Dataset", "encode_target",
+__all__ = ["Dataloader", "Dataset", "WrapAroundPadding", "encode_target",
            "load_sample", "make_tf_dataset", "nanoseg_error_from", "pipeline_parallelism"]

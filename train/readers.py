@@ -41,9 +41,15 @@ BINARY_THRESHOLD = 127
 CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol",
                   "Fence", "Car", "Pedestrian", "Bicyclist")
 CAMVID_UNLABELLED = 11
+# Unlabelled is ignored unless asked for by name (the CamVid tutorial lists it as a class).
+CAMVID_SELECTABLE = CAMVID_CLASSES + ("Unlabelled",)
 CAMVID_COLORS = ((128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222),
                  (128, 128, 0), (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0),
-                 (0, 128, 192))
+                 (0, 128, 192), (0, 0, 0))
+# Other spellings the tutorials use, each naming exactly one class ('sign symbol' or
+# 'sign_symbol' need no entry: names are compared without case, spaces, '_' and '-').
+CAMVID_ALIASES = {"unlabeled": "Unlabelled", "void": "Unlabelled", "sign": "SignSymbol",
+                  "sidewalk": "Pavement", "cyclist": "Bicyclist"}
 CAMVID_SPLIT_FOLDERS = {"train": ("train", "trainannot"), "val": ("val", "valannot"),
                         "test": ("test", "testannot")}
 
@@ -51,11 +57,22 @@ VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "
                "cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person",
                "pottedplant", "sheep", "sofa", "train", "tvmonitor")
 VOC_BORDER_COLOR = (224, 224, 192)
+VOC_ALIASES = {"human": "person", "people": "person", "airplane": "aeroplane",
+               "plane": "aeroplane", "motorcycle": "motorbike", "tv": "tvmonitor",
+               "monitor": "tvmonitor", "table": "diningtable", "plant": "pottedplant",
+               "couch": "sofa"}
 VOC_DECODERS = ("auto", "pil", "cv2")
 
 SPLIT_NAMES = {"train": "train", "training": "train", "1": "train", "true": "train",
                "val": "val", "valid": "val", "validation": "val", "0": "val", "false": "val",
                "test": "test", "testing": "test"}
+# Split folders of a dataset that comes split (ROOT/train/images, ROOT/valid/masks, ...).
+SPLIT_FOLDER_NAMES = collections.OrderedDict([("train", ("train", "training")),
+                                              ("val", ("valid", "val", "validation")),
+                                              ("test", ("test", "testing"))])
+# Where the nail tutorial's make_csv_file writes its per-split CSVs, under the dataset root.
+CSV_FOLDER_NAMES = ("csv_file", "csv_files", "csv")
+MASK_SHARE_SAMPLES = 16
 CSV_IMAGE_COLUMNS = ("image", "images", "image_path", "img", "img_path", "imagepath", "x")
 CSV_MASK_COLUMNS = ("mask", "masks", "mask_path", "label", "labels", "label_path",
                     "annotation", "maskpath", "y")
@@ -171,21 +188,55 @@ def _present_ids(mask):
 
 # -- mask decoders (classes, not closures: Keras workers may pickle them) ----------------------
 class BinaryMaskDecoder(object):
-    """0/255, 0/1 or noisy-JPEG (also 3-channel) masks -> {0, 1}, thresholded at 127."""
+    """0/255, 0/1 or noisy-JPEG (also 3-channel) masks -> {0, 1}, thresholded at 127.
+
+    ``invert``: the dark value is the class (membrane-style masks, 0 = foreground).
+    """
+
+    def __init__(self, invert=False):
+        self.invert = bool(invert)
 
     def __call__(self, path):
         mask = read_mask_raw(path)
         if mask.ndim == 3:   # brightest channel: a pure red/green/blue stroke counts too
             mask = mask[:, :, :3].max(axis=2)
         top = int(mask.max())
-        if top <= 1:
-            return mask.copy()
-        if top <= BINARY_THRESHOLD:
+        if 1 < top <= BINARY_THRESHOLD:
             raise NanosegError(
                 "mask {} holds values 0..{}, which look like class ids, not a binary mask "
                 "(0/255 or 0/1): give the classes as name=id pairs, e.g. "
                 "classes=['nail=1']".format(path, top))
-        return (mask > BINARY_THRESHOLD).astype(np.uint8)
+        bright = mask > (0 if top <= 1 else BINARY_THRESHOLD)
+        return (~bright if self.invert else bright).astype(np.uint8)
+
+    def describe(self):
+        """Which stored values become the class, for the log."""
+        if self.invert:
+            return "mask values <= {} (the dark value, --mask-invert; 0 of 0/1 masks)".format(
+                BINARY_THRESHOLD)
+        return "mask values > {} (the bright value; 1 of 0/1 masks)".format(BINARY_THRESHOLD)
+
+
+def binary_class_summary(dataset, limit=MASK_SHARE_SAMPLES):
+    """'class nail = mask values > 127 ...: 5.1% of the pixels of 16 masks', or None.
+
+    Binary masks say nothing about which value is the object: the share of pixels that
+    became the class tells a user at once whether --mask-invert is needed. Only the first
+    ``limit`` masks are decoded (cheap on any dataset size); None for id masks.
+    """
+    decoder = dataset.mask_decoder
+    if not isinstance(decoder, BinaryMaskDecoder) or not len(dataset):
+        return None, None
+    counted = dataset.samples[:limit]
+    hits = total = 0
+    for sample in counted:
+        labels = decoder(sample.mask_path)
+        hits += int(np.count_nonzero(labels == 1))
+        total += labels.size
+    share = hits / float(max(1, total))
+    text = "class {!r} = {}: {:.1%} of the pixels of {} masks".format(
+        dataset.class_names[0], decoder.describe(), share, len(counted))
+    return text, share
 
 
 class IdMaskDecoder(object):
@@ -306,17 +357,32 @@ def _class_list(classes):
     return result or None
 
 
-def select_classes(requested, available, what):
-    """Indices into ``available`` of the ``requested`` names (case-insensitive), in order."""
-    lower = [name.lower() for name in available]
+def _class_key(name):
+    """How class names compare: no case, spaces, '_' or '-' ('Sign Symbol' = 'signsymbol')."""
+    return "".join(ch for ch in str(name).lower() if ch not in " _-")
+
+
+def select_classes(requested, available, what, aliases=None):
+    """Indices into ``available`` of the ``requested`` names, in order.
+
+    Names match without case, spaces, '_' and '-'; ``aliases`` maps other spellings (keys
+    compared the same way) to one available name each.
+    """
+    keys = [_class_key(name) for name in available]
+    alias_keys = dict((_class_key(k), v) for k, v in (aliases or {}).items())
     chosen = []
     for name in requested:
-        if name.lower() not in lower:
+        key = _class_key(name)
+        if key not in keys and key in alias_keys:
+            LOG.info("class %r is the %s class %r", name, what, alias_keys[key])
+            key = _class_key(alias_keys[key])
+        if key not in keys:
             raise NanosegError("class {!r} is not in the {} dataset; available classes: "
                                "{}".format(name, what, ", ".join(available)))
-        index = lower.index(name.lower())
+        index = keys.index(key)
         if index in chosen:
-            raise NanosegError("class {!r} is selected twice; list each class once".format(name))
+            raise NanosegError("class {!r} is selected twice (as {!r}); list each class "
+                               "once".format(name, available[index]))
         chosen.append(index)
     return chosen
 
@@ -341,10 +407,13 @@ def parse_id_classes(classes):
     return names, ids
 
 
-def _flat_classes(classes):
+def _flat_classes(classes, mask_invert=False):
     """Class names, source ids and the mask decoder for flat/csv masks."""
     classes = _class_list(classes)
     if classes and any("=" in c for c in classes):
+        if mask_invert:
+            raise NanosegError("mask_invert is for binary masks; masks of class ids (classes "
+                               "{}) name their ids instead: drop --mask-invert".format(classes))
         if not all("=" in c for c in classes):
             raise NanosegError("classes {} mix plain names and name=id pairs: give every class "
                                "as name=id for masks of class ids".format(classes))
@@ -357,7 +426,7 @@ def _flat_classes(classes):
         raise NanosegError("classes {}: binary masks have one foreground class; for masks of "
                            "class ids give name=id pairs, e.g. nail=1 skin=2".format(classes))
     names = classes or [DEFAULT_BINARY_CLASS]
-    return names, [1], BinaryMaskDecoder()
+    return names, [1], BinaryMaskDecoder(mask_invert)
 
 
 # -- listing files -----------------------------------------------------------------------------
@@ -410,6 +479,8 @@ def detect_layout(root):
     if any({a, b} <= lower for a, b in CAMVID_SPLIT_FOLDERS.values()):
         return "camvid"
     if lower & set(IMAGE_FOLDER_NAMES) and lower & set(MASK_FOLDER_NAMES):
+        return "flat"
+    if own_split_folders(root):
         return "flat"
     if any(f.lower().endswith(".csv") for f in os.listdir(root)):
         return "csv"
@@ -517,8 +588,12 @@ def read_split_csv(path):
 
 
 # -- csv manifests -----------------------------------------------------------------------------
-def _read_manifest(path):
-    """[(Sample, split or None)] of a CSV of relative paths; files must exist."""
+def _read_manifest(path, split_hint=None):
+    """[(Sample, split or None)] of a CSV of relative paths; files must exist.
+
+    ``split_hint``: the split of a per-split CSV (train.csv), used to find bare image names
+    under ``<split folder>/images`` when the rows carry no split of their own.
+    """
     try:
         with open(path, "r", newline="") as handle:
             rows = [r for r in csv.reader(handle) if any(cell.strip() for cell in r)]
@@ -535,14 +610,18 @@ def _read_manifest(path):
     result = []
     first_row = 1 if body is rows else 2
     for number, row in enumerate(body, start=first_row):
-        result.append(_manifest_row(row, columns, folder, path, number))
+        result.append(_manifest_row(row, columns, folder, path, number, split_hint))
     if not result:
         raise NanosegError("CSV {} has a header but no rows".format(path))
     return result
 
 
 def _manifest_columns(header, path):
-    """(image, mask, split) column indices from a header row, or None for a header-less CSV."""
+    """(image, mask or None, split) column indices from a header, or None without a header.
+
+    No mask column (the nail tutorial's make_csv_file): each mask is found under the same
+    name in the masks/ folder beside its image's images/ folder.
+    """
     lower = [cell.strip().lower() for cell in header]
 
     def first(names):
@@ -555,28 +634,21 @@ def _manifest_columns(header, path):
             _is_image_file(os.path.basename(c.strip())) for c in header[:2])
         if looks_like_paths:
             return None
-    if image is None or mask is None:
+    if image is None:
         raise NanosegError("CSV {} has columns {} but needs an image column ({}) and a mask "
-                           "column ({})".format(path, header, "/".join(CSV_IMAGE_COLUMNS[:3]),
-                                                "/".join(CSV_MASK_COLUMNS[:4])))
+                           "column ({}) or masks/ beside images/".format(
+                               path, header, "/".join(CSV_IMAGE_COLUMNS[:3]),
+                               "/".join(CSV_MASK_COLUMNS[:4])))
     return image, mask, split
 
 
-def _manifest_row(row, columns, folder, path, line):
+def _manifest_row(row, columns, folder, path, line, split_hint=None):
     """One CSV row -> (Sample, split), checking both files exist."""
     image_col, mask_col, split_col = columns
-    if max(c for c in columns if c is not None) >= len(row):
+    used = [c for c in columns if c is not None]
+    if max(used) >= len(row):
         raise NanosegError("CSV {} row {} has {} cells, expected at least {}".format(
-            path, line, len(row), max(c for c in columns if c is not None) + 1))
-    files = []
-    for column in (image_col, mask_col):
-        relative = row[column].strip()
-        full = os.path.normpath(os.path.join(folder, relative.replace("\\", "/")))
-        if not os.path.isfile(full):
-            raise NanosegError("CSV {} row {} names {} which does not exist (paths are "
-                               "relative to the CSV's folder): fix the row or delete the CSV to "
-                               "make a new one".format(path, line, full))
-        files.append(full)
+            path, line, len(row), max(used) + 1))
     split = None
     if split_col is not None:
         value = row[split_col].strip().lower()
@@ -584,8 +656,73 @@ def _manifest_row(row, columns, folder, path, line):
             raise NanosegError("CSV {} row {} has split {!r}: use train, valid/val or "
                                "test".format(path, line, row[split_col]))
         split = SPLIT_NAMES[value]
-    name = os.path.splitext(row[image_col].strip())[0].replace("\\", "/")
-    return Sample(files[0], files[1], name), split
+    relative = row[image_col].strip().replace("\\", "/")
+    image = _manifest_image(relative, folder, split or split_hint)
+    if image is None:
+        raise NanosegError("CSV {} row {} names {} which does not exist (paths are relative "
+                           "to the CSV's folder, or file names under <split>/images beside "
+                           "it): fix the row or delete the CSV to make a new one".format(
+                               path, line, os.path.normpath(os.path.join(folder, relative))))
+    if mask_col is None:
+        mask = _mask_beside(image, path, line)
+    else:
+        mask = os.path.normpath(os.path.join(folder, row[mask_col].strip().replace("\\",
+                                                                                 "/")))
+        if not os.path.isfile(mask):
+            raise NanosegError("CSV {} row {} names {} which does not exist (paths are "
+                               "relative to the CSV's folder): fix the row or delete the CSV "
+                               "to make a new one".format(path, line, mask))
+    name = os.path.splitext(relative)[0]
+    return Sample(image, mask, name), split
+
+
+def _manifest_image(relative, folder, split):
+    """The image a CSV cell names: relative to the CSV's folder, or, for the tutorial's
+    bare names, under ``<split folder>/images/`` of the CSV's folder or of its parent."""
+    direct = os.path.normpath(os.path.join(folder, relative))
+    if os.path.isfile(direct):
+        return direct
+    split_names = SPLIT_FOLDER_NAMES.get(split) if split else \
+        [n for names in SPLIT_FOLDER_NAMES.values() for n in names]
+    for base in (folder, os.path.dirname(folder)):
+        for split_folder in _existing(base, split_names):
+            for images in _existing(split_folder, IMAGE_FOLDER_NAMES):
+                candidate = os.path.normpath(os.path.join(images, relative))
+                if os.path.isfile(candidate):
+                    return candidate
+    return None
+
+
+def _existing(base, names):
+    """Subfolders of ``base`` whose lower-case name is in ``names``, in ``names`` order."""
+    if not os.path.isdir(base):
+        return []
+    by_lower = dict((name.lower(), name) for name in _subfolders(base))
+    return [os.path.join(base, by_lower[n]) for n in names if n in by_lower]
+
+
+def _mask_beside(image, path, line):
+    """The mask of ``image`` in the masks/ (labels/...) folder beside its images/ folder,
+    same relative name, any image extension (the image's own first)."""
+    images_root = os.path.dirname(image)
+    while os.path.basename(images_root).lower() not in IMAGE_FOLDER_NAMES:
+        parent = os.path.dirname(images_root)
+        if parent == images_root:
+            raise NanosegError("CSV {} row {}: it has no mask column and {} is not inside an "
+                               "images/ folder with a masks/ folder beside it: add a mask "
+                               "column".format(path, line, image))
+        images_root = parent
+    key = os.path.splitext(os.path.relpath(image, images_root))[0]
+    extensions = (os.path.splitext(image)[1],) + IMAGE_EXTENSIONS
+    for masks in _existing(os.path.dirname(images_root), MASK_FOLDER_NAMES):
+        for ext in extensions:
+            for candidate in (os.path.join(masks, key + ext), os.path.join(masks, key
+                                                                           + ext.upper())):
+                if os.path.isfile(candidate):
+                    return candidate
+    raise NanosegError("CSV {} row {}: it has no mask column and no mask {}.png (or .jpg ...) "
+                       "was found in a masks/ folder beside {}: add the mask or a mask "
+                       "column".format(path, line, key, images_root))
 
 
 def _csv_files(root):
@@ -594,6 +731,10 @@ def _csv_files(root):
         return {None: root}
     if not os.path.isdir(root):
         raise NanosegError("CSV manifest not found: {}".format(root))
+    csv_folder = _csv_folder(root)
+    if csv_folder != root:
+        LOG.info("CSV manifests of %s are in %s", root, csv_folder)
+        root = csv_folder
     found = {}
     for name in sorted(os.listdir(root)):
         stem, ext = os.path.splitext(name)
@@ -606,6 +747,21 @@ def _csv_files(root):
         return {None: list(found.values())[0]}
     raise _wrong_layout(root, "csv", "a .csv manifest (image, mask, split columns) or "
                         "train.csv + valid.csv")
+
+
+def _csv_folder(root):
+    """``root``, or its csv_file/ folder (the nail tutorial's) when only that holds CSVs."""
+    if any(_is_csv(name) for name in os.listdir(root)):
+        return root
+    for name in _subfolders(root):
+        folder = os.path.join(root, name)
+        if name.lower() in CSV_FOLDER_NAMES and any(_is_csv(n) for n in os.listdir(folder)):
+            return folder
+    return root
+
+
+def _is_csv(name):
+    return name.lower().endswith(".csv") and not name.startswith(".")
 
 
 # -- layouts -----------------------------------------------------------------------------------
@@ -639,19 +795,91 @@ def _warn_unlisted(samples, saved, split_csv):
                     "it to make a new split", len(missing), split_csv, missing[0])
 
 
-def _open_flat(root, split, classes, images_dir, masks_dir, val_fraction, seed, split_csv):
-    """images/ + masks/ (any case, nested subfolders), seeded split."""
-    images = _find_folder(root, images_dir, IMAGE_FOLDER_NAMES, "images", "flat")
-    masks = _find_folder(root, masks_dir, MASK_FOLDER_NAMES, "masks", "flat")
-    names, ids, decoder = _flat_classes(classes)
-    samples = pair_files(images, masks)
-    chosen = _apply_split(samples, split, val_fraction, seed, split_csv, root)
+def _open_flat(root, split, classes, images_dir, masks_dir, val_fraction, seed, split_csv,
+               mask_invert=False):
+    """images/ + masks/ (any case, nested subfolders): its own split folders or a seeded one."""
+    names, ids, decoder = _flat_classes(classes, mask_invert)
+    own = None if _has_folder(root, images_dir, IMAGE_FOLDER_NAMES) else \
+        own_split_folders(root, images_dir, masks_dir)
+    if own:
+        chosen = _folder_split_samples(root, own, split, images_dir, masks_dir)
+        if split_csv:
+            LOG.info("%s has its own split (%s): split file %s is not used", root,
+                     ", ".join(os.path.basename(f) + "/" for f in own.values()), split_csv)
+    else:
+        _refuse_one_split_folder(root, split, split_csv, images_dir, masks_dir)
+        images = _find_folder(root, images_dir, IMAGE_FOLDER_NAMES, "images", "flat")
+        masks = _find_folder(root, masks_dir, MASK_FOLDER_NAMES, "masks", "flat")
+        samples = pair_files(images, masks)
+        chosen = _apply_split(samples, split, val_fraction, seed, split_csv, root)
     return SegmentationDataset(chosen, names, ids, None, decoder, root, "flat", split)
 
 
-def _open_csv(root, split, classes, val_fraction, seed, split_csv):
+def _has_folder(root, given, candidates):
+    """True when ``root`` holds the folder given by flag or one of ``candidates`` (any case)."""
+    if given:
+        path = given if os.path.isabs(given) else os.path.join(root, given)
+        return os.path.isdir(path)
+    return any(name.lower() in candidates for name in _subfolders(root))
+
+
+def own_split_folders(root, images_dir=None, masks_dir=None):
+    """{split: folder} of ``root``'s train/ valid/ (val/) test/ that hold images + masks.
+
+    A split folder with images but no masks (an unlabelled test set) is not a split: it is
+    logged and left out. Two folders for one split (val/ and valid/) are an error.
+    """
+    by_lower = dict((name.lower(), name) for name in _subfolders(root))
+    found = collections.OrderedDict()
+    for split, folder_names in SPLIT_FOLDER_NAMES.items():
+        present = [by_lower[n] for n in folder_names if n in by_lower]
+        if len(present) > 1:
+            raise NanosegError("{} has {} for the {} split: keep one of them".format(
+                root, " and ".join(p + "/" for p in present), split))
+        if not present:
+            continue
+        folder = os.path.join(root, present[0])
+        if _has_folder(folder, images_dir, IMAGE_FOLDER_NAMES) and \
+                _has_folder(folder, masks_dir, MASK_FOLDER_NAMES):
+            found[split] = folder
+        elif _has_folder(folder, images_dir, IMAGE_FOLDER_NAMES):
+            LOG.info("%s has images but no masks folder: not used as the %s split", folder,
+                     split)
+    return found
+
+
+def _folder_split_samples(root, own, split, images_dir, masks_dir):
+    """The samples of ``split`` (or of every split folder for 'all')."""
+    if split != "all" and split not in own:
+        raise NanosegError("{} has no {} split folder ({}) with images/ and masks/; its split "
+                           "folders are {}".format(root, split, " or ".join(
+                               n + "/" for n in SPLIT_FOLDER_NAMES[split]),
+                               ", ".join(os.path.basename(f) + "/" for f in own.values())))
+    samples = []
+    for which, folder in own.items():
+        if split in ("all", which):
+            samples.extend(pair_files(
+                _find_folder(folder, images_dir, IMAGE_FOLDER_NAMES, "images", "flat"),
+                _find_folder(folder, masks_dir, MASK_FOLDER_NAMES, "masks", "flat")))
+    return samples
+
+
+def _refuse_one_split_folder(root, split, split_csv, images_dir, masks_dir):
+    """``--data ROOT/train`` would make a seeded split and silently ignore ROOT/valid/."""
+    if split == "all" or (split_csv and os.path.isfile(split_csv)):
+        return
+    parent = os.path.dirname(root)
+    own = own_split_folders(parent, images_dir, masks_dir) if parent != root else {}
+    if len(own) > 1 and root in own.values():
+        raise NanosegError("{} is one split folder of {}, which comes split ({}): pass --data "
+                           "{} to train on its train/ and validate on its own validation "
+                           "folder".format(root, parent, ", ".join(
+                               os.path.basename(f) + "/" for f in own.values()), parent))
+
+
+def _open_csv(root, split, classes, val_fraction, seed, split_csv, mask_invert=False):
     """A manifest with a split column, one CSV per split, or one without (seeded split)."""
-    names, ids, decoder = _flat_classes(classes)
+    names, ids, decoder = _flat_classes(classes, mask_invert)
     files = _csv_files(root)
     if None in files:
         rows = _read_manifest(files[None])
@@ -664,7 +892,7 @@ def _open_csv(root, split, classes, val_fraction, seed, split_csv):
         chosen = []
         for which, path in sorted(files.items()):
             if split in ("all", which):
-                chosen.extend(r for r, _ in _read_manifest(path))
+                chosen.extend(r for r, _ in _read_manifest(path, which))
     return SegmentationDataset(chosen, names, ids, None, decoder, root, "csv", split)
 
 
@@ -684,14 +912,14 @@ def _open_camvid(root, split, classes):
     for image_folder, mask_folder in pairs:
         samples.extend(pair_files(os.path.join(root, folders[image_folder]),
                                   os.path.join(root, folders[mask_folder])))
-    chosen = select_classes(_class_list(classes) or list(CAMVID_CLASSES), CAMVID_CLASSES,
-                            "camvid")
+    chosen = select_classes(_class_list(classes) or list(CAMVID_CLASSES), CAMVID_SELECTABLE,
+                            "camvid", CAMVID_ALIASES)
     mapping = {i: 0 for i in range(len(CAMVID_CLASSES))}
-    mapping.update((source_id, label + 1) for label, source_id in enumerate(chosen))
     mapping[CAMVID_UNLABELLED] = IGNORE_ID
+    mapping.update((source_id, label + 1) for label, source_id in enumerate(chosen))
     decoder = IdMaskDecoder(mapping, "CamVid", "CamVid annotations hold ids 0..11; is this the "
                             "trainannot/ folder of a CamVid copy?")
-    return SegmentationDataset(samples, [CAMVID_CLASSES[i] for i in chosen], chosen,
+    return SegmentationDataset(samples, [CAMVID_SELECTABLE[i] for i in chosen], chosen,
                                [CAMVID_COLORS[i] for i in chosen], decoder, root, "camvid", split)
 
 
@@ -713,7 +941,8 @@ def _open_voc(root, split, classes, voc_decoder="auto"):
                                    "add it or remove the name from the list".format(path, split))
         samples.append(Sample(image, mask, name))
     real = list(VOC_CLASSES[1:])
-    chosen = [i + 1 for i in select_classes(_class_list(classes) or real, real, "voc")]
+    chosen = [i + 1 for i in select_classes(_class_list(classes) or real, real, "voc",
+                                            VOC_ALIASES)]
     mapping = {i: 0 for i in range(len(VOC_CLASSES))}
     mapping.update((source_id, label + 1) for label, source_id in enumerate(chosen))
     mapping[IGNORE_ID] = IGNORE_ID
@@ -759,13 +988,16 @@ def _keep_with_classes(samples, decoder, count, root):
 
 # -- the entry point -------------------------------------------------------------------------
 def open_dataset(root, layout, split="train", classes=None, images_dir=None, masks_dir=None,
-                 val_fraction=0.2, seed=0, split_csv=None):
+                 val_fraction=0.2, seed=0, split_csv=None, mask_invert=False):
     """Open ``root`` in ``layout`` and return the :class:`SegmentationDataset` of ``split``.
 
     ``classes``: flat/csv binary masks take one name (default "object") or ``name=id`` pairs
     for masks of ids; camvid/voc take class names (case-insensitive; default all classes).
     ``split_csv`` (flat/csv without a split): read the split from it if it exists, otherwise
     make the seeded split and save it there, so the next run reproduces it exactly.
+    Flat datasets that come split (``train/ valid/ test/``, each with images/ + masks/) and
+    the nail tutorial's csv_file/ CSVs use their own split. ``mask_invert`` (flat/csv binary
+    masks): the dark value is the class.
     """
     if layout not in LAYOUTS:
         raise NanosegError("unknown dataset layout {!r}: use one of {}".format(
@@ -781,11 +1013,14 @@ def open_dataset(root, layout, split="train", classes=None, images_dir=None, mas
     if split_csv and layout in ("camvid", "voc"):
         raise NanosegError("split_csv is for datasets without a split; {} datasets come with "
                            "their own train/val lists".format(layout))
+    if mask_invert and layout in ("camvid", "voc"):
+        raise NanosegError("mask_invert is for binary masks (flat/csv); {} masks hold class "
+                           "ids".format(layout))
     if layout == "flat":
         dataset = _open_flat(root, split, classes, images_dir, masks_dir, val_fraction, seed,
-                             split_csv)
+                             split_csv, mask_invert)
     elif layout == "csv":
-        dataset = _open_csv(root, split, classes, val_fraction, seed, split_csv)
+        dataset = _open_csv(root, split, classes, val_fraction, seed, split_csv, mask_invert)
     elif layout == "camvid":
         dataset = _open_camvid(root, split, classes)
     else:

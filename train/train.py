@@ -40,6 +40,9 @@ def parse_args(argv=None):
                            "or name=id pairs; camvid/voc: class names). Default: all")
     data.add_argument("--images-dir", default=None, help="flat layout: images sub-folder")
     data.add_argument("--masks-dir", default=None, help="flat layout: masks sub-folder")
+    data.add_argument("--mask-invert", action="store_true",
+                      help="binary masks whose class is the dark value (0 = object, "
+                           "membrane-style); recorded in the contract")
     data.add_argument("--val-fraction", type=float, default=0.2,
                       help="validation share for datasets without a split (flat/csv)")
     data.add_argument("--split-csv", default=None, metavar="FILE",
@@ -102,6 +105,9 @@ def check_args(args):
             args.val_fraction))
     if not 0.0 < args.bn_momentum < 1.0:
         raise NanosegError("--bn-momentum must be in (0, 1), got {}".format(args.bn_momentum))
+    if args.mask_invert and args.layout in ("camvid", "voc"):
+        raise NanosegError("--mask-invert is for binary masks (flat/csv); {} masks hold class "
+                           "ids".format(args.layout))
     if args.split_csv and args.layout in ("camvid", "voc"):
         raise NanosegError("--split-csv is for flat/csv datasets without a split; {} "
                            "datasets come with train/val lists".format(args.layout))
@@ -129,9 +135,27 @@ def open_datasets(args):
     """(train, val) SegmentationDatasets with the same classes and a reproducible split."""
     from train.readers import open_dataset
     common = dict(classes=args.classes, images_dir=args.images_dir, masks_dir=args.masks_dir,
-                  val_fraction=args.val_fraction, seed=args.seed, split_csv=args.split_csv)
+                  val_fraction=args.val_fraction, seed=args.seed, split_csv=args.split_csv,
+                  mask_invert=args.mask_invert)
     return (open_dataset(args.data, args.layout, split="train", **common),
             open_dataset(args.data, args.layout, split="val", **common))
+
+
+def log_binary_class(dataset, mask_invert):
+    """Say which mask value became the class and how much of the pictures it covers.
+
+    A class covering most pixels usually means the masks mark the object dark (or the
+    background bright): --mask-invert flips that, and the log says so before training.
+    """
+    from train.readers import binary_class_summary
+    text, share = binary_class_summary(dataset)
+    if text is None:
+        return
+    LOG.info("binary masks: %s", text)
+    if share > 0.5:
+        LOG.warning("class %r covers %.0f%% of the pixels: if the masks mark it with the %s "
+                    "value, %s --mask-invert", dataset.class_names[0], 100 * share,
+                    "bright" if mask_invert else "dark", "drop" if mask_invert else "pass")
 
 
 def make_contract(dataset, args):
@@ -191,15 +215,51 @@ def steps_for(num_samples, global_batch, pipelines, what):
     return steps
 
 
-def distributed_data(strategy, dataset, contract, global_batch, augment, shuffle, seed):
-    """Per-worker sharded, per-replica batched input through an InputContext."""
+def check_validation_size(num_samples, pipelines):
+    """Validation scores every image in batches of any size; each worker needs one image."""
+    if num_samples < pipelines:
+        raise NanosegError("the validation split has {} images, fewer than the {} workers "
+                           "that each score a share of it: add validation images (or a "
+                           "larger --val-fraction)".format(num_samples, pipelines))
+
+
+def distributed_data(strategy, dataset, contract, global_batch, augment, shuffle, seed,
+                     drop_remainder=True):
+    """Per-worker sharded, per-replica batched input through an InputContext.
+
+    Training drops the incomplete batch (static shapes, equal steps on every replica);
+    validation goes through :func:`validation_input`, which scores every image.
+    """
     from train.pipeline import make_tf_dataset
 
     def dataset_fn(input_context):
         return make_tf_dataset(dataset, contract, global_batch, augment, shuffle, seed,
-                               input_context=input_context, drop_remainder=True)
+                               input_context=input_context, drop_remainder=drop_remainder)
 
     return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def validation_input(strategy, val_set, contract, global_batch, pipelines, seed):
+    """(distributed validation data, steps) that score every validation image.
+
+    Keras needs the step count of a distributed dataset: every batch, the last incomplete
+    one included. One replica takes that incomplete batch as it is: each image counts
+    once. Several replicas or workers must each get a full batch of static shape, so the
+    last global batch is filled with the split's first images again
+    (:class:`train.pipeline.WrapAroundPadding`).
+    """
+    steps = -(-len(val_set) // global_batch)
+    if strategy.num_replicas_in_sync * pipelines == 1:
+        return distributed_data(strategy, val_set, contract, global_batch, None, False, seed,
+                                drop_remainder=False), steps
+    from train.pipeline import WrapAroundPadding
+    padded = WrapAroundPadding(val_set, steps * global_batch)
+    if len(padded) > len(val_set):
+        LOG.info("validation: %d images in %d global batches of %d; the last batch repeats "
+                 "%d of them so that every replica gets a full batch", len(val_set), steps,
+                 global_batch, len(padded) - len(val_set))
+    return distributed_data(strategy, padded, contract, global_batch, None, False, seed,
+                            drop_remainder=True), steps
 
 
 def make_callbacks(work_dir, state, resume, patience, verbose):
@@ -298,9 +358,15 @@ def train(args, extra_callbacks=()):
     check_args(args)
     from train import bundle_io
     train_set, val_set = open_datasets(args)
+    log_binary_class(train_set, args.mask_invert)
     contract = make_contract(train_set, args)
     strategy = make_strategy(args.strategy)
     pipelines, is_chief = cluster_info(strategy)
+    # Before any folder is made: a split too small for the batch must not leave a
+    # <out>.partial behind that the next run would have to --overwrite.
+    steps_for(len(train_set), args.batch * strategy.num_replicas_in_sync, pipelines,
+              "training")
+    check_validation_size(len(val_set), pipelines)
     if is_chief:
         bundle_io.check_out_dir(args.out, contract, args.overwrite)
         work_dir = bundle_io.open_work_dir(args.out, args.resume, args.overwrite)
@@ -362,6 +428,8 @@ def _fit(args, strategy, contract, train_set, val_set, work_dir, state, global_b
                           {"contract": state["contract"], "counters": state.get("counters", {})})
     callbacks = make_callbacks(work_dir, state, args.resume, args.patience, args.verbose)
     if state["epochs_done"] < args.epochs:
+        validation_data, validation_steps = validation_input(
+            strategy, val_set, contract, global_batch, pipelines, args.seed)
         try:
             model.fit(
                 distributed_data(strategy, train_set, contract, global_batch,
@@ -369,10 +437,7 @@ def _fit(args, strategy, contract, train_set, val_set, work_dir, state, global_b
                                  args.seed),
                 steps_per_epoch=steps_for(len(train_set), global_batch, pipelines,
                                           "training"),
-                validation_data=distributed_data(strategy, val_set, contract, global_batch,
-                                                 None, False, args.seed),
-                validation_steps=steps_for(len(val_set), global_batch, pipelines,
-                                           "validation"),
+                validation_data=validation_data, validation_steps=validation_steps,
                 epochs=args.epochs, initial_epoch=state["epochs_done"],
                 callbacks=callbacks + list(extra_callbacks), verbose=args.verbose)
         except tf.errors.OpError as exc:
@@ -476,7 +541,8 @@ def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_
     contract.extra = {
         "dataset": {"root": os.path.abspath(args.data), "layout": args.layout,
                     "classes_arg": args.classes, "images_dir": args.images_dir,
-                    "masks_dir": args.masks_dir, "val_fraction": args.val_fraction,
+                    "masks_dir": args.masks_dir, "mask_invert": bool(args.mask_invert),
+                    "val_fraction": args.val_fraction,
                     "seed": args.seed, "train_images": len(train_set),
                     "val_images": len(val_set), "split_csv": names.SPLIT_CSV},
         "train_args": dict((k, v) for k, v in vars(args).items()),

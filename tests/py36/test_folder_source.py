@@ -1,0 +1,77 @@
+"""A nested image folder as --source: walked in sorted relative-path order, and the masks
+saved under the same relative paths (also under the Jetson's Python 3.6)."""
+import glob
+import os
+
+import cv2
+import numpy as np
+
+from edge import sources
+from edge.sinks import MaskSink, Result, mask_filename
+
+# relative path in the nested source folder <- index into camvid-mini's sorted val frames
+LAYOUT = (("b/late/frame", 0), ("a/z", 1), ("b/early", 2), ("a/sub/one", 3), ("top", 4))
+
+
+def _nested_folder(camvid_dir, root):
+    """Real CamVid frames as PNG copies at nested paths (plus a hidden file to skip)."""
+    frames = sorted(glob.glob(os.path.join(camvid_dir, "val", "*.png")))
+    expected = {}
+    for relative, index in LAYOUT:
+        path = os.path.join(root, *relative.split("/")) + ".png"
+        if not os.path.isdir(os.path.dirname(path)):
+            os.makedirs(os.path.dirname(path))
+        image = cv2.imread(frames[index], cv2.IMREAD_COLOR)
+        assert cv2.imwrite(path, image)
+        expected[relative] = image
+    with open(os.path.join(root, "a", ".hidden.png"), "wb") as handle:
+        handle.write(b"not an image")
+    return expected
+
+
+def _drain(stream):
+    frames = []
+    for _ in range(len(LAYOUT) + 1):     # bounded: one more get than there are images
+        frame = stream.get(timeout=30)
+        if frame is None:
+            break
+        frames.append(frame)
+    stream.stop()
+    return frames
+
+
+def test_nested_folder_is_walked_in_relative_path_order(camvid_dir, tmp_path):
+    root = str(tmp_path / "frames")
+    expected = _nested_folder(camvid_dir, root)
+    stream = sources.open_source(root)
+    assert "5 images" in stream.description
+    frames = _drain(stream)
+    assert [f.name for f in frames] == ["a/sub/one", "a/z", "b/early", "b/late/frame", "top"]
+    for frame in frames:
+        np.testing.assert_array_equal(frame.image, expected[frame.name])
+
+
+def test_saved_masks_keep_the_relative_path(camvid_dir, tmp_path):
+    root = str(tmp_path / "frames")
+    _nested_folder(camvid_dir, root)
+    frames = _drain(sources.open_source(root))
+    folder = str(tmp_path / "masks")
+    sink = MaskSink(folder)
+    for frame in frames:
+        labels = (frame.image[:, :, 0] > 100).astype(np.uint8)
+        sink.write(Result(frame.index, frame.name, frame.image, labels))
+    sink.close()
+    written = sorted(os.path.relpath(p, folder).replace(os.sep, "/") for p in
+                     glob.glob(os.path.join(folder, "**", "*.png"), recursive=True))
+    assert written == ["000004_top.png", "a/000001_z.png", "a/sub/000000_one.png",
+                       "b/000002_early.png", "b/late/000003_frame.png"]
+    saved = cv2.imread(os.path.join(folder, "b", "late", "000003_frame.png"),
+                       cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(saved, (frames[3].image[:, :, 0] > 100).astype(np.uint8))
+
+
+def test_mask_names_never_leave_the_mask_folder():
+    assert mask_filename(7, "x") == "000007_x.png"
+    assert mask_filename(7, "../../etc/x") == os.path.join("etc", "000007_x.png")
+    assert mask_filename(7, "/abs/./x") == os.path.join("abs", "000007_x.png")
+    assert mask_filename(7, "a\\b") == os.path.join("a", "000007_b.png")
