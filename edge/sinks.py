@@ -10,7 +10,6 @@ size when a sink asks for it) and, when some sink needs it, the rendered overlay
 import logging
 import os
 import sys
-
 import time
 
 import cv2
