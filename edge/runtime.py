@@ -185,7 +185,7 @@ class RenderThread(object):
         if self._thread.is_alive():
             self._given_up = True
             self._fail("the render thread did not finish within {:g} s (stuck in {})".format(
-                self.finish_timeout, type(stuck).__name__ if stuck is not None else "a sink"))
+                self.finish_timeout, sink_name(stuck) if stuck is not None else "a sink"))
         self._close_sinks(skip=stuck)
 
     def _fail(self, message, exc_info=None):
@@ -217,7 +217,7 @@ class RenderThread(object):
                     self._fail(str(exc))
                 except Exception as exc:  # a bug or a driver error: stop, but say where
                     what = "rendering the overlay" if self._doing is None else \
-                        "the {}".format(type(self._doing).__name__)
+                        "the {}".format(sink_name(self._doing))
                     self._fail("{} failed on frame {}: {} (the log has the traceback)".format(
                         what, result.index, one_line(exc)), exc_info=True)
         finally:
@@ -252,6 +252,11 @@ class RenderThread(object):
                     sink.close()
             except Exception as exc:  # close the others anyway; the first error is reported
                 self._fail("closing {} failed: {}".format(type(sink).__name__, one_line(exc)))
+
+
+def sink_name(sink):
+    """The class name of a sink, also when a worker wraps it (the name users know)."""
+    return sink.name if isinstance(sink, delivery.Worker) else type(sink).__name__
 
 
 def run_pipeline(stream, backend, sinks=(), alpha=0.5, max_frames=None, duration=None,

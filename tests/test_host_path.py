@@ -20,7 +20,7 @@ from edge.runtime import run_pipeline
 from edge.sinks import MaskSink, VideoSink, ViewerSink
 from edge.sources import open_source
 from edge.viewer import MjpegViewer
-from tests.video_helpers import count_frames, wait_until, write_street_video
+from tests.video_helpers import BrokenSink, count_frames, wait_until, write_street_video
 
 FRAMES = 20
 
@@ -137,3 +137,23 @@ def test_host_only_waits_without_using_the_cpu():
     labels = np.argmax(probs, axis=2)
     assert np.array_equal(labels, fixed_labels(standin.contract))
     assert set(np.unique(labels).tolist()) == {0, 1, 2}
+
+
+class CrashingWorkerSink(BrokenSink):
+    """A sink on its own worker whose third write raises (a bug in a slow sink)."""
+
+    delivery = "every"
+
+
+def test_a_crashing_worker_ends_the_run_in_one_line_and_the_video_still_plays(
+        street_720p, tmp_path):
+    out = str(tmp_path / "out.mp4")
+    video, broken = VideoSink(out, 30.0), CrashingWorkerSink(fail_at=3)
+    summary = run_bounded(stream=open_source(street_720p),
+                          backend=HostOnlyStandIn(street_contract(), 30),
+                          sinks=[video, broken])
+    assert summary["end_reason"] == "sink error" and summary["frames"] < FRAMES
+    assert summary["error"] == ("the CrashingWorkerSink failed on frame 2: ValueError: "
+                                "unsupported pixel layout (the log has the traceback)")
+    assert broken.closed_on == "sink-CrashingWorkerSink"  # closed on its own worker
+    assert count_frames(out) == video.frames == summary["written"]
