@@ -47,9 +47,12 @@ FRAME_SIZE = (720, 1280)  # a 720p camera frame (height, width)
 STAGE_TEXT = [("capture", 1.0), ("pre", 0.5), ("infer", 33.0), ("post", 0.1), ("render", 2.0)]
 GOALS = (  # (name, numerator, denominator, comparison, limit): the issue's host-path goals
     ("loop + video + masks / bare loop (FPS)", "loop_video_masks", "bare_loop", ">=", 0.95),
-    ("bare loop / raw inference (FPS)", "bare_loop", "raw_inference", ">=", 0.95),
-    ("preprocess / OpenCV lower bound (ms)", "preprocess", "opencv_lower_bound", "<=", 1.2),
-    ("render 1280x720 / render lower bound (ms)", "render", "render_lower_bound", "<=", 1.5),
+    ("bare loop / raw inference (FPS over all frames / calls)", "bare_loop", "raw_inference",
+     ">=", 0.95),
+    ("preprocess / OpenCV lower bound (CPU ms)", "preprocess", "opencv_lower_bound", "<=",
+     1.2),
+    ("render 1280x720 / render lower bound (CPU ms)", "render", "render_lower_bound", "<=",
+     1.5),
 )
 CPU_GOAL_MS = 8.0
 
@@ -90,24 +93,40 @@ class HostOnlyStandIn(Backend):
             self.seconds * 1000.0)
 
 
-def latency_stats(seconds):
-    """{median_ms, p90_ms, fps} from per-run durations in seconds."""
-    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
-    median = float(np.median(ms))
-    return {"median_ms": round(median, 3), "p90_ms": round(float(np.percentile(ms, 90)), 3),
-            "fps": round(1000.0 / median, 2) if median > 0 else None, "runs": int(ms.size)}
+def latency_stats(samples):
+    """{median_ms, p90_ms, fps, cpu_median_ms, cpu_p90_ms} from (wall s, CPU s) samples.
+
+    The process CPU time of a call does not grow when other jobs share the cores, so the
+    host stages are compared on it; wall time is what the loop feels.
+    """
+    wall = np.asarray([w for w, _ in samples], dtype=np.float64) * 1000.0
+    cpu = np.asarray([c for _, c in samples], dtype=np.float64) * 1000.0
+    median = float(np.median(wall))
+    return {"median_ms": round(median, 3), "p90_ms": round(float(np.percentile(wall, 90)), 3),
+            "fps": round(1000.0 / median, 2) if median > 0 else None, "runs": int(wall.size),
+            "mean_fps": round(1000.0 / float(np.mean(wall)), 2) if wall.size else None,
+            "cpu_median_ms": round(float(np.median(cpu)), 3),
+            "cpu_p90_ms": round(float(np.percentile(cpu, 90)), 3)}
 
 
 def time_calls(function, runs, warmup):
-    """Durations of ``runs`` calls of ``function()`` after ``warmup`` untimed ones."""
+    """(wall s, process CPU s) of ``runs`` calls of ``function()`` after ``warmup`` ones."""
+    return time_interleaved([function], runs, warmup)[0]
+
+
+def time_interleaved(functions, runs, warmup):
+    """Per function, ``runs`` (wall, CPU) samples, taken in turns: a change of the machine's
+    load during the measurement hits each function alike, so their ratio stays fair."""
     for _ in range(warmup):
-        function()
-    durations = []
+        for function in functions:
+            function()
+    samples = [[] for _ in functions]
     for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        durations.append(time.perf_counter() - start)
-    return durations
+        for function, out in zip(functions, samples):
+            cpu, start = time.process_time(), time.perf_counter()
+            function()
+            out.append((time.perf_counter() - start, time.process_time() - cpu))
+    return samples
 
 
 def benchmark_backend(backend, runs, warmup):
@@ -116,9 +135,8 @@ def benchmark_backend(backend, runs, warmup):
     contract = backend.contract
     frame = np.random.RandomState(0).randint(0, 256, FRAME_SIZE + (3,), dtype=np.uint8)
     x = preprocess_image(frame, contract, "BGR")
-    cpu = time.process_time()
     stats = latency_stats(time_calls(lambda: backend.infer(x), runs, warmup))
-    stats["cpu_ms"] = round((time.process_time() - cpu) * 1000.0 / (runs + warmup), 3)
+    stats["cpu_ms"] = stats["cpu_median_ms"]
     return stats
 
 
@@ -140,8 +158,8 @@ def benchmark_preprocessing(contract, runs, warmup, frame=None, out=None):
     """(contract preprocessing stats, OpenCV lower bound stats) on a 1280x720 BGR frame,
     preprocessing into ``out`` (the backend's input buffer) as the runtime does."""
     frame = as_720p(frame)
-    ours = time_calls(lambda: preprocess_image(frame, contract, "BGR", out=out), runs, warmup)
-    bare = time_calls(lambda: opencv_lower_bound(frame, contract), runs, warmup)
+    ours, bare = time_interleaved([lambda: preprocess_image(frame, contract, "BGR", out=out),
+                                   lambda: opencv_lower_bound(frame, contract)], runs, warmup)
     return latency_stats(ours), latency_stats(bare)
 
 
@@ -152,8 +170,9 @@ def benchmark_render(contract, runs, warmup, frame=None):
     renderer = overlay.Renderer(contract, 0.5)
     labels = fixed_labels(contract)
     other = frame[::-1].copy()
-    ours = time_calls(lambda: renderer.render(frame, labels, 30.0, STAGE_TEXT), runs, warmup)
-    bare = time_calls(lambda: cv2.addWeighted(frame, 0.5, other, 0.5, 0.0), runs, warmup)
+    ours, bare = time_interleaved([
+        lambda: renderer.render(frame, labels, 30.0, STAGE_TEXT),
+        lambda: cv2.addWeighted(frame, 0.5, other, 0.5, 0.0)], runs, warmup)
     return latency_stats(ours), latency_stats(bare), renderer.render(frame, labels, 30.0,
                                                                     STAGE_TEXT)
 
@@ -287,8 +306,11 @@ def goal_value(results, key):
     entry = results.get(key)
     if entry is None:
         return None
-    return entry["fps"] if "fps" in entry and key in ("bare_loop", "loop_video_masks",
-                                                      "raw_inference") else entry["median_ms"]
+    if key == "raw_inference":  # frames per second over all calls, like a loop's FPS
+        return entry["mean_fps"]
+    if key in ("bare_loop", "loop_video_masks"):
+        return entry["fps"]
+    return entry["cpu_median_ms"]  # host stages: CPU time, robust to the machine's load
 
 
 def ratios(results):
@@ -365,6 +387,7 @@ def loop_row(what, summary):
 
 
 def stats_row(what, stats, note):
+    note = "CPU median {:.2f} ms; {}".format(stats["cpu_median_ms"], note)
     return (what, stats["median_ms"], stats["p90_ms"], stats.get("fps") if what.startswith(
         "raw inference") else None, note)
 
