@@ -141,9 +141,14 @@ class RenderThread(object):
         self._lock = threading.Lock()
         self._error_lock = threading.Lock()
         self.sinks = []
-        self._unclosed = self.sinks
-        for sink in sinks:  # appended one by one: if one cannot start, close() gets the rest
-            self.sinks.append(delivery.wrap(sink, self._fail))
+        sinks = list(sinks)
+        try:
+            for sink in sinks:
+                self.sinks.append(delivery.wrap(sink, self._fail))
+        except BaseException:  # e.g. an unknown delivery: no worker or file left open
+            self._unclosed = self.sinks + sinks[len(self.sinks):]
+            self._close_sinks()
+            raise
         self._unclosed = list(self.sinks)
         self._thread = threading.Thread(target=self._run, name="render", daemon=True)
 

@@ -157,3 +157,18 @@ def test_a_crashing_worker_ends_the_run_in_one_line_and_the_video_still_plays(
                                 "unsupported pixel layout (the log has the traceback)")
     assert broken.closed_on == "sink-CrashingWorkerSink"  # closed on its own worker
     assert count_frames(out) == video.frames == summary["written"]
+
+
+def test_an_unknown_delivery_is_one_line_and_closes_the_sinks_already_started(tmp_path):
+    from edge.errors import NanosegError
+    from edge.runtime import RenderThread, StageTimer
+
+    class Sometimes(BrokenSink):
+        delivery = "sometimes"
+
+    first, odd = BrokenSink(fail_at=100), Sometimes()
+    video = VideoSink(str(tmp_path / "v.mp4"), 30.0)
+    with pytest.raises(NanosegError, match="Sometimes declares delivery 'sometimes': use one "
+                                           "of inline, every, latest"):
+        RenderThread([video, first, odd], street_contract(), StageTimer())
+    assert first.closed_on is not None and odd.closed_on is not None
