@@ -172,3 +172,28 @@ def test_an_unknown_delivery_is_one_line_and_closes_the_sinks_already_started(tm
                                            "of inline, every, latest"):
         RenderThread([video, first, odd], street_contract(), StageTimer())
     assert first.closed_on is not None and odd.closed_on is not None
+
+
+def test_frames_are_preprocessed_into_the_backends_input_array_without_a_copy(street_720p):
+    from edge.backends import Backend
+    from edge.contract import preprocess_image
+    from edge.runtime import Processor, StageTimer
+
+    class Recording(Backend):
+        def _run(self, batch):
+            self.seen = batch
+            return np.zeros((1, 64, 64, 3), np.float32)
+
+    contract = street_contract()
+    backend = Recording(contract, contract)
+    stream = open_source(street_720p)
+    try:
+        frame = stream.get(timeout=10.0).image
+    finally:
+        stream.stop()
+    labels = Processor(backend, contract, StageTimer()).process(frame)
+    assert labels.shape == (64, 64)  # the model's size: the 720p upscale is the sinks' job
+    assert np.shares_memory(backend.seen, backend.input_buffer())  # no per-frame array
+    assert np.array_equal(backend.seen[0], preprocess_image(frame, contract, "BGR"))
+    nchw = Recording(contract, contract.copy(layout="NCHW"))
+    assert nchw.input_buffer() is None  # a transpose is needed anyway
