@@ -271,7 +271,9 @@ class ViewerSink(Sink):
         if now < self._next:
             self.rate_limited += 1
             return
-        self._next = max(self._next + self.interval, now)  # keeps a steady --view-fps
+        # on schedule: keep the grid (a steady --view-fps); late by more: restart it from now
+        late = now - self._next
+        self._next = (self._next if late < self.interval else now) + self.interval
         ok, jpeg = cv2.imencode(".jpg", result.rendered, self.params)
         if ok:
             self.encoded += 1
