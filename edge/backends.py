@@ -68,6 +68,19 @@ class Backend(object):
     def __init__(self, contract, model_contract):
         self.contract = contract
         self.model_contract = model_contract
+        self._input = None
+
+    def input_buffer(self):
+        """HxWx3 float32 array preprocessing may write into (no per-frame allocation).
+
+        ``infer`` of this very array passes it on without a copy. None when the model's
+        layout needs a transpose anyway (NCHW): then preprocess into a new array.
+        """
+        if self.model_contract.layout != "NHWC":
+            return None
+        if self._input is None:
+            self._input = np.zeros(self.contract.input_shape(1), np.float32)
+        return self._input[0]
 
     def infer(self, x):
         """Probabilities HxWxC (float32, NHWC) for one preprocessed image."""
@@ -182,6 +195,14 @@ class TensorRTBackend(Backend):
                                "pycuda)".format(exc))
         self.engine_path = engine_path
         self.runner = TrtRunner(engine_path)
+
+    def input_buffer(self):
+        """The engine's page-locked host input buffer itself, when it is float32 NHWC."""
+        host = self.runner.input_host_buffer()
+        if host is None or self.model_contract.layout != "NHWC" or \
+                tuple(host.shape) != tuple(self.contract.input_shape(1)):
+            return None
+        return host[0]
 
     def _run(self, batch):
         outputs = self.runner.infer(batch)

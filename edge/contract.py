@@ -75,6 +75,8 @@ class Normalization(object):
         self._mean32 = np.asarray(self.mean, dtype=np.float32)
         self._std32 = np.asarray(self.std, dtype=np.float32)
         self._scale32 = np.float32(self.scale)
+        values = np.arange(256, dtype=np.uint8).reshape(1, 256, 1).repeat(3, axis=2)
+        self._lut = np.ascontiguousarray(self.formula(values))
 
     @classmethod
     def named(cls, name):
@@ -86,8 +88,28 @@ class Normalization(object):
         raise NanosegError(
             "unknown normalization {!r}: use 'scale', 'imagenet' or 'backbone'".format(name))
 
-    def apply(self, image):
-        """uint8 HxWx3 -> float32 HxWx3. The one place these numbers touch pixels."""
+    def apply(self, image, out=None):
+        """uint8 HxWx3 -> float32 HxWx3. The one place these numbers touch pixels.
+
+        One ``cv2.LUT`` pass through :meth:`table` (bit-identical to the float32
+        formula, see there) instead of three broadcast passes; ``out`` (float32 HxWx3,
+        contiguous), when given, receives the result without a new allocation, e.g. a
+        backend's input buffer.
+        """
+        if out is None:
+            return cv2.LUT(image, self._lut)
+        return cv2.LUT(image, self._lut, dst=out)
+
+    def table(self):
+        """(1, 256, 3) float32: ``(x * scale - mean) / std`` for every uint8 x per channel.
+
+        Computed with exactly the float32 operations (and their rounding) of the formula,
+        so looking a pixel up gives the same bits as computing it.
+        """
+        return self._lut.copy()
+
+    def formula(self, image):
+        """The float32 formula itself, three passes: the reference :meth:`apply` must match."""
         x = image.astype(np.float32)
         x *= self._scale32
         x -= self._mean32
@@ -408,8 +430,11 @@ def check_image(image, what="image"):
         raise NanosegError("{} must be uint8 HxWx3 (RGB or BGR), got {}".format(what, desc))
 
 
-def preprocess_image(image, contract, image_order):
+def preprocess_image(image, contract, image_order, out=None):
     """uint8 HxWx3 image in ``image_order`` -> float32 HxWx3 model input (NHWC, no batch).
+
+    ``out`` (float32 HxWx3, contiguous) receives the result instead of a new array: the
+    edge passes its backend's input buffer so no frame allocates one.
 
     Order of operations is part of the contract: resize in uint8, channel order, normalize.
     Training (train/pipeline.py) and the edge both call exactly this. Resizing works per
@@ -417,9 +442,12 @@ def preprocess_image(image, contract, image_order):
     instead of a full 720p one (~25 ms on a camera frame).
     """
     check_image(image)
-    image = resize_image(image, contract.size, contract.interpolation)
+    height, width = contract.size
+    if image.shape[0] != height or image.shape[1] != width:  # the frame itself is not changed
+        image = cv2.resize(image, (width, height),
+                           interpolation=INTERPOLATIONS[contract.interpolation])
     image = reorder_channels(image, image_order, contract.channel_order)
-    return contract.normalization.apply(image)
+    return contract.normalization.apply(image, out)
 
 
 def to_layout(batch_nhwc, layout):

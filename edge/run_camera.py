@@ -99,6 +99,9 @@ def parse_args(argv=None):
                      help="serve an MJPEG browser viewer on this port")
     out.add_argument("--view-host", default="127.0.0.1",
                      help="viewer address (0.0.0.0 exposes it to the network)")
+    out.add_argument("--view-fps", type=float, default=15.0,
+                     help="most JPEGs per second the viewer encodes (only while a client "
+                          "is connected)")
     out.add_argument("--summary", default=None, help="write the run summary JSON here")
     run = parser.add_argument_group("run")
     run.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
@@ -125,7 +128,7 @@ def make_sinks(args, stream_fps):
             sinks.append(MaskSink(args.save_masks))
         if args.view_port is not None:
             viewer = MjpegViewer(args.view_host, args.view_port, title=args.bundle).start()
-            sinks.append(ViewerSink(viewer))
+            sinks.append(ViewerSink(viewer, max_fps=args.view_fps))
         if not args.headless:
             sinks.append(WindowSink())
     except BaseException:
@@ -152,6 +155,8 @@ def check_args(args):
         raise NanosegError("--max-frames must be positive, got {}".format(args.max_frames))
     if args.duration is not None and args.duration <= 0:
         raise NanosegError("--duration must be positive, got {}".format(args.duration))
+    if args.view_fps <= 0:
+        raise NanosegError("--view-fps must be positive, got {}".format(args.view_fps))
     if not 0.0 <= args.alpha <= 1.0:
         raise NanosegError("--alpha must be in [0, 1], got {}".format(args.alpha))
     if args.reconnect_attempts < 0:

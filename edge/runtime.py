@@ -1,9 +1,14 @@
-"""The live pipeline: capture ∥ (preprocess → infer → postprocess) ∥ render/write.
+"""The live pipeline: capture ∥ (preprocess → infer → postprocess) ∥ render ∥ slow sinks.
 
-Three threads joined by bounded hand-offs: the source's capture thread (edge/sources.py),
+Threads joined by bounded hand-offs: the source's capture thread (edge/sources.py),
 inference on the *calling* thread (the TensorRT backend pushes its CUDA context around each
-call, so any one thread may run it) and a render thread feeding the sinks. While the model runs on frame N, frame N+1 is
-being captured and frame N-1 drawn/encoded, so end-to-end FPS approaches inference FPS.
+call, so any one thread may run it), a render thread that draws the overlay once and hands
+it to the sinks, and one worker per slow sink (edge/delivery.py: the video and mask writers
+get every frame, the window and the viewer the latest). While the model runs on frame N,
+frame N+1 is being captured and frame N-1 drawn and encoded, so end-to-end FPS approaches
+inference FPS. The inference thread only preprocesses (into the backend's input buffer),
+infers and thresholds at the model's size; the frame-size label map is made by whichever
+sink needs it.
 Every stage is timed with time.monotonic() (a Jetson has no RTC: the wall clock jumps when
 NTP syncs); :func:`run_pipeline` logs the timings periodically and returns a summary
 (frames, dropped, fps, per-stage median/p90 ms).
@@ -17,9 +22,9 @@ import time
 
 import numpy as np
 
-from edge import overlay
-from edge.contract import (labels_to_frame, preprocess_image, probabilities_to_labels,
-                           write_text_atomic)
+from edge import delivery, overlay
+from edge.contract import preprocess_image, probabilities_to_labels, write_text_atomic
+from edge.delivery import one_line
 from edge.errors import NanosegError
 from edge.sinks import Result
 
@@ -83,28 +88,25 @@ class RateMeter(object):
         return (len(self._times) - 1) / span if span > 0 else 0.0
 
 
-def one_line(exc):
-    """``Type: first line of the message``: an unexpected exception as a one-line error."""
-    lines = str(exc).strip().splitlines()
-    return "{}: {}".format(type(exc).__name__, lines[0]) if lines else type(exc).__name__
-
-
 class Processor(object):
-    """frame (BGR uint8) -> label map at the frame's size, with the contract's own steps."""
+    """frame (BGR uint8) -> label map at the model's size, with the contract's own steps."""
 
     def __init__(self, backend, contract, timer):
         self.backend = backend
         self.contract = contract
         self.timer = timer
+        buffer_of = getattr(backend, "input_buffer", None)
+        self._input = buffer_of() if buffer_of is not None else None
 
     def process(self, frame):
-        """Preprocess (the training function, frame order BGR), infer, labels, resize back."""
+        """Preprocess (the training function, frame order BGR) into the backend's input
+        buffer, infer, labels at the model's size (sinks upscale them when they need to)."""
         t0 = time.monotonic()
-        x = preprocess_image(frame, self.contract, "BGR")
+        x = preprocess_image(frame, self.contract, "BGR", out=self._input)
         t1 = time.monotonic()
         probs = self.backend.infer(x)
         t2 = time.monotonic()
-        labels = labels_to_frame(probabilities_to_labels(probs, self.contract), frame.shape)
+        labels = probabilities_to_labels(probs, self.contract)
         t3 = time.monotonic()
         self.timer.add("pre", t1 - t0)
         self.timer.add("infer", t2 - t1)
@@ -113,23 +115,23 @@ class Processor(object):
 
 
 class RenderThread(object):
-    """Draws the overlay (once, if any sink shows it) and writes every sink, in order.
+    """Draws the overlay (once, if any sink shows it) and hands it to every sink, in order.
 
-    Every sink call (a window is created, drawn and destroyed here) happens on this thread.
-    Any exception in a sink ends the writing: it is logged with its traceback and kept in
-    ``error`` (which stops the run); the thread keeps draining so the producer never blocks,
-    and closes every sink when it ends.
+    Inline sinks are called on this thread; the others are wrapped by their ``delivery``
+    (edge/delivery.py) and called on their own worker. Any exception in a sink ends the
+    writing: it is logged with its traceback and kept in ``error`` (which stops the run);
+    the thread keeps draining so the producer never blocks, and closes every sink when it
+    ends (a worker drains its queue first, so files keep every frame handed over).
     """
 
     def __init__(self, sinks, contract, timer, alpha=0.5, queue_size=2,
                  finish_timeout=FINISH_TIMEOUT):
-        self.sinks = list(sinks)
         self.contract = contract
         self.timer = timer
         self.alpha = alpha
         self.finish_timeout = float(finish_timeout)
-        self.palette = overlay.bgr_palette(contract)
-        self.needs_render = any(s.needs_render for s in self.sinks)
+        self.renderer = overlay.Renderer(contract, alpha)
+        self.palette = self.renderer.palette
         self.queue = queue.Queue(maxsize=queue_size)
         self.error = None
         self.written = 0
@@ -137,6 +139,16 @@ class RenderThread(object):
         self._doing = None  # what the thread is doing right now (for error messages)
         self._given_up = False
         self._lock = threading.Lock()
+        self._error_lock = threading.Lock()
+        self.sinks = []
+        sinks = list(sinks)
+        try:
+            for sink in sinks:
+                self.sinks.append(delivery.wrap(sink, self._fail))
+        except BaseException:  # e.g. an unknown delivery: no worker or file left open
+            self._unclosed = self.sinks + sinks[len(self.sinks):]
+            self._close_sinks()
+            raise
         self._unclosed = list(self.sinks)
         self._thread = threading.Thread(target=self._run, name="render", daemon=True)
 
@@ -178,13 +190,14 @@ class RenderThread(object):
         if self._thread.is_alive():
             self._given_up = True
             self._fail("the render thread did not finish within {:g} s (stuck in {})".format(
-                self.finish_timeout, type(stuck).__name__ if stuck is not None else "a sink"))
+                self.finish_timeout, sink_name(stuck) if stuck is not None else "a sink"))
         self._close_sinks(skip=stuck)
 
     def _fail(self, message, exc_info=None):
         """Keep the first error; log this one (with the traceback of ``exc_info``)."""
-        if self.error is None:
-            self.error = message
+        with self._error_lock:
+            if self.error is None:
+                self.error = message
         LOG.error("%s", message, exc_info=exc_info)
 
     def _run(self):
@@ -209,7 +222,7 @@ class RenderThread(object):
                     self._fail(str(exc))
                 except Exception as exc:  # a bug or a driver error: stop, but say where
                     what = "rendering the overlay" if self._doing is None else \
-                        "the {}".format(type(self._doing).__name__)
+                        "the {}".format(sink_name(self._doing))
                     self._fail("{} failed on frame {}: {} (the log has the traceback)".format(
                         what, result.index, one_line(exc)), exc_info=True)
         finally:
@@ -221,10 +234,9 @@ class RenderThread(object):
     def _write(self, result):
         t0 = time.monotonic()
         self._doing = None
-        if self.needs_render:
-            result.rendered = overlay.render(result.frame, result.labels, self.contract,
-                                             self.palette, self.alpha, self.fps,
-                                             self.timer.latest())
+        if any(sink.needs_render for sink in self.sinks):  # per frame: the viewer's changes
+            result.rendered = self.renderer.render(result.frame, result.small_labels,
+                                                   self.fps, self.timer.latest())
         for sink in self.sinks:
             self._doing = sink
             sink.write(result)
@@ -239,9 +251,17 @@ class RenderThread(object):
             self._unclosed = [s for s in self._unclosed if s is skip]
         for sink in todo:
             try:
-                sink.close()
+                if isinstance(sink, delivery.Worker):
+                    sink.close(self.finish_timeout)
+                else:
+                    sink.close()
             except Exception as exc:  # close the others anyway; the first error is reported
                 self._fail("closing {} failed: {}".format(type(sink).__name__, one_line(exc)))
+
+
+def sink_name(sink):
+    """The class name of a sink, also when a worker wraps it (the name users know)."""
+    return sink.name if isinstance(sink, delivery.Worker) else type(sink).__name__
 
 
 def run_pipeline(stream, backend, sinks=(), alpha=0.5, max_frames=None, duration=None,
@@ -297,7 +317,8 @@ def _loop(stream, processor, render, timer, state, max_frames, duration, stop_ev
         labels = processor.process(frame.image)
         state["frames"] += 1
         render.fps = meter.tick()
-        render.put(Result(frame.index, frame.name, frame.image, labels), stop_event)
+        render.put(Result(frame.index, frame.name, frame.image, small_labels=labels),
+                   stop_event)
         wait_start = time.monotonic()
         if wait_start >= next_log:
             next_log = wait_start + log_every
@@ -339,6 +360,7 @@ def summarize(state, stream, backend, render, timer, elapsed):
     summary["backend"] = backend.describe()
     summary["stages"] = timer.summary()
     summary["error"] = render.error or stream.error
+    summary["sinks"] = [delivery.sink_stats(sink) for sink in render.sinks]
     return summary
 
 
@@ -350,7 +372,23 @@ def format_summary(summary):
         if stats["count"]:
             lines.append("  {:<8} median {:7.2f} ms   p90 {:7.2f} ms".format(
                 name, stats["median_ms"], stats["p90_ms"]))
+    for sink in summary.get("sinks", ()):
+        lines.append("  " + format_sink(sink))
     return lines
+
+
+def format_sink(stats):
+    """One log line per sink: frames written, and the producer's waits or superseded frames."""
+    line = "{:<12} {:<6} {} written".format(stats["sink"], stats["delivery"],
+                                            stats.get("written", "-"))
+    if stats["delivery"] == "every":
+        line += ", producer waited {} times ({:.1f} ms in all, median {:.1f} ms), max " \
+                "queue {}/{}".format(stats["waits"], stats["wait_total_ms"],
+                                     stats["wait_median_ms"], stats["max_queue"],
+                                     stats["queue_size"])
+    elif stats["delivery"] == "latest":
+        line += ", {} superseded by newer frames".format(stats["superseded"])
+    return line
 
 
 def write_summary(summary, path):

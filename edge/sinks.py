@@ -1,16 +1,20 @@
 """Where results go: a window, an mp4, mask PNGs, the MJPEG viewer.
 
-Every sink has ``write(result)`` and ``close()``; the runtime calls them from its render
-thread and always calls ``close()`` (also on Ctrl-C / SIGTERM), which is what finalizes the
-mp4. A :class:`Result` carries the BGR frame, the label map at frame size and, when some sink
-needs it, the rendered overlay.
+Every sink has ``write(result)`` and ``close()`` and declares ``delivery`` (see
+edge/delivery.py): ``"inline"`` sinks are called on the runtime's render thread, ``"every"``
+and ``"latest"`` ones on a worker of their own. ``close()`` is always called (also on Ctrl-C /
+SIGTERM, after the worker's queue is drained), which is what finalizes the mp4. A
+:class:`Result` carries the BGR frame, the label map (at the model's size, and at the frame's
+size when a sink asks for it) and, when some sink needs it, the rendered overlay.
 """
 import logging
 import os
 import sys
+import time
 
 import cv2
 
+from edge.contract import labels_to_frame
 from edge.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
@@ -24,22 +28,43 @@ GUI_KEYS = ("gtk+", "gtk+ 2.x", "gtk+ 3.x", "qt", "win32 ui", "cocoa", "winrt")
 
 
 class Result(object):
-    """One processed frame handed from the inference stage to the sinks."""
+    """One processed frame handed from the inference stage to the sinks.
 
-    __slots__ = ("index", "name", "frame", "labels", "rendered")
+    ``small_labels`` is the model-size label map the inference thread made; ``labels`` the
+    frame-size one, upscaled (nearest neighbour) on first use by the sink that reads it, so
+    the 720p resize stays off the inference thread and is skipped when nobody needs it.
+    """
 
-    def __init__(self, index, name, frame, labels):
+    __slots__ = ("index", "name", "frame", "small_labels", "_labels", "rendered")
+
+    def __init__(self, index, name, frame, labels=None, small_labels=None):
+        if labels is None and small_labels is None:
+            raise ValueError("a Result needs labels or small_labels")
         self.index = index
         self.name = name
         self.frame = frame
-        self.labels = labels
+        self._labels = labels
+        self.small_labels = labels if small_labels is None else small_labels
         self.rendered = None
+
+    @property
+    def labels(self):
+        """The label map at the frame's size (uint8 H x W)."""
+        if self._labels is None:
+            self._labels = labels_to_frame(self.small_labels, self.frame.shape)
+        return self._labels
 
 
 class Sink(object):
-    """``needs_render``: True when the sink shows the overlay (so it is drawn once)."""
+    """``needs_render``: True when the sink shows the overlay (so it is drawn once).
+
+    ``delivery``: ``"inline"`` (cheap: called on the render thread), ``"every"`` (own
+    worker, every frame, the producer waits when it falls behind) or ``"latest"`` (own
+    worker, the newest frame only). A subclass only declares it; the runtime wraps it.
+    """
 
     needs_render = False
+    delivery = "inline"
 
     def write(self, result):
         raise NotImplementedError
@@ -61,6 +86,7 @@ class VideoSink(Sink):
     """
 
     needs_render = True
+    delivery = "every"
 
     def __init__(self, path, fps=30.0, fourccs=None):
         self.path = path
@@ -115,6 +141,8 @@ class MaskSink(Sink):
     A name with a relative path (a nested image folder's "day1/x") keeps it: the PNG goes
     to ``folder/day1/<index>_x.png``, sub-folders created as needed.
     """
+
+    delivery = "every"
 
     def __init__(self, folder):
         self.folder = folder
@@ -185,10 +213,12 @@ class WindowSink(Sink):
     """An OpenCV window with the overlay; q or Esc stops the run.
 
     The window is created at the first frame and destroyed in ``close()``, both on the
-    runtime's render thread: HighGUI wants every call of a window on one thread.
+    window's own worker thread (delivery "latest": it shows the newest frame): HighGUI
+    wants every call of a window on one thread.
     """
 
     needs_render = True
+    delivery = "latest"
 
     def __init__(self, title="nanoseg"):
         self.title = title
@@ -228,18 +258,48 @@ class WindowSink(Sink):
 
 
 class ViewerSink(Sink):
-    """JPEG-encodes the overlay for the MJPEG viewer (edge/viewer.py)."""
+    """JPEG-encodes the overlay for the MJPEG viewer (edge/viewer.py).
 
-    needs_render = True
+    Only while a client is connected (nobody watching: no overlay drawn for it, no JPEG)
+    and at most ``max_fps`` per second (0: every frame it gets), on its own worker that
+    takes the newest frame.
+    """
 
-    def __init__(self, viewer, quality=80):
+    delivery = "latest"
+
+    def __init__(self, viewer, quality=80, max_fps=15.0):
         self.viewer = viewer
         self.params = [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)]
+        self.interval = 1.0 / max_fps if max_fps and max_fps > 0 else 0.0
+        self.encoded = 0
+        self.unwatched = 0
+        self.rate_limited = 0
+        self._next = 0.0
+
+    @property
+    def needs_render(self):
+        return self.viewer.watching
 
     def write(self, result):
+        if not self.viewer.watching or result.rendered is None:
+            self.unwatched += 1
+            return
+        now = time.monotonic()
+        if now < self._next:
+            self.rate_limited += 1
+            return
+        # on schedule: keep the grid (a steady --view-fps); late by more: restart it from now
+        late = now - self._next
+        self._next = (self._next if late < self.interval else now) + self.interval
         ok, jpeg = cv2.imencode(".jpg", result.rendered, self.params)
         if ok:
+            self.encoded += 1
             self.viewer.publish(jpeg.tobytes())
+
+    def counts(self):
+        """For the run summary: JPEGs made, frames skipped (nobody watching, rate limit)."""
+        return {"encoded": self.encoded, "unwatched": self.unwatched,
+                "rate_limited": self.rate_limited}
 
     def close(self):
         self.viewer.close()

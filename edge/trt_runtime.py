@@ -142,6 +142,11 @@ class TrtRunner(object):
     def output_plans(self):
         return [p for p in self.plans if not p.is_input]
 
+    def input_host_buffer(self):
+        """The page-locked float32 input buffer (fill it, then ``infer`` it: no copy)."""
+        host = self._inputs[0][0] if self._inputs else None
+        return host if host is not None and host.dtype == np.float32 else None
+
     def infer(self, x):
         """Run one batch: ``x`` in the engine input's shape -> copies of every output."""
         x = np.asarray(x)
@@ -158,7 +163,8 @@ class TrtRunner(object):
     def _run(self, x):
         cuda, stream = self._cuda, self._stream
         for host, device in self._inputs:
-            np.copyto(host, x, casting="same_kind")
+            if not np.shares_memory(host, x):  # filled in place by the caller: no copy
+                np.copyto(host, x, casting="same_kind")
             cuda.memcpy_htod_async(device, host, stream)
         self.io.execute(stream.handle)
         for host, device in self._outputs:

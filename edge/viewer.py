@@ -33,7 +33,19 @@ class FrameBoard(object):
         self._cond = threading.Condition()
         self._jpeg = None
         self._seq = 0
+        self._watchers = 0
         self.closed = False
+
+    @property
+    def watchers(self):
+        """Clients connected right now (a stream, or a /frame.jpg waiting for its frame)."""
+        with self._cond:
+            return self._watchers
+
+    def watch(self, delta):
+        """A client arrives (+1) or leaves (-1): the publisher encodes only while one is."""
+        with self._cond:
+            self._watchers += delta
 
     def publish(self, jpeg):
         with self._cond:
@@ -70,9 +82,17 @@ class _Handler(BaseHTTPRequestHandler):
             page = INDEX_HTML.format(title=html.escape(str(self.server.title)))
             self._send(200, "text/html; charset=utf-8", page.encode("utf-8"))
         elif path == "/stream.mjpg":
-            self._stream()
+            self.server.board.watch(1)
+            try:
+                self._stream()
+            finally:
+                self.server.board.watch(-1)
         elif path == "/frame.jpg":
-            _, jpeg = self.server.board.wait_next(0, timeout=5.0)
+            self.server.board.watch(1)
+            try:
+                _, jpeg = self.server.board.wait_next(0, timeout=5.0)
+            finally:
+                self.server.board.watch(-1)
             if jpeg is None:
                 self._send(503, "text/plain", b"no frame yet\n")
             else:
@@ -151,6 +171,11 @@ class MjpegViewer(object):
 
     def publish(self, jpeg):
         self.board.publish(jpeg)
+
+    @property
+    def watching(self):
+        """True while at least one client is connected: only then is a JPEG worth making."""
+        return self.board.watchers > 0
 
     def close(self):
         """Stop serving: streaming clients finish their current part and disconnect."""

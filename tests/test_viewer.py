@@ -132,9 +132,9 @@ def test_index_page_escapes_the_title():
     assert "runs/&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;co" in page
 
 
-def test_window_is_created_drawn_and_destroyed_on_the_render_thread(monkeypatch):
+def test_window_is_created_drawn_and_destroyed_on_its_own_worker_thread(monkeypatch):
     """HighGUI wants one thread per window: lazily created at the first frame, destroyed
-    at the end, always on the runtime's render thread."""
+    at the end, always on the window's worker (it shows the latest frame)."""
     calls = []
 
     def recorder(name):
@@ -155,9 +155,12 @@ def test_window_is_created_drawn_and_destroyed_on_the_render_thread(monkeypatch)
                           threading.Event())
     render.finish()
     names = [name for name, _ in calls]
-    assert names.count("namedWindow") == 1 and names.count("imshow") == 3
+    worker = render.sinks[0]
+    assert worker.delivery == "latest" and worker.sink is window
+    assert names.count("namedWindow") == 1
+    assert names.count("imshow") == 3 - worker.superseded >= 1  # the last frame is shown
     assert names.index("destroyWindow") > names.index("imshow")
-    assert set(thread for _, thread in calls) == {"render"}
+    assert set(thread for _, thread in calls) == {"sink-WindowSink"}
     assert render.error is None and render.written == 3
 
 

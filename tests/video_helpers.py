@@ -219,3 +219,18 @@ def rendered_results(count, size=(240, 320)):
         result.rendered = overlay.render(frame, labels, contract, palette, 0.5)
         results.append(result)
     return results
+
+
+def write_street_video(path, camvid_dir, count, size=(1280, 720), fps=30.0):
+    """An mp4 of ``count`` real CamVid street frames (480x360, sorted by name: one sequence)
+    scaled to ``size`` (default 720p) with OpenCV; the frame count really decoded."""
+    import glob
+    import os
+    names = sorted(glob.glob(os.path.join(str(camvid_dir), "train", "*.png")))
+    names = (names * (count // max(len(names), 1) + 1))[:count]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for name in names:
+        frame = cv2.imread(name, cv2.IMREAD_COLOR)
+        writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR))
+    writer.release()
+    return count_frames(path)

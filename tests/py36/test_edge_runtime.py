@@ -132,8 +132,9 @@ def test_benchmark_runs_under_python36(bundle):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300,
         cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    assert "| onnxruntime infer, batch 1," in result.stdout
+    assert "| raw inference, batch 1," in result.stdout and "onnxruntime" in result.stdout
     assert "| OpenCV lower bound 1280x720" in result.stdout
+    assert "| render 1280x720 |" in result.stdout and "| encode 1280x720 |" in result.stdout
 
 
 def test_runtime_threads_survive_a_stalled_camera_and_a_crashing_sink(tmp_path):

@@ -1,0 +1,199 @@
+"""The host path off the critical loop: sink workers, the watched-only viewer, --host-only.
+
+Real 720p frames (CamVid street scenes scaled to 1280x720, written with OpenCV), real
+VideoSink / MaskSink / MjpegViewer, no model: the benchmark's host-only stand-in returns a
+fixed label map of the contract's size.
+"""
+import glob
+import os
+import socket
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.benchmark import HostOnlyStandIn, fixed_labels
+from edge.contract import Contract, Normalization, labels_to_frame
+from edge.runtime import run_pipeline
+from edge.sinks import MaskSink, VideoSink, ViewerSink
+from edge.sources import open_source
+from edge.viewer import MjpegViewer
+from tests.video_helpers import BrokenSink, count_frames, wait_until, write_street_video
+
+FRAMES = 20
+
+
+def street_contract():
+    return Contract.create(64, 64, ["road", "car"], "softmax",
+                           Normalization.named("imagenet"))
+
+
+@pytest.fixture(scope="module")
+def street_720p(tmp_path_factory, camvid_dir):
+    path = tmp_path_factory.mktemp("street").joinpath("street720.mp4")
+    assert write_street_video(path, camvid_dir, FRAMES) == FRAMES
+    return str(path)
+
+
+def run_bounded(timeout=120, **kwargs):
+    """run_pipeline on a thread, so a deadlock fails the test instead of hanging it."""
+    out = {}
+    thread = threading.Thread(target=lambda: out.update(summary=run_pipeline(**kwargs)),
+                              daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), "run_pipeline did not return within {} s".format(timeout)
+    return out["summary"]
+
+
+class SlowVideoSink(VideoSink):
+    """A video writer slower than the loop (a slow encoder on a busy A57)."""
+
+    def write(self, result):
+        time.sleep(0.08)
+        VideoSink.write(self, result)
+
+
+class SlowMaskSink(MaskSink):
+    def write(self, result):
+        time.sleep(0.08)
+        MaskSink.write(self, result)
+
+
+def test_every_frame_reaches_the_file_and_the_mask_folder_when_the_sinks_are_slow(
+        street_720p, tmp_path):
+    contract = street_contract()
+    out, masks = str(tmp_path / "out.mp4"), str(tmp_path / "masks")
+    sinks = [SlowVideoSink(out, 30.0), SlowMaskSink(masks)]
+    summary = run_bounded(stream=open_source(street_720p), backend=HostOnlyStandIn(contract, 0),
+                          sinks=sinks)
+    assert summary["frames"] == FRAMES and summary["error"] is None
+    assert count_frames(out) == FRAMES  # every frame, in a playable file
+    names = sorted(os.listdir(masks))
+    assert len(names) == FRAMES
+    expected = labels_to_frame(fixed_labels(contract), (720, 1280))
+    for name in names[:: FRAMES // 4]:
+        assert np.array_equal(cv2.imread(os.path.join(masks, name), cv2.IMREAD_UNCHANGED),
+                              expected)
+    stats = {s["sink"]: s for s in summary["sinks"]}
+    for name in ("SlowVideoSink", "SlowMaskSink"):
+        assert stats[name]["delivery"] == "every" and stats[name]["written"] == FRAMES
+    # the loop outran the first slow sink: it waited (counted, never a silent drop); the
+    # mask writer behind it was paced by that wait
+    video = stats["SlowVideoSink"]
+    assert video["waits"] > 0 and video["wait_total_ms"] > 0 and video["wait_median_ms"] > 0
+    assert video["max_queue"] == video["queue_size"]
+
+
+def _connect_stream(viewer):
+    sock = socket.create_connection(("127.0.0.1", viewer.port), timeout=5.0)
+    sock.sendall(b"GET /stream.mjpg HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+    return sock
+
+
+def test_the_viewer_encodes_nothing_without_a_client_and_at_most_view_fps_with_one(
+        street_720p):
+    contract = street_contract()
+    viewer = MjpegViewer("127.0.0.1", 0, title="test").start()
+    idle = ViewerSink(viewer, max_fps=15.0)  # closing the sink closes its viewer
+    summary = run_bounded(stream=open_source(street_720p), backend=HostOnlyStandIn(contract, 0),
+                          sinks=[idle])
+    assert summary["frames"] == FRAMES and summary["error"] is None
+    assert idle.encoded == 0 and idle.unwatched == summary["sinks"][0]["written"] > 0
+    assert viewer.board.wait_next(0, timeout=0.01)[1] is None  # nothing was published
+
+    viewer = MjpegViewer("127.0.0.1", 0, title="test").start()
+    watched = ViewerSink(viewer, max_fps=5.0)
+    sock = _connect_stream(viewer)
+    try:
+        assert wait_until(lambda: viewer.watching)
+        started = time.monotonic()
+        summary = run_bounded(stream=open_source(street_720p),
+                              backend=HostOnlyStandIn(contract, 20), sinks=[watched])
+        took = time.monotonic() - started
+        sock.settimeout(5.0)
+        assert sock.recv(4096).startswith(b"HTTP/1.0 200")
+    finally:
+        sock.close()
+        viewer.close()
+    assert summary["frames"] == FRAMES and summary["error"] is None
+    assert 1 <= watched.encoded <= 5.0 * took + 1  # --view-fps 5 over the run
+    assert watched.rate_limited + watched.encoded + summary["sinks"][0]["superseded"] == \
+        FRAMES
+
+
+def test_host_only_waits_without_using_the_cpu():
+    standin = HostOnlyStandIn(street_contract(), 200)
+    x = np.zeros((64, 64, 3), np.float32)
+    wall, cpu = time.monotonic(), time.process_time()
+    for _ in range(3):
+        probs = standin.infer(x)
+    wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+    assert wall >= 0.6
+    assert cpu < 0.03, "the stand-in used {:.3f} s of CPU in {:.3f} s".format(cpu, wall)
+    assert probs.shape == (64, 64, 3) and probs.dtype == np.float32
+    labels = np.argmax(probs, axis=2)
+    assert np.array_equal(labels, fixed_labels(standin.contract))
+    assert set(np.unique(labels).tolist()) == {0, 1, 2}
+
+
+class CrashingWorkerSink(BrokenSink):
+    """A sink on its own worker whose third write raises (a bug in a slow sink)."""
+
+    delivery = "every"
+
+
+def test_a_crashing_worker_ends_the_run_in_one_line_and_the_video_still_plays(
+        street_720p, tmp_path):
+    out = str(tmp_path / "out.mp4")
+    video, broken = VideoSink(out, 30.0), CrashingWorkerSink(fail_at=3)
+    summary = run_bounded(stream=open_source(street_720p),
+                          backend=HostOnlyStandIn(street_contract(), 30),
+                          sinks=[video, broken])
+    assert summary["end_reason"] == "sink error" and summary["frames"] < FRAMES
+    assert summary["error"] == ("the CrashingWorkerSink failed on frame 2: ValueError: "
+                                "unsupported pixel layout (the log has the traceback)")
+    assert broken.closed_on == "sink-CrashingWorkerSink"  # closed on its own worker
+    assert count_frames(out) == video.frames == summary["written"]
+
+
+def test_an_unknown_delivery_is_one_line_and_closes_the_sinks_already_started(tmp_path):
+    from edge.errors import NanosegError
+    from edge.runtime import RenderThread, StageTimer
+
+    class Sometimes(BrokenSink):
+        delivery = "sometimes"
+
+    first, odd = BrokenSink(fail_at=100), Sometimes()
+    video = VideoSink(str(tmp_path / "v.mp4"), 30.0)
+    with pytest.raises(NanosegError, match="Sometimes declares delivery 'sometimes': use one "
+                                           "of inline, every, latest"):
+        RenderThread([video, first, odd], street_contract(), StageTimer())
+    assert first.closed_on is not None and odd.closed_on is not None
+
+
+def test_frames_are_preprocessed_into_the_backends_input_array_without_a_copy(street_720p):
+    from edge.backends import Backend
+    from edge.contract import preprocess_image
+    from edge.runtime import Processor, StageTimer
+
+    class Recording(Backend):
+        def _run(self, batch):
+            self.seen = batch
+            return np.zeros((1, 64, 64, 3), np.float32)
+
+    contract = street_contract()
+    backend = Recording(contract, contract)
+    stream = open_source(street_720p)
+    try:
+        frame = stream.get(timeout=10.0).image
+    finally:
+        stream.stop()
+    labels = Processor(backend, contract, StageTimer()).process(frame)
+    assert labels.shape == (64, 64)  # the model's size: the 720p upscale is the sinks' job
+    assert np.shares_memory(backend.seen, backend.input_buffer())  # no per-frame array
+    assert np.array_equal(backend.seen[0], preprocess_image(frame, contract, "BGR"))
+    nchw = Recording(contract, contract.copy(layout="NCHW"))
+    assert nchw.input_buffer() is None  # a transpose is needed anyway
