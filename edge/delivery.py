@@ -11,9 +11,11 @@ render thread writes to:
   ones are superseded and counted, which is not an error (window, browser viewer).
 
 A worker calls its sink's ``write`` and ``close`` on its own thread only (HighGUI wants a
-window's calls on one thread). ``close()`` drains what is queued, closes the sink and waits
-at most ``timeout`` seconds. A sink's exception is reported once through ``fail`` as one
-line (the traceback goes to the log); the worker then discards frames until it is closed.
+window's calls on one thread). Ending is two steps, so several workers finish in parallel
+against one deadline: ``signal_end()`` (returns at once; the worker drains what is queued,
+then closes its sink) and ``join(deadline)``; ``close(timeout)`` does both for one worker.
+A sink's exception is reported once through ``fail`` as one line (the traceback goes to
+the log); the worker then discards frames until it is closed.
 """
 import collections
 import logging
@@ -68,6 +70,7 @@ class Worker(object):
         self.name = type(sink).__name__
         self.written = 0
         self.failed = False
+        self._doing = None  # "write of frame N" / "close": what a stuck worker is stuck in
         self._fail = fail
         self._thread = threading.Thread(target=self._run, name="sink-" + self.name,
                                         daemon=True)
@@ -88,6 +91,7 @@ class Worker(object):
         """One sink call; a failure becomes the run's one-line error (once)."""
         if self.failed:
             return
+        self._doing = "write of frame {}".format(result.index)
         try:
             self.sink.write(result)
             self.written += 1
@@ -98,6 +102,8 @@ class Worker(object):
             self.failed = True
             self._fail("the {} failed on frame {}: {} (the log has the traceback)".format(
                 self.name, result.index, one_line(exc)), exc_info=True)
+        finally:
+            self._doing = None
 
     def _run(self):
         try:
@@ -107,26 +113,39 @@ class Worker(object):
             self._fail("the {} worker stopped: {}".format(self.name, one_line(exc)),
                        exc_info=True)
         finally:
+            self._doing = "close"
             try:
                 self.sink.close()
             except Exception as exc:
                 self._fail("closing {} failed: {}".format(self.name, one_line(exc)))
+            self._doing = None
 
     def _serve(self):
         raise NotImplementedError
 
-    def _signal_end(self, deadline):
+    def signal_end(self):
+        """Ask the worker to drain its queue, close the sink and end; returns at once."""
         raise NotImplementedError
+
+    def join(self, deadline):
+        """Wait for the worker until ``deadline`` (time.monotonic()); True once it ended."""
+        self._thread.join(max(deadline - time.monotonic(), 0.0))
+        return not self._thread.is_alive()
+
+    def stuck_message(self, timeout):
+        """The one-line error for a worker still running at the deadline: which sink, where."""
+        doing = self._doing or "its queue"
+        return "the {} did not finish within {:g} s (stuck in {}{}): its file may be " \
+               "incomplete".format(self.name, float(timeout), doing, self._backlog())
+
+    def _backlog(self):
+        return ""
 
     def close(self, timeout=15.0):
         """Drain, close the sink on the worker thread, wait at most ``timeout`` s."""
-        deadline = time.monotonic() + float(timeout)
-        if self._thread.is_alive():
-            self._signal_end(deadline)
-            self._thread.join(max(deadline - time.monotonic(), 0.0))
-        if self._thread.is_alive():
-            self._fail("the {} did not finish within {:g} s: its file may be "
-                       "incomplete".format(self.name, float(timeout)))
+        self.signal_end()
+        if not self.join(time.monotonic() + float(timeout)):
+            self._fail(self.stuck_message(timeout))
 
     def stats(self):
         out = collections.OrderedDict()
@@ -151,6 +170,7 @@ class EveryWorker(Worker):
         self._waits = collections.deque(maxlen=WAIT_HISTORY)
         self._wait_total = 0.0
         self._wait_count = 0
+        self._ending = threading.Event()
 
     def write(self, result):
         """Queue ``result``; waits (and counts the wait) while the queue is full."""
@@ -159,6 +179,10 @@ class EveryWorker(Worker):
         try:
             self.queue.put_nowait(result)
         except queue.Full:
+            if not self._wait_count:
+                LOG.warning("the %s is slower than the loop: its queue of %d frames is full, "
+                            "so the loop waits for it (every frame is still written)",
+                            self.name, self.queue.maxsize)
             started = time.monotonic()
             while not self.failed and self._thread.is_alive():
                 try:
@@ -174,19 +198,27 @@ class EveryWorker(Worker):
 
     def _serve(self):
         while True:
-            result = self.queue.get()
+            try:
+                result = self.queue.get(timeout=0.2)
+            except queue.Empty:
+                if self._ending.is_set():
+                    return  # drained after signal_end (whose marker did not fit)
+                continue
             if result is None:
                 return
             self._write(result)
 
-    def _signal_end(self, deadline):
-        while self._thread.is_alive():
-            try:
-                self.queue.put(None, timeout=0.2)
-                return
-            except queue.Full:
-                if time.monotonic() >= deadline:
-                    return
+    def signal_end(self):
+        """The end marker goes behind the queued frames, or, when the queue is full, the
+        flag ends the worker once it has drained them (never blocks the caller)."""
+        self._ending.set()
+        try:
+            self.queue.put_nowait(None)
+        except queue.Full:
+            pass
+
+    def _backlog(self):
+        return "; {} frames still queued".format(self.queue.qsize())
 
     def stats(self):
         out = Worker.stats(self)
@@ -228,7 +260,7 @@ class LatestWorker(Worker):
                     return
             self._write(result)
 
-    def _signal_end(self, deadline):
+    def signal_end(self):
         with self._cond:
             self._ending = True
             self._cond.notify()

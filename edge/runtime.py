@@ -120,8 +120,10 @@ class RenderThread(object):
     Inline sinks are called on this thread; the others are wrapped by their ``delivery``
     (edge/delivery.py) and called on their own worker. Any exception in a sink ends the
     writing: it is logged with its traceback and kept in ``error`` (which stops the run);
-    the thread keeps draining so the producer never blocks, and closes every sink when it
-    ends (a worker drains its queue first, so files keep every frame handed over).
+    the thread keeps draining so the producer never blocks. When it ends it closes the
+    inline sinks and tells every worker to drain and close; :meth:`finish` waits for all
+    of them against one deadline (a worker drains its queue first, so files keep every
+    frame handed over).
     """
 
     def __init__(self, sinks, contract, timer, alpha=0.5, queue_size=2,
@@ -147,7 +149,8 @@ class RenderThread(object):
                 self.sinks.append(delivery.wrap(sink, self._fail))
         except BaseException:  # e.g. an unknown delivery: no worker or file left open
             self._unclosed = self.sinks + sinks[len(self.sinks):]
-            self._close_sinks()
+            self._end_sinks()
+            self._wait_for_workers(time.monotonic() + self.finish_timeout)
             raise
         self._unclosed = list(self.sinks)
         self._thread = threading.Thread(target=self._run, name="render", daemon=True)
@@ -173,8 +176,10 @@ class RenderThread(object):
     def finish(self):
         """Drain the queue, stop the thread, close every sink (finalizes files).
 
-        Never waits longer than ``finish_timeout``: a sink stuck in a call is reported in
-        ``error`` and the other sinks are closed from here.
+        Everything shares one deadline, ``finish_timeout`` from now: the render thread's
+        drain, then every worker's drain and close, which run in parallel. Whatever is
+        still inside a sink call at the deadline is named in ``error`` (its daemon thread
+        dies with the process, so its file may be incomplete); the other sinks are closed.
         """
         deadline = time.monotonic() + self.finish_timeout
         while self._thread.is_alive():
@@ -191,7 +196,8 @@ class RenderThread(object):
             self._given_up = True
             self._fail("the render thread did not finish within {:g} s (stuck in {})".format(
                 self.finish_timeout, sink_name(stuck) if stuck is not None else "a sink"))
-        self._close_sinks(skip=stuck)
+        self._end_sinks(skip=stuck)
+        self._wait_for_workers(deadline, skip=stuck)
 
     def _fail(self, message, exc_info=None):
         """Keep the first error; log this one (with the traceback of ``exc_info``)."""
@@ -229,7 +235,7 @@ class RenderThread(object):
             if not finished:
                 self._fail("the render thread stopped unexpectedly")
             self._doing = None
-            self._close_sinks()
+            self._end_sinks()  # finish() waits for the workers
 
     def _write(self, result):
         t0 = time.monotonic()
@@ -244,19 +250,29 @@ class RenderThread(object):
         self.written += 1
         self.timer.add("render", time.monotonic() - t0)
 
-    def _close_sinks(self, skip=None):
-        """Close every sink not closed yet (except ``skip``); failures go to ``error``."""
+    def _end_sinks(self, skip=None):
+        """Tell every worker not told yet to drain and close (first, so they all finish in
+        parallel), then close the inline sinks here; failures go to ``error``."""
         with self._lock:
             todo = [s for s in self._unclosed if s is not skip]
             self._unclosed = [s for s in self._unclosed if s is skip]
+        workers = [s for s in todo if isinstance(s, delivery.Worker)]
+        for worker in workers:
+            worker.signal_end()
         for sink in todo:
+            if isinstance(sink, delivery.Worker):
+                continue
             try:
-                if isinstance(sink, delivery.Worker):
-                    sink.close(self.finish_timeout)
-                else:
-                    sink.close()
+                sink.close()
             except Exception as exc:  # close the others anyway; the first error is reported
                 self._fail("closing {} failed: {}".format(type(sink).__name__, one_line(exc)))
+
+    def _wait_for_workers(self, deadline, skip=None):
+        """Join every worker (but ``skip``) against the one ``deadline``; name the late ones."""
+        for sink in self.sinks:
+            if isinstance(sink, delivery.Worker) and sink is not skip and \
+                    not sink.join(deadline):
+                self._fail(sink.stuck_message(self.finish_timeout))
 
 
 def sink_name(sink):
@@ -322,7 +338,7 @@ def _loop(stream, processor, render, timer, state, max_frames, duration, stop_ev
         wait_start = time.monotonic()
         if wait_start >= next_log:
             next_log = wait_start + log_every
-            _log_progress(state, stream, timer, render.fps)
+            _log_progress(state, stream, timer, render.fps, render.sinks)
 
 
 def _stop_reason(state, max_frames, duration, stop_event, render):
@@ -337,11 +353,26 @@ def _stop_reason(state, max_frames, duration, stop_event, render):
     return None
 
 
-def _log_progress(state, stream, timer, fps):
+def _log_progress(state, stream, timer, fps, sinks=()):
     stages = timer.summary()
-    LOG.info("%d frames, %.1f FPS, %d dropped | median ms: %s", state["frames"], fps,
+    LOG.info("%d frames, %.1f FPS, %d dropped | median ms: %s%s", state["frames"], fps,
              stream.dropped, " ".join("{} {:.1f}".format(k, v["median_ms"])
-                                      for k, v in stages.items() if v["count"]))
+                                      for k, v in stages.items() if v["count"]),
+             writer_progress(sinks))
+
+
+def writer_progress(sinks):
+    """`` | VideoSink queue 3/8 (max 8), waited 12 times (840.0 ms)`` for each writer that
+    keeps every frame: a writer falling behind shows while the run goes on, not only at the
+    end (its first wait also logs a WARNING, edge/delivery.py)."""
+    parts = []
+    for sink in sinks:
+        if isinstance(sink, delivery.EveryWorker):
+            stats = sink.stats()
+            parts.append("{} queue {}/{} (max {}), waited {} times ({:.1f} ms)".format(
+                sink.name, sink.queue.qsize(), stats["queue_size"], stats["max_queue"],
+                stats["waits"], stats["wait_total_ms"]))
+    return " | " + "; ".join(parts) if parts else ""
 
 
 def summarize(state, stream, backend, render, timer, elapsed):

@@ -22,11 +22,12 @@ import pytest
 from edge import backends, contract as contract_mod, golden
 from edge.bundle import GOLDEN_NPZ, MODEL_H5, ONNX, ONNX_CONTRACT, Bundle
 from edge.errors import NanosegError
-from edge.runtime import RateMeter, run_pipeline
+from edge.runtime import RateMeter
 from edge.sinks import Sink, VideoSink
 from edge.sources import ImageListReader, SourceStream
-from tests.video_helpers import (BrokenSink, FakeBackend, LineReader, StallingCamera,
-                                 count_frames, wait_until, write_frames)
+from tests.video_helpers import (BrokenSink, FakeBackend, HangingSlowSink, LineReader,
+                                 SlowSink, StallingCamera, count_frames, default_sigint,
+                                 run_bounded, wait_until, write_frames)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_CAMERA = os.path.join(ROOT, "edge", "run_camera.py")
@@ -338,21 +339,28 @@ def test_source_failing_mid_stream_reconnects_then_stops_cleanly(local_bundle, c
     assert [r.getMessage().split("attempt ")[1][:3] for r in attempts] == ["1/3", "2/3", "3/3"]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("signum, count", [(signal.SIGTERM, 1), (signal.SIGINT, 1),
+                                           (signal.SIGINT, 2)],
+                         ids=["SIGTERM", "SIGINT", "SIGINT twice"])
 def test_a_signal_while_recording_leaves_a_playable_mp4_with_every_frame_so_far(
-        local_bundle, camvid_video, tmp_path, signum):
-    """The video writer runs on its own worker: the stop drains its queue before closing."""
+        local_bundle, camvid_video, tmp_path, signum, count):
+    """The video writer runs on its own worker: the stop drains its queue before closing.
+    A second Ctrl-C while the outputs are being finished only says "already stopping"."""
     out = tmp_path / "live.mp4"
     summary = tmp_path / "summary.json"
     proc = subprocess.Popen(
         [sys.executable, RUN_CAMERA, "--bundle", local_bundle[0], "--source", camvid_video[0],
          "--loop", "--headless", "--save-video", str(out), "--save-masks", str(tmp_path / "m"),
          "--summary", str(summary), "--log-every", "0.5"], stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, universal_newlines=True, cwd=ROOT)
+        stderr=subprocess.PIPE, universal_newlines=True, cwd=ROOT, preexec_fn=default_sigint)
     try:
         stderr = LineReader(proc.stderr)
         stderr.wait_for("frames,", timeout=120)
         proc.send_signal(signum)
+        if count == 2:
+            stderr.wait_for("interrupted: finishing outputs", timeout=30)
+            proc.send_signal(signum)
+            stderr.wait_for("already stopping", timeout=30)
         proc.wait(timeout=60)
         err = stderr.rest(timeout=10)
     finally:
@@ -370,20 +378,6 @@ def test_a_signal_while_recording_leaves_a_playable_mp4_with_every_frame_so_far(
 
 
 # -- the runtime's threads under faults (a model-free backend, real sinks and files) -----
-def _run_bounded(timeout=60, **kwargs):
-    """run_pipeline(**kwargs) on a thread: a deadlock fails the test instead of hanging it."""
-    out = {}
-
-    def target():
-        out["summary"] = run_pipeline(**kwargs)
-    thread = threading.Thread(target=target, daemon=True)
-    started = time.monotonic()
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), "run_pipeline did not return within {} s".format(timeout)
-    return out["summary"], time.monotonic() - started
-
-
 def _folder_stream(tmp_path, count=20):
     folder = tmp_path / "frames"
     folder.mkdir()
@@ -396,7 +390,7 @@ def test_a_crashing_sink_ends_the_run_and_the_video_is_still_finalized(tmp_path,
     video = VideoSink(out, 10.0)
     broken = BrokenSink(fail_at=3)
     with caplog.at_level(logging.ERROR):
-        summary, _ = _run_bounded(stream=_folder_stream(tmp_path), backend=FakeBackend(),
+        summary, _ = run_bounded(stream=_folder_stream(tmp_path), backend=FakeBackend(),
                                   sinks=[video, broken])
     assert summary["end_reason"] == "sink error" and summary["frames"] < 20
     assert summary["error"] == ("the BrokenSink failed on frame 2: ValueError: unsupported "
@@ -441,6 +435,46 @@ def test_a_render_thread_stuck_in_a_sink_does_not_block_the_end(tmp_path):
     assert wait_until(lambda: stuck.closed)  # closed by the render thread once it got free
 
 
+def _render_with(sinks, finish_timeout, frames):
+    """A started RenderThread over ``sinks`` that was handed ``frames`` small results."""
+    from edge.runtime import RenderThread, StageTimer
+    from edge.sinks import Result
+    render = RenderThread(sinks, FakeBackend().contract, StageTimer(),
+                          finish_timeout=finish_timeout).start()
+    image, stop = np.zeros((16, 16, 3), np.uint8), threading.Event()
+    for index in range(frames):
+        assert render.put(Result(index, "f", image, np.zeros((16, 16), np.uint8)), stop)
+    return render
+
+
+def test_slow_workers_drain_and_close_in_parallel_within_one_deadline():
+    """Every worker is told to end first, then all are joined against one deadline: two
+    closes of 1.2 s fit in 2 s together (one after the other they would not)."""
+    first, second = SlowSink(write_s=0.01, close_s=1.2), SlowSink(write_s=0.01, close_s=1.2)
+    render = _render_with([first, second], finish_timeout=2.0, frames=5)
+    started = time.monotonic()
+    render.finish()
+    took = time.monotonic() - started
+    assert render.error is None and took < 2.0
+    assert first.closed and second.closed and first.written == second.written == 5
+
+
+def test_a_worker_stuck_in_close_is_named_and_the_others_are_closed():
+    hang = threading.Event()
+    stuck, other = HangingSlowSink(hang=hang), SlowSink(close_s=0.3)
+    try:
+        render = _render_with([stuck, other], finish_timeout=1.0, frames=3)
+        started = time.monotonic()
+        render.finish()
+        assert time.monotonic() - started < 3
+        assert render.error == ("the HangingSlowSink did not finish within 1 s (stuck in "
+                                "close; 0 frames still queued): its file may be incomplete")
+        assert other.closed and not stuck.closed and stuck.written == 3
+    finally:
+        hang.set()
+    assert wait_until(lambda: stuck.closed)
+
+
 def test_a_stalled_camera_finalizes_the_outputs_before_the_stream_is_stopped(tmp_path):
     camera = StallingCamera(stall_after=5)
     stream = SourceStream(camera, stall_timeout=60.0).start()  # the watchdog stays quiet
@@ -455,7 +489,7 @@ def test_a_stalled_camera_finalizes_the_outputs_before_the_stream_is_stopped(tmp
     sinks = [VideoSink(out, 10.0), BrokenSink(fail_at=100,
                                                on_close=lambda: events.append("sinks closed"))]
     try:
-        summary, took = _run_bounded(stream=stream, backend=FakeBackend(), sinks=sinks,
+        summary, took = run_bounded(stream=stream, backend=FakeBackend(), sinks=sinks,
                                      duration=1.0)
         assert events == ["sinks closed", "stream stopped"]
         assert summary["end_reason"] == "duration" and summary["frames"] == 5
@@ -471,7 +505,7 @@ def test_the_watchdog_reconnects_a_stalled_camera_during_a_run():
     camera = StallingCamera(stall_after=4)
     stream = SourceStream(camera, stall_timeout=0.3, backoff=0.01).start()
     try:
-        summary, _ = _run_bounded(stream=stream, backend=FakeBackend(), max_frames=15)
+        summary, _ = run_bounded(stream=stream, backend=FakeBackend(), max_frames=15)
     finally:
         camera.unblock.set()
     assert summary["end_reason"] == "max frames" and summary["frames"] == 15
@@ -486,7 +520,7 @@ def test_elapsed_time_excludes_teardown_and_the_screen_shows_the_recent_rate(tmp
         def close(self):
             time.sleep(1.0)  # e.g. a long recording's index being written
 
-    summary, took = _run_bounded(stream=_folder_stream(tmp_path, count=5),
+    summary, took = run_bounded(stream=_folder_stream(tmp_path, count=5),
                                  backend=FakeBackend(), sinks=[SlowClose()])
     assert summary["frames"] == 5 and took >= 1.0
     assert summary["elapsed_s"] < 0.8 and summary["fps"] > 5 / 0.8

@@ -4,6 +4,7 @@ The fakes stand in for what needs hardware: a camera whose read() blocks like Op
 stalled RTSP/CSI stream, a sink that crashes, a backend without a model.
 """
 import queue
+import signal
 import threading
 import time
 
@@ -73,6 +74,35 @@ class BrokenSink(Sink):
         self.closed_on = threading.current_thread().name
         if self.on_close is not None:
             self.on_close()
+
+
+class SlowSink(Sink):
+    """An "every" sink (own worker, every frame) that takes ``write_s`` per frame and
+    ``close_s`` to close (a long recording's index being written); ``hang`` (an Event)
+    makes close() wait for it instead: a sink stuck in a driver call."""
+
+    delivery = "every"
+
+    def __init__(self, write_s=0.0, close_s=0.0, hang=None):
+        self.write_s = write_s
+        self.close_s = close_s
+        self.hang = hang
+        self.written = 0
+        self.closed = False
+
+    def write(self, result):
+        time.sleep(self.write_s)
+        self.written += 1
+
+    def close(self):
+        if self.hang is not None:
+            self.hang.wait(30)
+        time.sleep(self.close_s)
+        self.closed = True
+
+
+class HangingSlowSink(SlowSink):
+    """A SlowSink with its own class name, so an error naming it is unambiguous."""
 
 
 class Connection(object):
@@ -192,6 +222,30 @@ class LineReader(object):
             if line is not None:
                 self._seen.append(line)
         return "".join(self._seen)
+
+
+def default_sigint():
+    """preexec_fn of a child: Ctrl-C raises KeyboardInterrupt even if our parent ignores
+    SIGINT (a child inherits SIG_IGN, and Python then installs no handler of its own)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def run_bounded(timeout=120, **kwargs):
+    """run_pipeline(**kwargs) on a thread: a deadlock fails the test instead of hanging it.
+
+    Returns (summary, seconds it took).
+    """
+    from edge.runtime import run_pipeline
+    out = {}
+
+    def target():
+        out["summary"] = run_pipeline(**kwargs)
+    thread = threading.Thread(target=target, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), "run_pipeline did not return within {} s".format(timeout)
+    return out["summary"], time.monotonic() - started
 
 
 def rendered_results(count, size=(240, 320)):
