@@ -142,12 +142,35 @@ def make_sinks(args, stream_fps):
 
 
 def install_stop_handler(stop_event):
-    """SIGTERM (systemd, docker stop, kill) -> a clean stop, like Ctrl-C but quieter."""
+    """SIGTERM (systemd, docker stop, kill) -> a clean stop, like Ctrl-C but quieter.
+
+    Only the first signal stops: the first SIGINT raises KeyboardInterrupt (it also ends a
+    model load), the first SIGTERM sets ``stop_event``. Any later SIGINT or SIGTERM only
+    logs "already stopping": a second Ctrl-C must not abandon the drain of the outputs
+    (that would leave an unplayable video). Returns a function that puts the previous
+    handlers back (main() is also called in-process, by tests).
+    """
+    stopping, previous = [], {}
+
     def handler(signum, _frame):
+        if stopping:
+            LOG.warning("signal %d: already stopping (finishing the outputs)", signum)
+            return
+        stopping.append(signum)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         LOG.warning("signal %d: stopping cleanly", signum)
         stop_event.set()
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handler)
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, handler)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            # not when Ctrl-C is ignored (nohup, a background job)
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, handler)
+
+    def restore():
+        for signum, old_handler in previous.items():
+            signal.signal(signum, old_handler)
+    return restore
 
 
 def check_args(args):
@@ -197,21 +220,29 @@ def run_source(args, backend, stop_event):
                         stop_event, args.log_every)
 
 
+def run_with_backend(args, stop_event):
+    """Load the backend, run the source through it, close it; the summary dict."""
+    prefer_rtsp_over_tcp(args.source)
+    backend = load_backend(args.bundle, args.backend, args.device, args.engine)
+    try:
+        return run_source(args, backend, stop_event)
+    finally:
+        backend.close()
+
+
 def main(args):
     cli.setup_logging(args.log_level)
     check_args(args)
     stop_event = threading.Event()
-    install_stop_handler(stop_event)
-    prefer_rtsp_over_tcp(args.source)
-    backend = load_backend(args.bundle, args.backend, args.device, args.engine)
+    restore_handlers = install_stop_handler(stop_event)
     try:
-        summary = run_source(args, backend, stop_event)
+        summary = run_with_backend(args, stop_event)
+        for line in format_summary(summary):
+            LOG.info("%s", line)
+        if args.summary:
+            write_summary(summary, args.summary)
     finally:
-        backend.close()
-    for line in format_summary(summary):
-        LOG.info("%s", line)
-    if args.summary:
-        write_summary(summary, args.summary)
+        restore_handlers()
     if summary["error"]:
         raise NanosegError(summary["error"])
     return 0
