@@ -5,9 +5,10 @@ VideoSink / MaskSink / MjpegViewer, no model: the benchmark's host-only stand-in
 fixed label map of the contract's size.
 """
 import glob
+import logging
 import os
+import re
 import socket
-import threading
 import time
 
 import cv2
@@ -16,11 +17,11 @@ import pytest
 
 from edge.benchmark import HostOnlyStandIn, fixed_labels
 from edge.contract import Contract, Normalization, labels_to_frame
-from edge.runtime import run_pipeline
 from edge.sinks import MaskSink, VideoSink, ViewerSink
 from edge.sources import open_source
 from edge.viewer import MjpegViewer
-from tests.video_helpers import BrokenSink, count_frames, wait_until, write_street_video
+from tests.video_helpers import (BrokenSink, count_frames, run_bounded, wait_until,
+                                 write_street_video)
 
 FRAMES = 20
 
@@ -35,17 +36,6 @@ def street_720p(tmp_path_factory, camvid_dir):
     path = tmp_path_factory.mktemp("street").joinpath("street720.mp4")
     assert write_street_video(path, camvid_dir, FRAMES) == FRAMES
     return str(path)
-
-
-def run_bounded(timeout=120, **kwargs):
-    """run_pipeline on a thread, so a deadlock fails the test instead of hanging it."""
-    out = {}
-    thread = threading.Thread(target=lambda: out.update(summary=run_pipeline(**kwargs)),
-                              daemon=True)
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), "run_pipeline did not return within {} s".format(timeout)
-    return out["summary"]
 
 
 class SlowVideoSink(VideoSink):
@@ -63,12 +53,14 @@ class SlowMaskSink(MaskSink):
 
 
 def test_every_frame_reaches_the_file_and_the_mask_folder_when_the_sinks_are_slow(
-        street_720p, tmp_path):
+        street_720p, tmp_path, caplog):
     contract = street_contract()
     out, masks = str(tmp_path / "out.mp4"), str(tmp_path / "masks")
     sinks = [SlowVideoSink(out, 30.0), SlowMaskSink(masks)]
-    summary = run_bounded(stream=open_source(street_720p), backend=HostOnlyStandIn(contract, 0),
-                          sinks=sinks)
+    with caplog.at_level(logging.INFO):
+        summary, _ = run_bounded(stream=open_source(street_720p),
+                                 backend=HostOnlyStandIn(contract, 0), sinks=sinks,
+                                 log_every=0.2)
     assert summary["frames"] == FRAMES and summary["error"] is None
     assert count_frames(out) == FRAMES  # every frame, in a playable file
     names = sorted(os.listdir(masks))
@@ -85,6 +77,15 @@ def test_every_frame_reaches_the_file_and_the_mask_folder_when_the_sinks_are_slo
     video = stats["SlowVideoSink"]
     assert video["waits"] > 0 and video["wait_total_ms"] > 0 and video["wait_median_ms"] > 0
     assert video["max_queue"] == video["queue_size"]
+    # ... and said so while running: one WARNING at the first wait, the waits and the queue
+    # depth in the progress lines
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [m for m in warnings if "SlowVideoSink is slower" in m] == [
+        "the SlowVideoSink is slower than the loop: its queue of 8 frames is full, so the "
+        "loop waits for it (every frame is still written)"]
+    progress = [r.getMessage() for r in caplog.records if " FPS, " in r.getMessage()]
+    assert any(re.search(r"SlowVideoSink queue \d/8 \(max 8\), waited [1-9]\d* times", m)
+               for m in progress), progress
 
 
 def _connect_stream(viewer):
@@ -98,8 +99,8 @@ def test_the_viewer_encodes_nothing_without_a_client_and_at_most_view_fps_with_o
     contract = street_contract()
     viewer = MjpegViewer("127.0.0.1", 0, title="test").start()
     idle = ViewerSink(viewer, max_fps=15.0)  # closing the sink closes its viewer
-    summary = run_bounded(stream=open_source(street_720p), backend=HostOnlyStandIn(contract, 0),
-                          sinks=[idle])
+    summary, _ = run_bounded(stream=open_source(street_720p),
+                             backend=HostOnlyStandIn(contract, 0), sinks=[idle])
     assert summary["frames"] == FRAMES and summary["error"] is None
     assert idle.encoded == 0 and idle.unwatched == summary["sinks"][0]["written"] > 0
     assert viewer.board.wait_next(0, timeout=0.01)[1] is None  # nothing was published
@@ -110,8 +111,8 @@ def test_the_viewer_encodes_nothing_without_a_client_and_at_most_view_fps_with_o
     try:
         assert wait_until(lambda: viewer.watching)
         started = time.monotonic()
-        summary = run_bounded(stream=open_source(street_720p),
-                              backend=HostOnlyStandIn(contract, 20), sinks=[watched])
+        summary, _ = run_bounded(stream=open_source(street_720p),
+                                 backend=HostOnlyStandIn(contract, 20), sinks=[watched])
         took = time.monotonic() - started
         sock.settimeout(5.0)
         assert sock.recv(4096).startswith(b"HTTP/1.0 200")
@@ -149,9 +150,9 @@ def test_a_crashing_worker_ends_the_run_in_one_line_and_the_video_still_plays(
         street_720p, tmp_path):
     out = str(tmp_path / "out.mp4")
     video, broken = VideoSink(out, 30.0), CrashingWorkerSink(fail_at=3)
-    summary = run_bounded(stream=open_source(street_720p),
-                          backend=HostOnlyStandIn(street_contract(), 30),
-                          sinks=[video, broken])
+    summary, _ = run_bounded(stream=open_source(street_720p),
+                             backend=HostOnlyStandIn(street_contract(), 30),
+                             sinks=[video, broken])
     assert summary["end_reason"] == "sink error" and summary["frames"] < FRAMES
     assert summary["error"] == ("the CrashingWorkerSink failed on frame 2: ValueError: "
                                 "unsupported pixel layout (the log has the traceback)")

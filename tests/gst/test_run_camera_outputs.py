@@ -14,15 +14,10 @@ import numpy as np
 import pytest
 
 from receive_helpers import decode_file, rtp_receiver
-from tests.video_helpers import LineReader, count_frames
+from tests.video_helpers import LineReader, count_frames, default_sigint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN_CAMERA = os.path.join(ROOT, "edge", "run_camera.py")
-
-
-def default_sigint():
-    """In the child: Ctrl-C raises KeyboardInterrupt even if our parent ignores SIGINT."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_camera(edge_python, bundle, source, summary, extra):
