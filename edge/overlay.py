@@ -3,12 +3,17 @@
 Colours come from the contract (RGB, converted to OpenCV's BGR here, once). numpy + OpenCV
 4.1 drawing calls only, so the Jetson renders exactly what the desktop shows.
 """
+import collections
+
 import cv2
 import numpy as np
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 TEXT_COLOR = (255, 255, 255)
 SHADOW_COLOR = (0, 0, 0)
+LEGEND_TOP = 50  # y of the first swatch: below the two statistics lines
+LEGEND_LINE = 18  # px per class
+LEGEND_SCALE = 0.45  # font scale of the class names
 
 
 def bgr_palette(contract):
@@ -59,21 +64,34 @@ def _text(image, text, origin, scale=0.5):
     cv2.putText(image, text, (x, y), FONT, scale, TEXT_COLOR, 1, cv2.LINE_AA)
 
 
-def draw_legend(image, contract, palette, present=None):
+def legend_x0(contract, frame_width):
+    """x of the legend's swatches: its estimated width from the right edge of the frame."""
+    width = 14 + max(len(name) for name in contract.class_names) * 9
+    return max(frame_width - width - 8, 0)
+
+
+def legend_texts(contract, present=None):
+    """The class names as drawn: those in ``present`` (label ids) marked with ``*``."""
+    return [name + ("*" if present is not None and label in present else "")
+            for label, name in enumerate(contract.class_names)]
+
+
+def draw_legend(image, contract, palette, present=None, origin=None):
     """Colour swatches with class names at the right, below the statistics (in place).
 
     ``present`` (a set of label ids) marks the classes visible in this frame with ``*``.
+    ``origin`` is (x, y) of the first swatch in ``image``: by default the frame's layout
+    (right edge, below the statistics); a sprite passes where that lands on its canvas.
     """
-    line = 18
-    width = 14 + max(len(name) for name in contract.class_names) * 9
-    x0 = max(image.shape[1] - width - 8, 0)
-    for label, name in enumerate(contract.class_names):
-        y = 50 + label * line  # below the two statistics lines
+    if origin is None:
+        origin = (legend_x0(contract, image.shape[1]), LEGEND_TOP)
+    x0, top = origin
+    for label, text in enumerate(legend_texts(contract, present)):
+        y = top + label * LEGEND_LINE
         color = tuple(int(c) for c in palette[label])
         cv2.rectangle(image, (x0, y), (x0 + 12, y + 12), color, -1)
         cv2.rectangle(image, (x0, y), (x0 + 12, y + 12), TEXT_COLOR, 1)
-        mark = "*" if present is not None and label in present else ""
-        _text(image, name + mark, (x0 + 18, y + 11), 0.45)
+        _text(image, text, (x0 + 18, y + 11), LEGEND_SCALE)
     return image
 
 
@@ -106,24 +124,48 @@ class LegendSprite(object):
     ``A = (white - black) / 255`` and ``C = black``, and pasting is that on the legend's
     small box. Opaque and untouched pixels are exact; anti-aliased edge pixels can differ
     from drawing on the frame by OpenCV's integer rounding (at most a few levels).
+    Both drawings are made on a canvas of the legend's extent only (the layout is known:
+    :func:`legend_x0`, LEGEND_TOP, one LEGEND_LINE per class, the names' text size), cut
+    where the frame ends, so a new sprite costs the legend's pixels, not a frame's.
     """
 
+    PAD = 6  # px around the measured extent: the shadow, anti-aliasing
+
     def __init__(self, contract, palette, frame_shape, present):
-        height, width = frame_shape[:2]
-        black = np.zeros((height, width, 3), np.uint8)
-        white = np.full((height, width, 3), 255, np.uint8)
-        draw_legend(black, contract, palette, present)
-        draw_legend(white, contract, palette, present)
+        top, bottom, left, right = self.extent(contract, frame_shape, present)
+        self.box = None
+        if bottom <= top or right <= left:
+            return
+        shape = (bottom - top, right - left, 3)
+        black, white = np.zeros(shape, np.uint8), np.full(shape, 255, np.uint8)
+        origin = (legend_x0(contract, frame_shape[1]) - left, LEGEND_TOP - top)
+        draw_legend(black, contract, palette, present, origin)
+        draw_legend(white, contract, palette, present, origin)
         touched = np.any((black != 0) | (white != 255), axis=2)
         rows, cols = np.flatnonzero(touched.any(axis=1)), np.flatnonzero(touched.any(axis=0))
         if rows.size == 0:
-            self.box = None
             return
-        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        self.box = (slice(y0, y1), slice(x0, x1))
-        low = black[self.box].astype(np.float32)
-        self.gain = (white[self.box].astype(np.float32) - low) / np.float32(255.0)
+        inner = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        self.box = (slice(top + rows[0], top + rows[-1] + 1),
+                    slice(left + cols[0], left + cols[-1] + 1))
+        low = black[inner].astype(np.float32)
+        self.gain = (white[inner].astype(np.float32) - low) / np.float32(255.0)
         self.offset = low + np.float32(0.5)  # + 0.5: round to nearest in the cast
+
+    @classmethod
+    def extent(cls, contract, frame_shape, present):
+        """(top, bottom, left, right) in the frame that holds everything draw_legend draws."""
+        height, width = frame_shape[:2]
+        x0 = legend_x0(contract, width)
+        sizes = [cv2.getTextSize(text, FONT, LEGEND_SCALE, 2)
+                 for text in legend_texts(contract, present)]
+        text_width = max(size[0][0] for size in sizes)
+        descent = max(size[1] for size in sizes)
+        last_row = LEGEND_TOP + (len(sizes) - 1) * LEGEND_LINE
+        return (max(LEGEND_TOP - cls.PAD, 0),
+                min(last_row + 11 + 1 + descent + cls.PAD, height),
+                max(x0 - cls.PAD, 0),
+                min(x0 + 18 + 1 + text_width + cls.PAD, width))
 
     def paste(self, image):
         """Draw the legend onto ``image`` (in place)."""
@@ -149,16 +191,20 @@ class Renderer(object):
         self.contract = contract
         self.alpha = float(min(max(alpha, 0.0), 1.0))
         self.palette = bgr_palette(contract)
-        self._sprites = {}
+        self._sprites = collections.OrderedDict()  # least recently used first
 
     def legend(self, frame_shape, present):
+        """The sprite for this frame size and visible classes; a full cache drops only the
+        least recently used one (clearing it all would redraw every legend in a burst)."""
         key = (frame_shape[0], frame_shape[1], frozenset(present))
         sprite = self._sprites.get(key)
-        if sprite is None:
-            if len(self._sprites) >= self.MAX_SPRITES:
-                self._sprites.clear()
-            sprite = self._sprites[key] = LegendSprite(self.contract, self.palette,
-                                                       frame_shape, present)
+        if sprite is not None:
+            self._sprites.move_to_end(key)
+            return sprite
+        while len(self._sprites) >= self.MAX_SPRITES:
+            self._sprites.popitem(last=False)
+        sprite = self._sprites[key] = LegendSprite(self.contract, self.palette, frame_shape,
+                                                   present)
         return sprite
 
     def render(self, frame, labels, fps=None, stage_ms=()):

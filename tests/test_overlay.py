@@ -114,3 +114,67 @@ def test_the_legend_is_drawn_once_per_frame_size_and_visible_classes(street):
     renderer.render(frame, small)
     assert renderer.legend(frame.shape, overlay.present_labels(small, frame.shape)) is first
     assert len(renderer._sprites) == 1
+
+
+def full_frame_sprite(contract, palette, frame_shape, present):
+    """The sprite as issue 10 first built it: the legend drawn over two whole frames."""
+    black = np.zeros(frame_shape[:2] + (3,), np.uint8)
+    white = np.full(frame_shape[:2] + (3,), 255, np.uint8)
+    overlay.draw_legend(black, contract, palette, present)
+    overlay.draw_legend(white, contract, palette, present)
+    touched = np.any((black != 0) | (white != 255), axis=2)
+    rows, cols = np.flatnonzero(touched.any(axis=1)), np.flatnonzero(touched.any(axis=0))
+    if rows.size == 0:
+        return None, None, None
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    return box, black[box], white[box]
+
+
+@pytest.mark.parametrize("names", [[name for name, _ in CAMVID_CLASSES],
+                                   ["WWWWWWWWWW", "mmm", "Mj"],
+                                   ["class{}".format(i) for i in range(14)]],
+                         ids=["camvid", "wide letters", "14 classes"])
+def test_a_sprite_drawn_on_the_legend_box_equals_one_drawn_on_the_whole_frame(names):
+    """Also where the frame cuts the legend off (narrow or short frames)."""
+    contract = Contract.create(32, 32, names, "softmax", Normalization.named("scale"))
+    palette = overlay.bgr_palette(contract)
+    for shape in ((720, 1280), (360, 480), (120, 64), (60, 300), (40, 20), (30, 400)):
+        for present in (set(), set(range(len(names)))):
+            box, black, white = full_frame_sprite(contract, palette, shape, present)
+            sprite = overlay.LegendSprite(contract, palette, shape, present)
+            assert sprite.box == box, (shape, present)
+            if box is not None:
+                low = black.astype(np.float32)
+                assert np.array_equal(sprite.offset, low + np.float32(0.5))
+                assert np.array_equal(sprite.gain, (white.astype(np.float32) - low) / 255.0)
+
+
+def test_a_full_sprite_cache_drops_the_least_recently_used_legend(street):
+    contract = camvid_contract()
+    renderer = overlay.Renderer(contract)
+    renderer.MAX_SPRITES = 2
+    first = renderer.legend((720, 1280), {0})
+    second = renderer.legend((720, 1280), {0, 1})
+    assert renderer.legend((720, 1280), {0}) is first  # used again: now the most recent
+    renderer.legend((720, 1280), {0, 2})  # the cache is full: drops ``second`` only
+    assert renderer.legend((720, 1280), {0}) is first
+    assert len(renderer._sprites) == 2
+    assert renderer.legend((720, 1280), {0, 1}) is not second
+
+
+def test_a_new_sprite_draws_on_canvases_of_the_legend_size_not_the_frame(monkeypatch):
+    contract = camvid_contract()
+    palette = overlay.bgr_palette(contract)
+    canvases = []
+    real_draw = overlay.draw_legend
+
+    def draw(image, *args, **kwargs):
+        canvases.append(image.shape)
+        return real_draw(image, *args, **kwargs)
+    monkeypatch.setattr(overlay, "draw_legend", draw)
+    sprite = overlay.LegendSprite(contract, palette, (720, 1280), {0, 1})
+    rows, cols = sprite.box
+    assert len(canvases) == 2
+    for height, width, _ in canvases:  # the measured box plus a few pixels of margin
+        assert height <= rows.stop - rows.start + 2 * sprite.PAD
+        assert width <= cols.stop - cols.start + 2 * sprite.PAD
