@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.benchmark import HostOnlyStandIn, fixed_labels
+from edge.benchmark import HostOnlyStandIn, fixed_labels, host_cpu_ms_per_frame
 from edge.contract import Contract, Normalization, labels_to_frame
 from edge.sinks import MaskSink, VideoSink, ViewerSink
 from edge.sources import open_source
@@ -144,6 +144,13 @@ class CrashingWorkerSink(BrokenSink):
     """A sink on its own worker whose third write raises (a bug in a slow sink)."""
 
     delivery = "every"
+
+
+def test_the_host_cpu_budget_adds_cpu_times_only():
+    """The render's wall median (here inflated by a busy machine) is not CPU time."""
+    results = {"bare_loop": {"cpu_ms_per_frame": 10.0}, "raw_inference": {"cpu_ms": 4.0},
+               "render": {"median_ms": 9.0, "cpu_median_ms": 2.5}}
+    assert host_cpu_ms_per_frame(results) == 10.0 - 4.0 + 2.5
 
 
 def test_a_crashing_worker_ends_the_run_in_one_line_and_the_video_still_plays(
