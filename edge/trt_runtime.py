@@ -68,6 +68,13 @@ def open_context(cuda, device):
     return context
 
 
+def is_same_array(a, b):
+    """True when ``b`` is exactly the array ``a`` (same memory, layout, type): a view that
+    only overlaps it (reversed, shifted, strided) holds other values and must be copied."""
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and
+            a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
+
+
 class TrtRunner(object):
     """Load an engine file and run it; ``infer(x) -> list of output arrays`` (engine shapes).
 
@@ -163,8 +170,8 @@ class TrtRunner(object):
     def _run(self, x):
         cuda, stream = self._cuda, self._stream
         for host, device in self._inputs:
-            if not np.shares_memory(host, x):  # filled in place by the caller: no copy
-                np.copyto(host, x, casting="same_kind")
+            if not is_same_array(host, x):  # filled in place by the caller: no copy
+                np.copyto(host, x, casting="same_kind")  # numpy copies overlaps safely
             cuda.memcpy_htod_async(device, host, stream)
         self.io.execute(stream.handle)
         for host, device in self._outputs:

@@ -703,6 +703,24 @@ def test_runner_runs_with_addresses_set_once(fake_gpu):
     runner.close()
 
 
+def test_runner_copies_unless_given_its_own_input_buffer(fake_gpu):
+    """The buffer itself is used as is; a view that only overlaps it (here reversed) holds
+    other values and is copied in, like any other array."""
+    from edge.trt_runtime import TrtRunner
+    _, engine_file, _ = fake_gpu
+    with TrtRunner(engine_file) as runner:
+        host = runner.input_host_buffer()
+        host[...] = _x(2)
+        (out,) = runner.infer(host)  # filled in place: no copy needed
+        np.testing.assert_allclose(out, _x(2).sum(axis=1)[..., None], rtol=1e-6)
+        reversed_view = host[..., ::-1]
+        assert np.shares_memory(reversed_view, host)
+        (out,) = runner.infer(reversed_view)
+        np.testing.assert_allclose(out, _x(2)[..., ::-1].sum(axis=1)[..., None], rtol=1e-6)
+        (out,) = runner.infer(_x(3))
+        np.testing.assert_allclose(out, _x(3).sum(axis=1)[..., None], rtol=1e-6)
+
+
 def test_runner_with_the_binding_api(fake_gpu):
     from edge.trt_runtime import TrtRunner
     cuda, engine_file, install = fake_gpu
