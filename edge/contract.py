@@ -393,15 +393,17 @@ def sha256_file(path, chunk=1 << 20):
 
 
 # -- the transform ------------------------------------------------------------------------
-def resize_image(image, size, interpolation="linear"):
+def resize_image(image, size, interpolation="linear", copy=True):
     """Resize uint8 HxWxC to ``size`` = (height, width): cv2.resize, as albumentations does.
 
     Resizing uint8 (not float) keeps results bit-identical across OpenCV 4.1 (JetPack) and
-    4.11+ (desktop); float32 linear resizes differ by up to 1e-5 between them.
+    4.11+ (desktop); float32 linear resizes differ by up to 1e-5 between them. An image
+    already at ``size`` is copied unless ``copy=False`` (then it is returned itself: for a
+    caller that only reads it).
     """
     height, width = size
     if image.shape[0] == height and image.shape[1] == width:
-        return image.copy()
+        return image.copy() if copy else image
     return cv2.resize(image, (width, height), interpolation=INTERPOLATIONS[interpolation])
 
 
@@ -442,10 +444,7 @@ def preprocess_image(image, contract, image_order, out=None):
     instead of a full 720p one (~25 ms on a camera frame).
     """
     check_image(image)
-    height, width = contract.size
-    if image.shape[0] != height or image.shape[1] != width:  # the frame itself is not changed
-        image = cv2.resize(image, (width, height),
-                           interpolation=INTERPOLATIONS[contract.interpolation])
+    image = resize_image(image, contract.size, contract.interpolation, copy=False)  # read only
     image = reorder_channels(image, image_order, contract.channel_order)
     return contract.normalization.apply(image, out)
 

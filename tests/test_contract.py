@@ -134,6 +134,19 @@ def test_resize_matches_albumentations(nails, camvid_dir, size):
         assert set(np.unique(resize_mask(mask, size))) <= set(np.unique(mask))
 
 
+def test_resize_to_the_same_size_copies_unless_told_not_to(camvid_dir):
+    """preprocess_image reads the camera frame only, so it skips the copy (copy=False)."""
+    image = cv2.imread(os.path.join(camvid_dir, "train", "0001TP_006690.png"))
+    size = image.shape[:2]
+    copied = resize_image(image, size)
+    assert copied is not image and np.array_equal(copied, image)
+    assert not np.shares_memory(copied, image)
+    assert resize_image(image, size, copy=False) is image
+    smaller = resize_image(image, (90, 120), copy=False)  # a real resize is new anyway
+    assert smaller.shape == (90, 120, 3) and np.array_equal(smaller,
+                                                            resize_image(image, (90, 120)))
+
+
 # -- JSON round-trip -------------------------------------------------------------------------
 def test_contract_json_roundtrip(tmp_path):
     contract = Contract.create(
