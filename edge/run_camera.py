@@ -145,15 +145,16 @@ def install_stop_handler(stop_event):
     """SIGTERM (systemd, docker stop, kill) -> a clean stop, like Ctrl-C but quieter.
 
     Only the first signal stops: the first SIGINT raises KeyboardInterrupt (it also ends a
-    model load), the first SIGTERM sets ``stop_event``. Any later SIGINT or SIGTERM only
-    logs "already stopping": a second Ctrl-C must not abandon the drain of the outputs
-    (that would leave an unplayable video). Returns a function that puts the previous
+    model load), the first SIGTERM sets ``stop_event``. Any later SIGINT or SIGTERM, and any
+    signal once ``stop_event`` is set (run_pipeline sets it before it drains the outputs,
+    also at the end of a source), only logs "already stopping": a Ctrl-C must not abandon
+    the drain of the outputs (that would leave an unplayable video). Returns a function that puts the previous
     handlers back (main() is also called in-process, by tests).
     """
     stopping, previous = [], {}
 
     def handler(signum, _frame):
-        if stopping:
+        if stopping or stop_event.is_set():  # set too once the pipeline drains its outputs
             LOG.warning("signal %d: already stopping (finishing the outputs)", signum)
             return
         stopping.append(signum)

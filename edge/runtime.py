@@ -303,6 +303,7 @@ def run_pipeline(stream, backend, sinks=(), alpha=0.5, max_frames=None, duration
         LOG.warning("interrupted: finishing outputs")
     finally:
         state["end"] = time.monotonic()
+        stop_event.set()  # stopping from here on: a signal must not abandon the drain
         try:
             render.finish()
         finally:

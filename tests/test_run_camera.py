@@ -625,3 +625,43 @@ def test_cli_refuses_an_engine_from_another_model_in_one_line(local_bundle, tmp_
                               "--backend", "tensorrt", "--engine", engine, timeout=120))
     assert "engine model-fp16-0000.engine" in line
     assert "contract differs from the bundle's in height, width" in line
+
+
+class SignalDuringCloseSink(Sink):
+    """Sends this process a SIGINT from inside close(), i.e. while the outputs are drained."""
+
+    delivery = "inline"
+
+    def __init__(self):
+        self.frames = 0
+        self.closed = False
+
+    def write(self, result):
+        self.frames += 1
+
+    def close(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs on the main thread meanwhile
+        self.closed = True
+
+
+def test_a_ctrl_c_while_the_outputs_are_drained_after_the_source_ended_is_ignored(
+        tmp_path, caplog):
+    """The source ended by itself, then Ctrl-C arrives during the drain: the drain goes on.
+
+    run_pipeline sets the stop event before it finishes the sinks, and the handler only
+    says "already stopping" once it is set (without that, KeyboardInterrupt would abandon
+    the drain and leave an unplayable video)."""
+    from edge import run_camera, runtime
+    stop_event = threading.Event()
+    restore = run_camera.install_stop_handler(stop_event)
+    sink = SignalDuringCloseSink()
+    try:
+        with caplog.at_level(logging.WARNING, logger="edge.run_camera"):
+            summary = runtime.run_pipeline(_folder_stream(tmp_path, 3),
+                                           FakeBackend(), [sink], stop_event=stop_event)
+    finally:
+        restore()
+    assert sink.closed and sink.frames == 3 and summary["frames"] == 3
+    assert summary["end_reason"] == "end of source"
+    assert "already stopping" in caplog.text
