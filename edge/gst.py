@@ -89,7 +89,7 @@ def import_gst(*names):
 def _find_with_gi(name):
     """True/False from Gst.ElementFactory.find, or None when python3-gi is not importable."""
     try:
-        Gst, = import_gst()
+        (Gst,) = import_gst()
     except (ImportError, ValueError):
         return None
     return Gst.ElementFactory.find(name) is not None
