@@ -10,6 +10,7 @@ Python 3.6, no third-party imports (gi is optional) and no cv2: jetson/check_pla
 uses it to report on a machine whose OpenCV is broken.
 """
 import functools
+import importlib
 import logging
 import subprocess
 
@@ -64,16 +65,33 @@ def package_of(element):
     return ELEMENT_PACKAGES.get(element, "the package that provides it (unknown to nanoseg)")
 
 
+GI_VERSIONS = {"Gst": "1.0", "GstRtspServer": "1.0"}
+RTSP_APT_PACKAGES = "python3-gi gir1.2-gst-rtsp-server-1.0"
+
+
+def import_gst(*names):
+    """(Gst, *names) from python3-gi, Gst initialised: the one place gi is imported.
+
+    ``names`` are further gi.repository modules ("GLib", "GstRtspServer"). ImportError or
+    ValueError (a typelib gi cannot find) propagate: each caller words what is missing.
+    """
+    import gi
+    modules = ("Gst",) + tuple(names)
+    for name in modules:
+        if name in GI_VERSIONS:
+            gi.require_version(name, GI_VERSIONS[name])
+    imported = tuple(importlib.import_module("gi.repository." + name) for name in modules)
+    if not imported[0].is_initialized():
+        imported[0].init(None)
+    return imported
+
+
 def _find_with_gi(name):
     """True/False from Gst.ElementFactory.find, or None when python3-gi is not importable."""
     try:
-        import gi
-        gi.require_version("Gst", "1.0")
-        from gi.repository import Gst
+        (Gst,) = import_gst()
     except (ImportError, ValueError):
         return None
-    if not Gst.is_initialized():
-        Gst.init(None)
     return Gst.ElementFactory.find(name) is not None
 
 

@@ -22,22 +22,16 @@ import cv2
 
 from edge import gst
 from edge.errors import NanosegError
-from edge.sinks import Sink, VideoSink
+from edge.sinks import Sink, VideoSink, check_output_folder, fit_frame
 from edge.sources import opencv_has_gstreamer
 
 LOG = logging.getLogger(__name__)
 OUTPUT_FORMS = ("FILE.mp4 or FILE.mkv (H.264), another video file (OpenCV's writer)",
                 "rtp://HOST:PORT", "rtsp://@:PORT/NAME")
 RTSP_DEFAULT_PORT = 8554
-RTSP_APT_PACKAGES = "python3-gi gir1.2-gst-rtsp-server-1.0"
+RTSP_APT_PACKAGES = gst.RTSP_APT_PACKAGES
 SERVER_STOP_TIMEOUT = 5.0
-
-
-def fit_frame(image, size):
-    """``image`` resized to ``size`` (w, h) when a source changed resolution mid-run."""
-    if (image.shape[1], image.shape[0]) == size:
-        return image
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+OUTPUT_FLAG = "--output"
 
 
 def writer_size(width, height):
@@ -113,7 +107,7 @@ class H264FileSink(GstWriterSink):
         super(H264FileSink, self).__init__(path, fps, encoder, bitrate_kbps)
         self.path = path
         self.container = os.path.splitext(path)[1].lower()
-        check_output_folder(path)
+        check_output_folder(path, OUTPUT_FLAG)
 
     def pipeline(self):
         return gst.file_pipeline(os.path.abspath(self.path), self.encoder, self.container,
@@ -143,7 +137,7 @@ class RtspServerSink(RtpSink):
 
     def __init__(self, host, port, name, fps=30.0, encoder=None,
                  bitrate_kbps=gst.DEFAULT_BITRATE_KBPS):
-        rtp_port = free_udp_port()
+        rtp_port = free_port()
         super(RtspServerSink, self).__init__(
             "127.0.0.1", rtp_port, fps, encoder, bitrate_kbps,
             description="rtsp://{}:{}/{}".format(host, port, name))
@@ -156,9 +150,10 @@ class RtspServerSink(RtpSink):
             self.server.stop()
 
 
-def free_udp_port(host="127.0.0.1"):
-    """A UDP port nobody uses right now on ``host`` (for the writer -> server hop)."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def free_port(host="127.0.0.1", kind=socket.SOCK_DGRAM):
+    """A port nobody uses right now on ``host``: UDP (the writer -> server hop) by default,
+    ``kind=socket.SOCK_STREAM`` for a TCP one."""
+    probe = socket.socket(socket.AF_INET, kind)
     try:
         probe.bind((host, 0))
         return probe.getsockname()[1]
@@ -167,20 +162,15 @@ def free_udp_port(host="127.0.0.1"):
 
 
 def _import_rtsp_server():
-    """(GLib, Gst, GstRtspServer) from python3-gi, or a one-line error naming the packages."""
+    """(GLib, GstRtspServer) from python3-gi, or a one-line error naming the packages."""
     try:
-        import gi
-        gi.require_version("Gst", "1.0")
-        gi.require_version("GstRtspServer", "1.0")
-        from gi.repository import GLib, Gst, GstRtspServer
+        _, glib, rtsp = gst.import_gst("GLib", "GstRtspServer")
     except (ImportError, ValueError) as exc:
         raise NanosegError("--output rtsp:// needs GStreamer's RTSP server for Python ({}): "
                            "sudo apt-get install {}".format(
                                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                                RTSP_APT_PACKAGES))
-    if not Gst.is_initialized():
-        Gst.init(None)
-    return GLib, Gst, GstRtspServer
+    return glib, rtsp
 
 
 class RtspServer(object):
@@ -195,7 +185,7 @@ class RtspServer(object):
         self.port = int(port)
         self.mount = "/" + name.strip("/")
         self.rtp_port = int(rtp_port)
-        self._glib, _, self._rtsp = _import_rtsp_server()
+        self._glib, self._rtsp = _import_rtsp_server()
         self._context = self._glib.MainContext.new()
         self._loop = self._glib.MainLoop.new(self._context, False)
         self._server = None
@@ -242,12 +232,8 @@ class RtspServer(object):
         if self._thread.is_alive():
             LOG.warning("the RTSP server thread did not end within %.0f s",
                         SERVER_STOP_TIMEOUT)
-
-
-def check_output_folder(path):
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise NanosegError("--output folder {} does not exist: create it first".format(folder))
+        else:
+            LOG.info("RTSP server %s stopped", self.url)
 
 
 def _require_gstreamer(uri, elements, exists):
@@ -321,5 +307,4 @@ def _file_output(path, fps, bitrate_kbps, exists):
             LOG.warning("%s; writing it with OpenCV's software writer instead", exc)
         else:
             return H264FileSink(path, fps, encoder, bitrate_kbps)
-    check_output_folder(path)
-    return VideoSink(path, fps)
+    return VideoSink(path, fps, flag=OUTPUT_FLAG)

@@ -1,12 +1,15 @@
 """Why an RTSP camera will not (or did not) open: a DESCRIBE over a plain socket.
 
 OpenCV only says "could not open" (GStreamer's reason, e.g. "Unauthorized", goes to stderr
-as a warning, FFmpeg's nowhere), so nanoseg asks the camera itself: no answer means no
+as a warning, FFmpeg's nowhere), so nanoseg asks the camera itself: no connection means no
 server at that address, 401 a wrong (or missing) user name or password, 404 a wrong path;
 the answer becomes the one-line error. It asks *before* each open (:func:`refusal`), because
-OpenCV's GStreamer backend can wait forever on a stream the camera refuses, and again after
-a failed one (:func:`explain_failure`). Credentials answer the camera's challenge (Digest
-MD5 or Basic), as rtspsrc and FFmpeg do. Nothing here logs or returns the password.
+OpenCV's GStreamer backend can wait forever on a stream the camera refuses; only those three
+block the open: any other answer (a 3xx redirect rtspsrc follows, a 400/403/454 some camera
+gives DESCRIBE but not rtspsrc's requests, a slow answer) goes on to OpenCV, and its words
+are used only if OpenCV then fails (:func:`explain_failure` asks again). Credentials answer
+the camera's challenge (Digest MD5 or Basic), as rtspsrc and FFmpeg do. Nothing here logs or
+returns the password.
 Python 3.6, standard library only.
 """
 import base64
@@ -24,8 +27,14 @@ LOG = logging.getLogger(__name__)
 RTSP_PORT = 554
 PROBE_TIMEOUT = 3.0  # s for connecting and for the answer: a camera on the LAN answers in ms
 MAX_HEADER_BYTES = 65536
+REFUSING_STATUSES = (401, 404)  # answers that mean the stream can never play as given
 CREDENTIALS_HINT = ("rtsp://user:password@host[:port]/path, with @ : / % in them "
                     "percent-encoded like %40")
+
+
+class NoConnection(OSError):
+    """Nothing accepted a TCP connection at the camera's address (refused, unreachable, a
+    name that does not resolve, a connect timeout): unlike a slow answer, nothing to try."""
 
 
 class RtspAnswer(object):
@@ -53,8 +62,16 @@ def parse_answer(data):
 
 
 def request(host, port, text, timeout=PROBE_TIMEOUT):
-    """Send one RTSP request and return the :class:`RtspAnswer` (OSError: no connection)."""
-    with socket.create_connection((host, port), timeout=timeout) as conn:
+    """Send one RTSP request and return the :class:`RtspAnswer`.
+
+    :class:`NoConnection` when the connection cannot be made, another OSError (a timeout, a
+    closed connection) when it was made but no answer came.
+    """
+    try:
+        conn = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise NoConnection(exc.errno, exc.strerror or str(exc) or type(exc).__name__)
+    with conn:
         conn.settimeout(timeout)
         conn.sendall(text.encode("latin-1"))
         data = b""
@@ -106,11 +123,12 @@ def describe(location, user=None, password=None, timeout=PROBE_TIMEOUT):
 
     Like rtspsrc: first without credentials, then answering the camera's challenge, Digest
     when it offers it (the password never crosses the network in the clear then), else Basic.
+    The request URI is ``location`` as given (no port added, an IPv6 literal kept in its
+    brackets): some cameras match it against their own paths, and Digest hashes it.
     """
     parts = urlsplit(str(location))
     host, port = parts.hostname, parts.port or RTSP_PORT
-    url = "rtsp://{}:{}{}".format(host, port, parts.path or "/") + (
-        "?" + parts.query if parts.query else "")
+    url = str(location)
     answer = request(host, port, describe_request(url), timeout)
     if answer.status == 401 and user is not None:
         digest = _challenge(answer, "digest")
@@ -120,27 +138,37 @@ def describe(location, user=None, password=None, timeout=PROBE_TIMEOUT):
     return answer
 
 
-def probe(location, user=None, password=None, timeout=PROBE_TIMEOUT):
+def probe(location, user=None, password=None, timeout=PROBE_TIMEOUT, shown=None):
     """(RTSP status or None, a message for the error's tail or None) for ``location``.
 
-    ``location`` is the URI without credentials (edge.sources.split_credentials gives both).
+    ``location`` is the URI without credentials (edge.sources.split_credentials gives both);
+    ``shown`` the URI safe to log (edge.sources.redact_uri's: a query may hold a token).
     Status None with a message: nothing RTSP answered; with None: the probe cannot tell
     (rtsps:// needs TLS). The message never names the user or the password.
     """
+    return _ask(location, user, password, timeout, shown)[:2]
+
+
+def _ask(location, user, password, timeout, shown):
+    """(status, message, refused): ``refused`` when the open must not go on to OpenCV."""
     parts = urlsplit(str(location))
     if parts.scheme.lower() != "rtsp" or not parts.hostname:
-        return None, None
+        return None, None, False
     where = "{}:{}".format(parts.hostname, parts.port or RTSP_PORT)
     try:
         answer = describe(location, user, password, timeout)
     except NanosegError as exc:
-        return None, str(exc)
+        return None, str(exc), False
     except (OSError, ValueError) as exc:
         reason = exc.strerror if getattr(exc, "strerror", None) else (str(exc) or repr(exc))
-        return None, ("no RTSP server answers at {} ({}): check the camera's address and port "
-                      "and that it is on and reachable".format(where, reason))
-    LOG.debug("RTSP probe of %s: %d %s", location, answer.status, answer.reason)
-    return answer.status, _status_message(answer, parts.path, user is not None)
+        if isinstance(exc, NoConnection):
+            return None, ("no RTSP server answers at {} ({}): check the camera's address and "
+                          "port and that it is on and reachable".format(where, reason)), True
+        return None, ("the camera at {} accepted the connection but gave no RTSP answer "
+                      "({}): check the URI and the camera".format(where, reason)), False
+    LOG.debug("RTSP probe of %s: %d %s", shown or where, answer.status, answer.reason)
+    return (answer.status, _status_message(answer, parts.path, user is not None),
+            answer.status in REFUSING_STATUSES)
 
 
 def _status_message(answer, path, sent_credentials):
@@ -159,22 +187,25 @@ def _status_message(answer, path, sent_credentials):
     return "the camera answered {}: check the URI and the camera".format(status)
 
 
-def refusal(location, user=None, password=None, timeout=PROBE_TIMEOUT):
-    """Why the camera would refuse the stream, asked *before* OpenCV opens it; None when it
-    accepts the DESCRIBE (2xx) or the probe cannot tell.
+def refusal(location, user=None, password=None, timeout=PROBE_TIMEOUT, shown=None):
+    """Why the camera will refuse the stream, asked *before* OpenCV opens it, or None.
 
     OpenCV's GStreamer backend can wait forever for a pipeline whose rtspsrc got a 401 (it
-    waits for the state change without a timeout): a refused stream must never reach it.
+    waits for the state change without a timeout): a refused stream must never reach it. Only
+    a sure refusal counts (no connection, 401, 404): anything else (a redirect, a status only
+    DESCRIBE gets, no answer in time) may still play, so it goes on to OpenCV.
     """
-    status, message = probe(location, user, password, timeout)
-    if message is None or (status is not None and 200 <= status < 300):
-        return None
-    return message
+    status, message, refused = _ask(location, user, password, timeout, shown)
+    if refused:
+        return message
+    if message is not None and not (status is not None and 200 <= status < 300):
+        LOG.debug("RTSP probe of %s: %s; letting OpenCV try", shown or "the camera", message)
+    return None
 
 
-def explain_failure(location, user=None, password=None, timeout=PROBE_TIMEOUT):
+def explain_failure(location, user=None, password=None, timeout=PROBE_TIMEOUT, shown=None):
     """Why ``location`` did not open, the tail of a one-line error (None: the probe can't say).
 
     Safe to print: it names neither the user nor the password.
     """
-    return probe(location, user, password, timeout)[1]
+    return probe(location, user, password, timeout, shown)[1]

@@ -78,6 +78,21 @@ class Sink(object):
         return False
 
 
+def check_output_folder(path, flag):
+    """A one-line error naming ``flag`` when the folder ``path`` goes into does not exist."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise NanosegError("{} folder {} does not exist: create it first".format(flag, folder))
+
+
+def fit_frame(image, size):
+    """``image`` resized to ``size`` (w, h): a writer keeps the size it was opened with, so a
+    source that changes resolution mid-run must not break the file."""
+    if (image.shape[1], image.shape[0]) == size:
+        return image
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 class VideoSink(Sink):
     """The rendered overlay as a video file, opened at the first frame's size.
 
@@ -88,26 +103,22 @@ class VideoSink(Sink):
     needs_render = True
     delivery = "every"
 
-    def __init__(self, path, fps=30.0, fourccs=None):
+    def __init__(self, path, fps=30.0, fourccs=None, flag="--save-video"):
         self.path = path
+        self.flag = flag  # the option the user gave: errors name it
         self.fps = float(fps) if fps and fps > 0 else 30.0
         ext = os.path.splitext(path)[1].lower()
         self.fourccs = tuple(fourccs or FOURCCS.get(ext, DEFAULT_FOURCCS))
         self.fourcc = None
         self.frames = 0
         self._writer = None
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise NanosegError("--save-video folder {} does not exist: create it first".format(
-                folder))
+        check_output_folder(path, flag)
 
     def write(self, result):
         image = result.rendered
         if self._writer is None:
             self._writer = self._open(image.shape[1], image.shape[0])
-        elif (image.shape[1], image.shape[0]) != self._size:
-            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
-        self._writer.write(image)
+        self._writer.write(fit_frame(image, self._size))
         self.frames += 1
 
     def _open(self, width, height):
@@ -119,9 +130,9 @@ class VideoSink(Sink):
             writer.release()
             LOG.info("OpenCV cannot write %s as %s, trying the next codec", self.path, fourcc)
         else:
-            raise NanosegError("cannot write --save-video {}: OpenCV has none of the encoders "
+            raise NanosegError("cannot write {} {}: OpenCV has none of the encoders "
                                "{} for it, or the path is not writable (try a .avi)".format(
-                                   self.path, "/".join(self.fourccs)))
+                                   self.flag, self.path, "/".join(self.fourccs)))
         self._size = (width, height)
         self.fourcc = fourcc
         LOG.info("writing %s (%s, %dx%d, %.1f fps)", self.path, fourcc, width, height, self.fps)

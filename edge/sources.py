@@ -791,7 +791,8 @@ def _rtsp_reader(uri, latency, codec="h264"):
 
     Every open first asks the camera (edge.rtsp_probe.refusal): no server, a rejected
     password or a wrong path fail in one line saying so and never reach OpenCV, whose
-    GStreamer backend can wait forever on a refused stream. Never CAP_ANY: OpenCV 4.1's
+    GStreamer backend can wait forever on a refused stream; any other answer goes on to
+    OpenCV (the probe's words explain a failure there). Never CAP_ANY: OpenCV 4.1's
     image-sequence backend prints the name it was given, and this one holds the password.
     FFmpeg options (OPENCV_FFMPEG_CAPTURE_OPTIONS, e.g. TCP transport)
     come from the environment, which the CLI sets: a library does not touch os.environ.
@@ -800,11 +801,11 @@ def _rtsp_reader(uri, latency, codec="h264"):
     location, user, password = split_credentials(uri)
 
     def explain():
-        return rtsp_probe.explain_failure(location, user, password)
+        return rtsp_probe.explain_failure(location, user, password, shown=safe)
 
     def check_camera():
         """Ask the camera first: OpenCV may hang forever opening a stream it refuses."""
-        reason = rtsp_probe.refusal(location, user, password)
+        reason = rtsp_probe.refusal(location, user, password, shown=safe)
         if reason is not None:
             raise NanosegError("cannot open {}: {}".format(safe, reason))
     if opencv_has_gstreamer():

@@ -167,6 +167,24 @@ def gst_element_status(jetson, exists=gst.element_exists):
     return dict((name, bool(exists(name))) for name in names)
 
 
+def rtsp_server_status():
+    """{"ok", "version"|"error"} for python3-gi's GstRtspServer, which --output rtsp:// needs."""
+    try:
+        gst_module, _ = gst.import_gst("GstRtspServer")
+    except (ImportError, ValueError) as exc:
+        return {"ok": False, "error": "{}: {}".format(type(exc).__name__, exc).splitlines()[0]}
+    return {"ok": True, "version": gst_module.version_string()}
+
+
+def rtsp_server_problem(report):
+    """One line naming the apt packages when GstRtspServer does not import, or None."""
+    status = report["gst_rtsp_server"]
+    if status["ok"]:
+        return None
+    return ("python3-gi with GstRtspServer does not import ({}), --output rtsp:// needs it: "
+            "sudo apt-get install {}".format(status["error"], gst.RTSP_APT_PACKAGES))
+
+
 def gstreamer_element_problems(report):
     """One line naming each missing GStreamer element and its apt package, or None."""
     present = report["gst_elements"]
@@ -216,6 +234,7 @@ def collect_report(release_file=TEGRA_RELEASE):
                                                              "pycuda")},
         "cv2_gstreamer": cv2_gstreamer(),
         "gst_elements": gst_element_status(l4t is not None),
+        "gst_rtsp_server": rtsp_server_status(),
         "power_mode": power_mode() if l4t else None,
     }
 
@@ -252,8 +271,9 @@ def failed_checks(report, checks):
                             "opencv-python (pip3 uninstall opencv-python opencv-python-headless)"
                             " and use {}".format(report["modules"]["cv2"]["version"],
                                                  APT_HINTS["cv2"]))
-        if check == "gstreamer" and gstreamer_element_problems(report):
-            problems.append(gstreamer_element_problems(report))
+        if check == "gstreamer":
+            problems.extend(problem for problem in (gstreamer_element_problems(report),
+                                                    rtsp_server_problem(report)) if problem)
     return problems
 
 
@@ -285,6 +305,10 @@ def format_report(report):
     lines.append("GStreamer elements: {}".format(
         "missing " + gst.describe_missing(missing) if missing
         else "all {} present".format(len(report["gst_elements"]))))
+    server = report["gst_rtsp_server"]
+    lines.append("GStreamer RTSP server (python3-gi): {}".format(
+        server["version"] if server["ok"] else "missing ({}): sudo apt-get install {}".format(
+            server["error"], gst.RTSP_APT_PACKAGES)))
     mode = report["power_mode"]
     if mode is not None:
         advice = "" if mode["id"] == 0 else " (for full speed: sudo nvpmodel -m 0)"

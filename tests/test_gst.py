@@ -4,7 +4,9 @@ pip's OpenCV (this venv's) has no GStreamer, so nanoseg's GStreamer pipelines ru
 second interpreter: the system Python with python3-opencv, python3-gi and the
 gstreamer1.0-* plugins that ``bash run.sh test`` installs from apt when it may (as root).
 The bundle this suite exported goes along for the tests that run edge/run_camera.py. Without
-those packages this test skips and says which ones are missing.
+those packages this test skips and says which ones are missing, except where the GStreamer
+tests must run (CI, or NANOSEG_REQUIRE_GST=1): there it fails, so a CI runner that is not
+root or whose apt failed cannot go green without them.
 """
 import os
 import subprocess
@@ -18,6 +20,27 @@ PROBE = ("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRt
          "'1.0'); from gi.repository import Gst, GstRtspServer; import cv2, numpy, pytest; "
          "from edge.sources import opencv_has_gstreamer; "
          "assert opencv_has_gstreamer(), 'cv2 %s has no GStreamer' % cv2.__version__")
+
+
+FALSE_WORDS = ("", "0", "false", "no", "off")
+
+
+def gst_required(environ=None):
+    """Whether a missing GStreamer stack must fail instead of skip.
+
+    CI services set ``CI`` (``CI=true``); ``NANOSEG_REQUIRE_GST=1`` asks for it elsewhere.
+    """
+    environ = os.environ if environ is None else environ
+    return any(environ.get(name, "").strip().lower() not in FALSE_WORDS
+               for name in ("CI", "NANOSEG_REQUIRE_GST"))
+
+
+def gst_unavailable(reason, environ=None):
+    """Skip with ``reason``, or fail with it where the GStreamer tests must run."""
+    if gst_required(environ):
+        pytest.fail("the GStreamer tests must run here (CI or NANOSEG_REQUIRE_GST is set) but "
+                    "cannot: " + reason, pytrace=False)
+    pytest.skip(reason)
 
 
 def apt_packages():
@@ -66,7 +89,7 @@ def test_gst_group_passes_under_the_system_python(bundle_or_none):
     problem = gst_python_problem()
     if problem:
         missing = missing_apt_packages()
-        pytest.skip("the GStreamer tests need Debian's python3 with apt's GStreamer stack "
+        gst_unavailable("the GStreamer tests need Debian's python3 with apt's GStreamer stack "
                     "({}); missing apt packages: {} (bash run.sh test installs them as "
                     "root)".format(problem, " ".join(missing) if missing is not None
                                    else "unknown, no dpkg here"))
@@ -86,3 +109,14 @@ def test_gst_group_passes_under_the_system_python(bundle_or_none):
     skipped = [line for line in output.splitlines() if line.startswith("SKIPPED")]
     allowed = "NANOSEG_TEST_BUNDLE is not set" if bundle_or_none is None else None
     assert all(allowed and allowed in line for line in skipped), skipped
+
+
+@pytest.mark.parametrize("environ, required", [
+    ({}, False), ({"CI": "true"}, True), ({"CI": "1"}, True), ({"CI": "false"}, False),
+    ({"CI": ""}, False), ({"NANOSEG_REQUIRE_GST": "1"}, True),
+    ({"NANOSEG_REQUIRE_GST": "0"}, False), ({"CI": "0", "NANOSEG_REQUIRE_GST": "1"}, True)])
+def test_missing_gstreamer_fails_in_ci_and_skips_elsewhere(environ, required):
+    outcome = pytest.fail.Exception if required else pytest.skip.Exception
+    assert gst_required(environ) is required
+    with pytest.raises(outcome, match="python3-gi is missing"):
+        gst_unavailable("python3-gi is missing", environ)

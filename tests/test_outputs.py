@@ -75,6 +75,18 @@ def test_mp4_without_gstreamer_falls_back_to_the_software_writer(tmp_path, caplo
     assert count_frames(path) == 7
 
 
+def test_the_fallback_writer_names_the_flag_the_user_gave(tmp_path):
+    """--output x.mp4 through OpenCV's writer: its errors say --output, not --save-video."""
+    with pytest.raises(NanosegError, match="^--output folder .* does not exist"):
+        outputs.open_output(str(tmp_path / "missing" / "x.mp4"), exists=ALL)
+    with pytest.raises(NanosegError, match="^--save-video folder .* does not exist"):
+        VideoSink(str(tmp_path / "missing" / "x.mp4"))
+    sink = outputs.open_output(str(tmp_path / "x.mp4"), exists=ALL)
+    sink.fourccs = ("ZZZZ",)  # an OpenCV without an encoder for it
+    with pytest.raises(NanosegError, match="^cannot write --output .*x.mp4: OpenCV has none"):
+        sink.write(rendered_results(1)[0])
+
+
 def test_run_camera_output_is_repeatable_and_save_video_stays():
     args = parse_args(["--bundle", "b", "--source", "0", "--output", "a.mp4", "--output",
                        "rtsp://@:8554/live", "--save-video", "c.mp4"])
@@ -109,3 +121,7 @@ def test_rtsp_server_without_python_gi_names_the_apt_packages():
     assert message.startswith("--output rtsp:// needs GStreamer's RTSP server for Python")
     assert message.endswith("sudo apt-get install python3-gi gir1.2-gst-rtsp-server-1.0")
     assert "\n" not in message
+    report = {"gst_rtsp_server": check_platform.rtsp_server_status()}
+    assert report["gst_rtsp_server"]["ok"] is False
+    assert check_platform.rtsp_server_problem(report).endswith(
+        "--output rtsp:// needs it: sudo apt-get install python3-gi gir1.2-gst-rtsp-server-1.0")

@@ -10,6 +10,7 @@ import numpy as np
 from gi.repository import Gst
 
 from edge import gst
+from tests.gst.gst_helpers import best_match
 
 DECODE = "rtph264depay ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw, format=BGR"
 MIN_PSNR = 30.0
@@ -80,16 +81,7 @@ def decode_file(path, limit=1000):
     return frames
 
 
-def psnr(a, b):
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
-
-
 def match_frames(received, results):
     """(index of the best-matching result, its PSNR) for each received frame."""
-    matches = []
-    for frame in received:
-        scores = [psnr(frame, r.rendered) for r in results]
-        best = int(np.argmax(scores))
-        matches.append((best, scores[best]))
-    return matches
+    rendered = [r.rendered for r in results]
+    return [best_match(frame, rendered) for frame in received]

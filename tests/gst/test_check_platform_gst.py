@@ -24,6 +24,23 @@ def test_this_machine_has_every_element_nanoseg_uses():
     assert "cv2 GStreamer: yes" in report
     assert "GStreamer elements: all {} present".format(
         sum(len(group) for group in gst.platform_requirements(False))) in report
+    assert "GStreamer RTSP server (python3-gi): GStreamer 1." in report
+
+
+def test_a_missing_rtsp_server_for_python_names_its_apt_packages():
+    """The elements are all here, but --output rtsp:// also needs gi's GstRtspServer."""
+    code = ("import sys, runpy; sys.modules['gi.repository.GstRtspServer'] = None; "
+            "sys.argv = ['check_platform.py', '--check', 'gstreamer']; "
+            "runpy.run_path({!r}, run_name='__main__')".format(CHECK_PLATFORM))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: python3-gi with GstRtspServer does not import ("), result.stderr
+    assert lines[0].endswith("--output rtsp:// needs it: sudo apt-get install python3-gi "
+                             "gir1.2-gst-rtsp-server-1.0")
+    assert "GStreamer elements missing" not in lines[0]
 
 
 def test_on_a_jetson_the_missing_hardware_elements_are_named(tmp_path):

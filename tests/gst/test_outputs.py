@@ -13,8 +13,8 @@ import pytest
 from edge import gst, outputs
 from edge.errors import NanosegError
 from edge.sinks import VideoSink
-from receive_helpers import (MIN_PSNR, decode_file, match_frames, psnr, rtp_receiver,
-                             rtsp_receiver)
+from receive_helpers import MIN_PSNR, decode_file, match_frames, rtp_receiver, rtsp_receiver
+from tests.gst.gst_helpers import psnr
 from tests.video_helpers import rendered_results
 
 FRAMES = 40
@@ -89,16 +89,8 @@ def test_other_file_kinds_keep_opencvs_writer(tmp_path):
     assert len(decode_file(str(tmp_path / "overlay.avi"))) == 5
 
 
-def free_port(kind=socket.SOCK_DGRAM):
-    probe = socket.socket(socket.AF_INET, kind)
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return port
-
-
 def test_rtp_output_arrives_complete(tmp_path):
-    port = free_port()
+    port = outputs.free_port()
     receiver = rtp_receiver(port).start()
     try:
         sink = outputs.open_output("rtp://127.0.0.1:{}".format(port), fps=25)
@@ -117,7 +109,7 @@ def test_rtp_output_arrives_complete(tmp_path):
 
 def test_rtsp_server_streams_every_frame_after_the_client_joins():
     """A client joins a running stream; from its first frame on nothing is lost."""
-    port = free_port(socket.SOCK_STREAM)
+    port = outputs.free_port(kind=socket.SOCK_STREAM)
     url = "rtsp://127.0.0.1:{}/nanoseg".format(port)
     sink = outputs.open_output(url, fps=25)
     assert isinstance(sink, outputs.RtspServerSink)

@@ -9,7 +9,9 @@ import hashlib
 import re
 import socket
 import socketserver
+import logging
 import threading
+import time
 
 import pytest
 
@@ -17,6 +19,15 @@ from edge import rtsp_probe
 from edge.errors import NanosegError
 
 USER, PASSWORD, REALM, NONCE = "zoe7", "p@ss word", "IPCAM", "abc123"
+SLOW_ANSWER, PROBE_TIMEOUT = 1.5, 0.3  # s: a camera slower than the probe waits
+# Answers that may still play through rtspsrc (or that are not RTSP at all).
+CANNED = {
+    "http": "HTTP/1.1 400 Bad Request\r\n\r\n",
+    "redirect": "RTSP/1.0 302 Moved Temporarily\r\nCSeq: 1\r\nLocation: "
+                "rtsp://127.0.0.1:1/elsewhere\r\n\r\n",
+    "forbidden": "RTSP/1.0 403 Forbidden\r\nCSeq: 1\r\n\r\n",
+    "slow": "RTSP/1.0 200 OK\r\nCSeq: 1\r\nContent-Length: 0\r\n\r\n",
+}
 
 
 def md5(text):
@@ -43,8 +54,9 @@ class Camera(socketserver.BaseRequestHandler):
         self.request.sendall(self.answer(data.decode("latin-1")).encode("latin-1"))
 
     def answer(self, text):
-        if self.server.scheme == "http":
-            return "HTTP/1.1 400 Bad Request\r\n\r\n"
+        if self.server.scheme in CANNED:
+            time.sleep(SLOW_ANSWER if self.server.scheme == "slow" else 0)
+            return CANNED[self.server.scheme]
         url = text.split()[1]
         if not url.endswith("/live"):
             return "RTSP/1.0 404 Not Found\r\nCSeq: 1\r\n\r\n"
@@ -129,3 +141,50 @@ def test_refusal_is_asked_before_opening_and_lets_an_accepting_camera_through(ca
     assert "no stream at /other" in rtsp_probe.refusal(location(camera, "/other"), USER,
                                                        PASSWORD, timeout=5)
     assert rtsp_probe.refusal("rtsps://127.0.0.1:1/live") is None  # TLS: cannot tell
+
+
+@pytest.mark.parametrize("scheme, words", [
+    ("redirect", "the camera answered RTSP 302 Moved Temporarily"),
+    ("forbidden", "the camera answered RTSP 403 Forbidden"),
+    ("slow", "accepted the connection but gave no RTSP answer (timed out)")])
+def test_answers_that_may_still_play_go_on_to_opencv(camera, scheme, words):
+    """rtspsrc follows a 302, a camera may answer only DESCRIBE with 403, a slow one may
+    answer rtspsrc in time: none of them may block the open; the words explain a failure."""
+    camera.scheme = scheme
+    started = time.monotonic()
+    assert rtsp_probe.refusal(location(camera), USER, PASSWORD, PROBE_TIMEOUT) is None
+    assert time.monotonic() - started < SLOW_ANSWER  # the probe waits its timeout, no more
+    assert words in rtsp_probe.explain_failure(location(camera), USER, PASSWORD,
+                                               PROBE_TIMEOUT)
+
+
+def test_no_connection_still_blocks_the_open():
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    reason = rtsp_probe.refusal("rtsp://127.0.0.1:{}/live".format(port), timeout=5)
+    assert reason.startswith("no RTSP server answers at 127.0.0.1:{} (".format(port))
+
+
+@pytest.mark.parametrize("uri, host, port", [
+    ("rtsp://cam.local/live", "cam.local", 554),
+    ("rtsp://[fe80::1]:8554/live?channel=1", "fe80::1", 8554)])
+def test_the_request_uri_is_the_uri_as_given(monkeypatch, uri, host, port):
+    """No :554 added (a camera may compare the URI), an IPv6 literal keeps its brackets."""
+    sent = []
+
+    def fake_request(to_host, to_port, text, timeout):
+        sent.append((to_host, to_port, text.split("\r\n")[0]))
+        return rtsp_probe.RtspAnswer(200, "OK", {})
+    monkeypatch.setattr(rtsp_probe, "request", fake_request)
+    assert rtsp_probe.describe(uri).status == 200
+    assert sent == [(host, port, "DESCRIBE {} RTSP/1.0".format(uri))]
+
+
+def test_the_debug_log_holds_no_query_token(camera, caplog):
+    secret = location(camera) + "?token=s3cr3t-t0ken"
+    with caplog.at_level(logging.DEBUG, logger="edge.rtsp_probe"):
+        rtsp_probe.refusal(secret, USER, PASSWORD, timeout=5)
+        rtsp_probe.refusal(secret, USER, PASSWORD, timeout=5, shown="rtsp://cam/live?token=***")
+    assert "RTSP probe of 127.0.0.1:" in caplog.text and "token=***" in caplog.text
+    assert "s3cr3t" not in caplog.text
