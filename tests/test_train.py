@@ -494,17 +494,58 @@ def test_split_smaller_than_a_batch_fails_before_any_folder(tmp_path, nails_dir)
     assert not os.path.exists(str(out)) and not os.path.exists(bundle_io.partial_dir(out))
 
 
+def _finished_pid():
+    """The pid of a process that has exited (what a crashed run leaves in owner.json)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait(timeout=60)
+    return child.pid
+
+
+def _claim(work, pid):
+    with open(os.path.join(work, bundle_io.OWNER_JSON), "w") as handle:
+        json.dump({"pid": pid, "host": __import__("socket").gethostname()}, handle)
+
+
 def test_partial_without_a_finished_epoch_does_not_need_overwrite(tmp_path):
-    """A run that failed in its first epoch wrote state.json (0 epochs): the next run
-    starts over by itself instead of asking for --overwrite."""
+    """A run that failed in its first epoch wrote state.json (0 epochs) and exited: the
+    next run starts over by itself instead of asking for --overwrite."""
     out = str(tmp_path / "b")
     work = bundle_io.open_work_dir(out)
     bundle_io.write_state(work, 0, None)
+    _claim(work, _finished_pid())
     again = bundle_io.open_work_dir(out)
     assert again == work and not os.listdir(os.path.join(work, names.CHECKPOINTS_DIR))
     bundle_io.write_state(work, 1, 0.5)
+    _claim(work, _finished_pid())
     with pytest.raises(NanosegError, match="--resume to continue it or --overwrite"):
         bundle_io.open_work_dir(out)
+
+
+def test_a_live_run_in_its_first_epoch_is_never_removed(tmp_path):
+    out = str(tmp_path / "b")
+    work = bundle_io.open_work_dir(out)          # owned by this (live) process
+    bundle_io.write_state(work, 0, None)
+    with pytest.raises(NanosegError, match=r"^\S+ holds an interrupted or running run: "
+                                           r"pass --resume"):
+        bundle_io.open_work_dir(out)
+    assert os.path.isfile(os.path.join(work, names.CHECKPOINTS_DIR, bundle_io.STATE_JSON))
+    _claim(work, _finished_pid())                # its owner is gone, but a stranger's file
+    with open(os.path.join(work, "notes.txt"), "w") as handle:
+        handle.write("mine")
+    with pytest.raises(NanosegError, match="--overwrite to start over"):
+        bundle_io.open_work_dir(out)
+    assert os.path.isfile(os.path.join(work, "notes.txt"))
+
+
+def test_a_file_named_like_the_work_folder_is_one_line_error(tmp_path):
+    out = str(tmp_path / "b")
+    with open(bundle_io.partial_dir(out), "w") as handle:
+        handle.write("not a folder")
+    for resume in (False, True):
+        with pytest.raises(NanosegError, match=r"b\.partial is a file, not an interrupted "
+                                               r"run: remove it or choose another --out"):
+            bundle_io.open_work_dir(out, resume=resume)
+    assert os.path.isfile(bundle_io.partial_dir(out))
 
 
 def test_distributed_validation_scores_every_image(nails_dir):
