@@ -64,7 +64,7 @@ def nails_run(tmp_path_factory, nails_dir):
 def test_crash_leaves_no_bundle_and_resume_continues_epochs(nails_run):
     assert not nails_run["after_crash"]["out_exists"], "a crashed run left a bundle folder"
     crashed = nails_run["after_crash"]["state"]
-    assert crashed["epochs_done"] == 1
+    assert crashed["epochs_done"] == 1 and crashed["mask_invert"] is False
     counters = crashed["counters"]           # plateau counters travel with the epoch count
     assert counters["early_stopping"]["wait"] == 0
     assert counters["early_stopping"]["best"] == pytest.approx(crashed["best"], rel=1e-6)
@@ -376,6 +376,18 @@ def test_tutorial_log_names_the_class_value_and_its_share(tutorial_run):
 def test_train_cli_shows_no_tensorflow_factory_lines(tutorial_run, factory_lines_appear):
     _skip_unless_factory_lines_appear(factory_lines_appear)
     assert TF_FACTORY_NOISE not in tutorial_run["stderr"]
+
+
+def test_resume_refuses_to_drop_or_add_mask_invert(tutorial_run):
+    """The finished run trained with --mask-invert; resuming it without the flag would
+    silently train on the opposite labels."""
+    out, data = tutorial_run["out"], tutorial_run["data"]
+    assert bundle_io.read_state(out)["mask_invert"] is True
+    argv = train_args(out, data, "csv", ["nail"], size=(64, 64), epochs=2, batch=4,
+                      extra_args=["--bn-momentum", "0.9", "--resume"])
+    with pytest.raises(NanosegError, match=r"^--resume: the checkpoint was trained with "
+                                           r"--mask-invert: resume with it or pass --overwrite$"):
+        train_cli.train(train_cli.parse_args(argv))
 
 
 def test_validation_smaller_than_a_batch_scores_every_image(tutorial_run):
