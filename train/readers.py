@@ -657,7 +657,9 @@ def _manifest_row(row, columns, folder, path, line, split_hint=None):
                                "test".format(path, line, row[split_col]))
         split = SPLIT_NAMES[value]
     relative = row[image_col].strip().replace("\\", "/")
-    image = _manifest_image(relative, folder, split or split_hint)
+    # A per-split CSV's own name decides where its bare names live: the tutorial's test.csv
+    # flags its rows train=0 (not training), which is no folder of its own.
+    image = _manifest_image(relative, folder, split_hint or split)
     if image is None:
         raise NanosegError("CSV {} row {} names {} which does not exist (paths are relative "
                            "to the CSV's folder, or file names under <split>/images beside "
