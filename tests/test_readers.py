@@ -677,6 +677,27 @@ def test_per_split_csv_names_its_folder_and_val_works_as_a_split(tutorial, nails
             os.path.join(copy, "val", "images", n) for n in chosen["valid"]]
 
 
+def test_one_split_folder_names_split_all_for_scoring_it(tutorial):
+    root, _ = tutorial
+    with pytest.raises(NanosegError, match=r"valid is one split folder of .*: pass --data .* "
+                                           r"or --split all to use this folder alone"):
+        open_dataset(os.path.join(root, "valid"), "flat", split="val", classes=["nail"])
+
+
+def test_an_ambiguous_parent_neither_replaces_nor_blocks_the_error(tutorial, tmp_path):
+    """ROOT with both val/ and valid/: the one-split-folder probe of ROOT/train and the
+    layout guess of a wrong-layout error skip it instead of raising about it."""
+    root, _ = tutorial
+    copy = str(tmp_path / "copy")
+    shutil.copytree(root, copy)
+    shutil.copytree(os.path.join(copy, "valid"), os.path.join(copy, "val"))
+    assert len(open_dataset(os.path.join(copy, "train"), "flat", split="all")) == 5
+    assert len(open_dataset(os.path.join(copy, "train"), "flat", split="train",
+                            val_fraction=0.4)) == 3
+    with pytest.raises(NanosegError, match=r"copy is not a camvid dataset: expected"):
+        open_dataset(copy, "camvid")
+
+
 def test_unlabelled_test_folder_is_not_a_split(tutorial, tmp_path):
     root, _ = tutorial
     copy = str(tmp_path / "copy")

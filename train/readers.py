@@ -469,7 +469,7 @@ def _found_text(root):
 
 def detect_layout(root):
     """The layout ``root`` looks like ('flat', 'csv', 'camvid', 'voc') or None."""
-    if os.path.isfile(root) and root.lower().endswith(".csv"):
+    if os.path.isfile(root) and _is_csv(os.path.basename(root)):
         return "csv"
     if not os.path.isdir(root):
         return None
@@ -482,14 +482,17 @@ def detect_layout(root):
         return "flat"
     if own_split_folders(root):
         return "flat"
-    if any(f.lower().endswith(".csv") for f in os.listdir(root)):
+    if any(_is_csv(f) for f in os.listdir(root)):
         return "csv"
     return None
 
 
 def _wrong_layout(root, layout, expected):
     """The one-line error for a folder that is not in ``layout``."""
-    guess = detect_layout(root)
+    try:
+        guess = detect_layout(root)
+    except (OSError, NanosegError):     # e.g. both val/ and valid/: keep the layout error
+        guess = None
     hint = " (it looks like layout {!r})".format(guess) if guess and guess != layout else ""
     return NanosegError("{} is not a {} dataset: expected {}, found {}{}".format(
         root, layout, expected, _found_text(root), hint))
@@ -738,10 +741,9 @@ def _csv_files(root):
         LOG.info("CSV manifests of %s are in %s", root, csv_folder)
         root = csv_folder
     found = {}
-    for name in sorted(os.listdir(root)):
-        stem, ext = os.path.splitext(name)
-        if ext.lower() == ".csv":
-            found[SPLIT_NAMES.get(stem.lower(), name)] = os.path.join(root, name)
+    for name in sorted(filter(_is_csv, os.listdir(root))):
+        stem = os.path.splitext(name)[0]
+        found[SPLIT_NAMES.get(stem.lower(), name)] = os.path.join(root, name)
     per_split = {k: v for k, v in found.items() if k in ("train", "val", "test")}
     if per_split:
         return per_split
@@ -763,6 +765,7 @@ def _csv_folder(root):
 
 
 def _is_csv(name):
+    """CSV manifests by extension; hidden files (._train.csv) are never manifests."""
     return name.lower().endswith(".csv") and not name.startswith(".")
 
 
@@ -867,15 +870,22 @@ def _folder_split_samples(root, own, split, images_dir, masks_dir):
 
 
 def _refuse_one_split_folder(root, split, split_csv, images_dir, masks_dir):
-    """``--data ROOT/train`` would make a seeded split and silently ignore ROOT/valid/."""
+    """``--data ROOT/train`` would make a seeded split and silently ignore ROOT/valid/.
+
+    Only a probe: a parent that cannot be listed, or is itself ambiguous, skips the check.
+    """
     if split == "all" or (split_csv and os.path.isfile(split_csv)):
         return
     parent = os.path.dirname(root)
-    own = own_split_folders(parent, images_dir, masks_dir) if parent != root else {}
+    try:
+        own = own_split_folders(parent, images_dir, masks_dir) if parent != root else {}
+    except (OSError, NanosegError) as exc:
+        LOG.debug("split folders of %s not checked: %s", parent, exc)
+        return
     if len(own) > 1 and root in own.values():
         raise NanosegError("{} is one split folder of {}, which comes split ({}): pass --data "
-                           "{} to train on its train/ and validate on its own validation "
-                           "folder".format(root, parent, ", ".join(
+                           "{} to use its own train/validation split, or --split all to use "
+                           "this folder alone (e.g. to score it)".format(root, parent, ", ".join(
                                os.path.basename(f) + "/" for f in own.values()), parent))
 
 
