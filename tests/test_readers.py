@@ -698,6 +698,20 @@ def test_an_ambiguous_parent_neither_replaces_nor_blocks_the_error(tutorial, tmp
         open_dataset(copy, "camvid")
 
 
+def test_small_reader_messages_name_the_fix(tutorial, tmp_path, camvid_dir):
+    root, _ = tutorial
+    with pytest.raises(NanosegError, match=r"has no test split folder \(test/ or testing/\) "
+                                           r".*: use --split train, val or all$"):
+        open_dataset(root, "flat", split="test")
+    with pytest.raises(NanosegError, match="camvid masks hold class ids: drop --mask-invert$"):
+        open_dataset(camvid_dir, "camvid", mask_invert=True)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(NanosegError, match=r"is empty: it needs an image column \(a mask "
+                                           r"column too, unless masks/ is beside images/\)$"):
+        open_dataset(str(empty), "csv")
+
+
 def test_unlabelled_test_folder_is_not_a_split(tutorial, tmp_path):
     root, _ = tutorial
     copy = str(tmp_path / "copy")

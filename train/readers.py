@@ -6,9 +6,14 @@ dataset's own ids or colours. Layouts:
 
 ``flat``   ``images/`` + ``masks/`` (or ``labels/``, or any two folders), paired by path
            without extension, nested subfolders included (``Images/1..4`` + ``Masks/1..4``);
-           binary masks (0/255, 0/1, noisy JPEG) or class ids given as ``name=id`` classes.
-``csv``    a manifest of relative paths (image, mask, optional split column), as the nail
-           tutorial's ``make_csv_file`` writes, or one CSV per split (``train.csv``...).
+           a dataset that comes split (``train/ valid/`` or ``val/``, ``test/``, each with
+           images + masks) keeps that split, others get a seeded one; binary masks (0/255,
+           0/1, noisy JPEG; ``mask_invert`` when the dark value is the class) or class ids
+           given as ``name=id`` classes.
+``csv``    a manifest of relative paths (image, optional mask, optional split column), or one
+           CSV per split (``train.csv`` ``valid.csv`` ...), also in a ``csv_file/`` folder as
+           the nail tutorial's ``make_csv_file`` writes them (bare image names under
+           ``<split>/images``, masks of the same name under ``<split>/masks``).
 ``camvid`` ``train/ trainannot/ val/ valannot/ test/ testannot/``, pixel = class id 0..11.
 ``voc``    ``JPEGImages/``, ``SegmentationClass/`` palette PNGs, ``ImageSets/Segmentation``.
 
@@ -603,7 +608,8 @@ def _read_manifest(path, split_hint=None):
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise NanosegError("cannot read CSV {}: {}".format(path, exc))
     if not rows:
-        raise NanosegError("CSV {} is empty: it needs image and mask path columns".format(path))
+        raise NanosegError("CSV {} is empty: it needs an image column (a mask column too, "
+                           "unless masks/ is beside images/)".format(path))
     columns = _manifest_columns(rows[0], path)
     if columns is None:
         columns, body = (0, 1, 2 if len(rows[0]) > 2 else None), rows
@@ -856,10 +862,11 @@ def own_split_folders(root, images_dir=None, masks_dir=None):
 def _folder_split_samples(root, own, split, images_dir, masks_dir):
     """The samples of ``split`` (or of every split folder for 'all')."""
     if split != "all" and split not in own:
+        expected = " or ".join(n + "/" for n in SPLIT_FOLDER_NAMES[split])
+        folders = ", ".join(os.path.basename(f) + "/" for f in own.values())
         raise NanosegError("{} has no {} split folder ({}) with images/ and masks/; its split "
-                           "folders are {}".format(root, split, " or ".join(
-                               n + "/" for n in SPLIT_FOLDER_NAMES[split]),
-                               ", ".join(os.path.basename(f) + "/" for f in own.values())))
+                           "folders are {}: use --split {} or all".format(
+                               root, split, expected, folders, ", ".join(own)))
     samples = []
     for which, folder in own.items():
         if split in ("all", which):
@@ -1027,7 +1034,7 @@ def open_dataset(root, layout, split="train", classes=None, images_dir=None, mas
                            "their own train/val lists".format(layout))
     if mask_invert and layout in ("camvid", "voc"):
         raise NanosegError("mask_invert is for binary masks (flat/csv); {} masks hold class "
-                           "ids".format(layout))
+                           "ids: drop --mask-invert".format(layout))
     if layout == "flat":
         dataset = _open_flat(root, split, classes, images_dir, masks_dir, val_fraction, seed,
                              split_csv, mask_invert)
