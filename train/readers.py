@@ -30,7 +30,7 @@ import os
 import cv2
 import numpy as np
 
-from edge.contract import IGNORE_ID, IMAGE_READ_FLAGS, write_text_atomic
+from edge.contract import IGNORE_ID, IMAGE_READ_FLAGS, sample_name, write_text_atomic
 from edge.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
@@ -449,7 +449,7 @@ def _list_by_key(folder):
             if not _is_image_file(name):
                 continue
             path = os.path.join(current, name)
-            key = os.path.splitext(os.path.relpath(path, folder))[0].replace(os.sep, "/")
+            key = sample_name(path, folder)
             if key in found:
                 raise NanosegError("{} and {} have the same name without extension, so masks "
                                    "cannot be paired: rename one".format(found[key], path))
