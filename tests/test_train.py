@@ -258,7 +258,8 @@ def test_callbacks_run_in_the_order_resume_and_the_lr_column_need(tmp_path):
     """Keras calls callbacks in list order: the plateau callback must precede the CSV logger
     (it adds "lr" to the logs) and the resume state must follow both counted callbacks."""
     import tensorflow as tf
-    callbacks = train_cli.make_callbacks(str(tmp_path), {"contract": {}}, False, 4, 0)
+    callbacks = train_cli.make_callbacks(str(tmp_path), {"contract": {}, "mask_invert": False},
+                                         False, 4, 0)
     kinds = [type(c).__name__ for c in callbacks]
     assert kinds[0] == "ModelCheckpoint" and kinds[-1] == "ResumeState"
     position = {kind: kinds.index(kind) for kind in kinds}
