@@ -384,6 +384,15 @@ def write_text_atomic(path, text):
     os.replace(tmp, path)
 
 
+def sample_name(path, folder):
+    """The name of image file ``path`` under ``folder``: its relative path without extension,
+    with "/" on every system ("day1/x"). Training's readers pair and sort a folder's files by
+    it, and the edge's folder source names and orders its frames by it (plain string order:
+    "a-b/x" before "a/x"), so both list one folder alike."""
+    relative = os.path.relpath(path, folder).replace(os.sep, "/")
+    return os.path.splitext(relative)[0]
+
+
 def sha256_file(path, chunk=1 << 20):
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

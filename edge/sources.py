@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import cv2
 
 from edge import rtsp_probe
-from edge.contract import IMAGE_READ_FLAGS
+from edge.contract import IMAGE_READ_FLAGS, sample_name
 from edge.errors import NanosegError
 from edge.gst import gst_quote
 
@@ -702,9 +702,9 @@ def _image_paths(pattern):
 def _folder_images(folder):
     """(paths, names) of every image under ``folder``, nested folders included.
 
-    Sorted by relative path, folder by folder ("a/z.png" before "b/a.png"), the order
-    training's readers list a nested folder in; names are those relative paths without
-    extension, with "/" on every system. Hidden folders are skipped.
+    Names are :func:`edge.contract.sample_name` (relative path without extension, "/" on
+    every system) and the order is theirs as plain strings: the key and the order training's
+    readers pair a nested folder by ("a-b/x" before "a/x"). Hidden folders are skipped.
     """
     found = []
     for current, dirs, files in os.walk(folder):
@@ -712,11 +712,9 @@ def _folder_images(folder):
         for name in files:
             path = os.path.join(current, name)
             if _is_image_path(path):
-                relative = os.path.relpath(path, folder).split(os.sep)
-                found.append((relative, path))
+                found.append((sample_name(path, folder), path))
     found.sort()
-    names = [os.path.splitext("/".join(relative))[0] for relative, _ in found]
-    return [path for _, path in found], names
+    return [path for _, path in found], [name for name, _ in found]
 
 
 def make_reader(uri, width=1280, height=720, fps=30, flip=0, latency=200, rtsp_codec="h264"):
@@ -744,8 +742,8 @@ def make_reader(uri, width=1280, height=720, fps=30, flip=0, latency=200, rtsp_c
     if os.path.isdir(text):
         paths, names = _folder_images(text)
         if not paths:
-            raise NanosegError("the folder {} holds no images ({}), also in its sub-folders"
-                               .format(text, " ".join(IMAGE_EXTENSIONS)))
+            raise NanosegError("the folder {} holds no images, nor do its sub-folders: point "
+                               "--source at a folder of .jpg/.png files".format(text))
         return ImageListReader(paths, "{} ({} images)".format(text, len(paths)), names)
     if os.path.isfile(text):
         ext = os.path.splitext(text)[1].lower()

@@ -92,6 +92,20 @@ def test_bad_label_names_the_file_in_dataset_path():
         dataset[0]
 
 
+def test_padded_index_names_the_file_it_repeats():
+    from train.pipeline import WrapAroundPadding
+
+    class Named(_Frames):
+        samples = [type("S", (), {"image_path": "/data/images/{}.jpg".format(n)})()
+                   for n in ("a", "bad", "c")]
+    good, bad = np.zeros((8, 8), np.uint8), np.full((8, 8), 3, np.uint8)
+    padded = WrapAroundPadding(Named([good, bad, good]), 5)
+    assert [s.image_path for s in padded.samples][3:] == ["/data/images/a.jpg",
+                                                          "/data/images/bad.jpg"]
+    with pytest.raises(NanosegError, match=r"^/data/images/bad.jpg: label mask has ids \[3\]"):
+        Dataset(padded, _binary_contract())[4]
+
+
 # -- Dataset and Dataloader ---------------------------------------------------------------
 def test_dataset_shapes_dtypes_and_values(nails):
     contract = _binary_contract()

@@ -649,6 +649,69 @@ def test_tutorial_split_folder_alone_is_refused_not_split_again(tutorial):
     assert len(open_dataset(os.path.join(root, "valid"), "flat", split="all")) == 3
 
 
+def test_per_split_csv_names_its_folder_and_val_works_as_a_split(tutorial, nails_dir,
+                                                                 tmp_path):
+    """A labelled test/ split listed by csv_file/test.csv with train=0 (make_csv_file's flag
+    for "not training"), and val/ instead of valid/."""
+    root, chosen = tutorial
+    copy = str(tmp_path / "copy")
+    shutil.copytree(root, copy)
+    os.rename(os.path.join(copy, "valid"), os.path.join(copy, "val"))
+    used = chosen["train"] + chosen["valid"]
+    test_names = [n for n in sorted(os.listdir(os.path.join(nails_dir, "images")))
+                  if n not in used][:2]
+    for kind, source in (("images", "images"), ("masks", "labels")):
+        os.makedirs(os.path.join(copy, "test", kind))
+        for name in test_names:
+            shutil.copy(os.path.join(nails_dir, source, name),
+                        os.path.join(copy, "test", kind, name))
+    with open(os.path.join(copy, "csv_file", "test.csv"), "w", newline="") as handle:
+        handle.write("images,train\n" + "".join(n + ",0\n" for n in test_names))
+    for layout in ("csv", "flat"):
+        tested = open_dataset(copy, layout, split="test", classes=["nail"])
+        assert [s.image_path for s in tested.samples] == [
+            os.path.join(copy, "test", "images", n) for n in test_names]
+        assert tested.load(1)[1].max() == 1
+        val = open_dataset(copy, layout, split="val", classes=["nail"])
+        assert [s.image_path for s in val.samples] == [
+            os.path.join(copy, "val", "images", n) for n in chosen["valid"]]
+
+
+def test_one_split_folder_names_split_all_for_scoring_it(tutorial):
+    root, _ = tutorial
+    with pytest.raises(NanosegError, match=r"valid is one split folder of .*: pass --data .* "
+                                           r"or --split all to use this folder alone"):
+        open_dataset(os.path.join(root, "valid"), "flat", split="val", classes=["nail"])
+
+
+def test_an_ambiguous_parent_neither_replaces_nor_blocks_the_error(tutorial, tmp_path):
+    """ROOT with both val/ and valid/: the one-split-folder probe of ROOT/train and the
+    layout guess of a wrong-layout error skip it instead of raising about it."""
+    root, _ = tutorial
+    copy = str(tmp_path / "copy")
+    shutil.copytree(root, copy)
+    shutil.copytree(os.path.join(copy, "valid"), os.path.join(copy, "val"))
+    assert len(open_dataset(os.path.join(copy, "train"), "flat", split="all")) == 5
+    assert len(open_dataset(os.path.join(copy, "train"), "flat", split="train",
+                            val_fraction=0.4)) == 3
+    with pytest.raises(NanosegError, match=r"copy is not a camvid dataset: expected"):
+        open_dataset(copy, "camvid")
+
+
+def test_small_reader_messages_name_the_fix(tutorial, tmp_path, camvid_dir):
+    root, _ = tutorial
+    with pytest.raises(NanosegError, match=r"has no test split folder \(test/ or testing/\) "
+                                           r".*: use --split train, val or all$"):
+        open_dataset(root, "flat", split="test")
+    with pytest.raises(NanosegError, match="camvid masks hold class ids: drop --mask-invert$"):
+        open_dataset(camvid_dir, "camvid", mask_invert=True)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(NanosegError, match=r"is empty: it needs an image column \(a mask "
+                                           r"column too, unless masks/ is beside images/\)$"):
+        open_dataset(str(empty), "csv")
+
+
 def test_unlabelled_test_folder_is_not_a_split(tutorial, tmp_path):
     root, _ = tutorial
     copy = str(tmp_path / "copy")

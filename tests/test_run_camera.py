@@ -145,6 +145,26 @@ def test_folder_masks_match_keras_on_training_preprocessing(local_bundle, nails_
     assert 0 < foreground < total, "a trivial model cannot prove parity"
 
 
+def test_nested_folder_source_saves_masks_under_their_relative_paths(local_bundle, nails_dir,
+                                                                    tmp_path):
+    root, _, _ = local_bundle
+    folder = tmp_path / "frames"
+    names = sorted(os.listdir(os.path.join(nails_dir, "images")))[:3]
+    for relative, name in zip(("a/x", "a-b/y", "top"), names):
+        path = folder.joinpath(*relative.split("/")).with_suffix(".jpg")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(os.path.join(nails_dir, "images", name), str(path))
+    masks = tmp_path / "masks"
+    result = run_cli("--bundle", root, "--source", folder, "--headless", "--save-masks", masks)
+    assert result.returncode == 0, result.stderr
+    written = sorted(os.path.relpath(p, str(masks)).replace(os.sep, "/") for p in
+                     glob.glob(os.path.join(str(masks), "**", "*.png"), recursive=True))
+    assert written == ["000002_top.png", "a-b/000000_y.png", "a/000001_x.png"]
+    image = cv2.imread(os.path.join(nails_dir, "images", names[1]), cv2.IMREAD_COLOR)
+    mask = cv2.imread(str(masks / "a-b" / "000000_y.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == image.shape[:2] and mask.dtype == np.uint8
+
+
 BENCHMARK_ROWS = ("raw inference", "bare loop", "loop + video + masks", "loop + viewer",
                   "preprocess", "OpenCV lower bound", "render 1280x720", "render lower bound",
                   "encode 1280x720")

@@ -2,6 +2,7 @@
 import glob
 import logging
 import os
+import shutil
 import threading
 import time
 
@@ -106,13 +107,28 @@ def test_unknown_source_lists_the_accepted_forms(tmp_path):
     with pytest.raises(NanosegError, match="holds no images"):
         sources.open_source(str(empty))
     (empty / "sub").mkdir()     # sub-folders are searched too, and hold nothing either
-    with pytest.raises(NanosegError, match="also in its sub-folders"):
+    with pytest.raises(NanosegError, match=r"empty holds no images, nor do its sub-folders: "
+                                           r"point --source at a folder of \.jpg/\.png files$"):
         sources.open_source(str(empty))
 
 
-def _drain(stream):
+def test_nested_folder_order_is_the_training_readers_order(nails_dir, tmp_path):
+    """'a-b/x' sorts before 'a/x' as a string ('-' < '/'): edge and readers must agree."""
+    from train import readers
+    folder = tmp_path / "frames"
+    image = sorted(os.listdir(os.path.join(nails_dir, "images")))[0]
+    for relative in ("a/x", "a-b/x", "a.b/y", "a/b/z", "ab"):
+        path = folder.joinpath(*relative.split("/")).with_suffix(".jpg")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(os.path.join(nails_dir, "images", image), str(path))
+    frames = _drain(sources.open_source(str(folder)))
+    assert [f.name for f in frames] == sorted(readers._list_by_key(str(folder)))
+    assert [f.name for f in frames] == ["a-b/x", "a.b/y", "a/b/z", "a/x", "ab"]
+
+
+def _drain(stream, limit=1000):
     frames = []
-    while True:
+    for _ in range(limit + 1):       # bounded: a source that never ends fails the test
         frame = stream.get(timeout=30)
         if frame is None:
             break

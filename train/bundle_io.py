@@ -3,7 +3,9 @@
 Training works in a sibling folder ``<out>.partial`` (checkpoints, TensorBoard logs, the CSV
 log, the resume state) and only a finished run renames it to ``<out>``; a rename on one file
 system is atomic, so ``<out>`` either holds a whole bundle or the previous one. The partial
-folder survives a crash on purpose: ``--resume`` continues from it.
+folder survives a crash on purpose: ``--resume`` continues from it. It records its owner
+(pid + host): a leftover with no finished epoch is removed by the next run only once that
+process is gone, so a second run with the same --out never deletes a live one.
 
 No TensorFlow here: the checks run before any model is built.
 """
@@ -11,8 +13,10 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 
+from edge import bundle as bundle_names
 from edge.bundle import CHECKPOINTS_DIR, MODEL_H5, Bundle
 from edge.contract import CONTRACT_FILENAME, load_contract, write_text_atomic
 from edge.errors import NanosegError
@@ -24,6 +28,7 @@ STATE_JSON = "state.json"
 BEST_WEIGHTS = "best.weights.h5"
 LAST_WEIGHTS = "last.ckpt"      # TensorFlow checkpoint: weights + optimizer state
 LOGS_DIR = "logs"
+OWNER_JSON = "owner.json"      # pid + host of the run that made the work folder
 
 
 def partial_dir(out):
@@ -78,9 +83,13 @@ def open_work_dir(out, resume=False, overwrite=False):
     complete). Without it a leftover partial folder is an error unless ``overwrite``.
     """
     work = partial_dir(out)
+    if os.path.exists(work) and not os.path.isdir(work):
+        raise NanosegError("{} is a file, not an interrupted run: remove it or choose another "
+                           "--out".format(work))
     if resume:
         if os.path.isfile(os.path.join(work, CHECKPOINTS_DIR, STATE_JSON)):
             LOG.info("resuming the interrupted run in %s", work)
+            _write_owner(work)
             return work
         done = Bundle(out)
         if os.path.isfile(done.path(os.path.join(CHECKPOINTS_DIR, STATE_JSON))):
@@ -88,19 +97,65 @@ def open_work_dir(out, resume=False, overwrite=False):
                 shutil.rmtree(work)
             shutil.copytree(done.root, work)
             LOG.info("resuming from the finished bundle %s (copied to %s)", done.root, work)
+            _write_owner(work)
             return work
         raise NanosegError("--resume: no checkpoint to resume in {} or {}: train without "
                            "--resume first".format(work, done.root))
-    if os.path.exists(work) and not _epochs_done(work):
+    if os.path.exists(work) and _abandoned_before_first_epoch(work):
         LOG.info("removing %s: a run that failed before finishing its first epoch", work)
         shutil.rmtree(work)
     if os.path.exists(work):
         if not overwrite:
-            raise NanosegError("{} holds an interrupted run: pass --resume to continue it or "
-                               "--overwrite to start over".format(work))
+            raise NanosegError("{} holds an interrupted or running run: pass --resume to "
+                               "continue it or --overwrite to start over".format(work))
         shutil.rmtree(work)
     os.makedirs(os.path.join(work, CHECKPOINTS_DIR))
+    _write_owner(work)
     return work
+
+
+def _abandoned_before_first_epoch(work):
+    """True for a work folder safe to delete unasked: no epoch finished, its owner process
+    is gone from this host, and it holds only what nanoseg writes there."""
+    return (not _epochs_done(work) and _owner_is_gone(work)
+            and set(os.listdir(work)) <= _NANOSEG_WORK_ENTRIES)
+
+
+_NANOSEG_WORK_ENTRIES = frozenset(
+    [CHECKPOINTS_DIR, LOGS_DIR, OWNER_JSON, CONTRACT_FILENAME] +
+    [value for name, value in vars(bundle_names).items()
+     if name.isupper() and isinstance(value, str)])
+
+
+def _write_owner(work):
+    write_text_atomic(os.path.join(work, OWNER_JSON), json.dumps(
+        {"pid": os.getpid(), "host": socket.gethostname()}, sort_keys=True) + "\n")
+
+
+def _owner_is_gone(work):
+    """The recorded owner process is not alive on this host (unknown owner: not gone)."""
+    try:
+        with open(os.path.join(work, OWNER_JSON)) as handle:
+            owner = json.load(handle)
+        pid, host = int(owner["pid"]), owner["host"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if host != socket.gethostname():
+        return False
+    return not process_is_alive(pid)
+
+
+def process_is_alive(pid):
+    """Whether process ``pid`` exists on this machine (ours or another user's)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _epochs_done(work):
@@ -152,6 +207,9 @@ def publish(work_dir, out):
     if not os.path.isfile(os.path.join(work_dir, MODEL_H5)) or \
             not os.path.isfile(os.path.join(work_dir, CONTRACT_FILENAME)):
         raise RuntimeError("publish() called before model.h5 and contract.json were written")
+    owner = os.path.join(work_dir, OWNER_JSON)
+    if os.path.isfile(owner):        # a finished bundle has no owner process
+        os.remove(owner)
     parent = os.path.dirname(out)
     if parent and not os.path.isdir(parent):
         os.makedirs(parent)

@@ -10,7 +10,8 @@ TensorFlow 2.15's CPU wheels print three "E ... Unable to register cuDNN/cuFFT/c
 factory" lines from C++ static initialisers while ``import tensorflow`` loads its shared
 library: to file descriptor 2, at ERROR level (``TF_CPP_MIN_LOG_LEVEL=2`` keeps them; 3
 would hide real errors too). :func:`prepare` therefore makes the first ``import
-tensorflow`` run with descriptor 2 captured, and replays every other line unchanged.
+tensorflow`` run with descriptor 2 piped through a line filter that passes every other line
+on as it is written.
 """
 import contextlib
 import importlib
@@ -18,8 +19,9 @@ import importlib.abc
 import importlib.util
 import os
 import re
+import logging
+import subprocess
 import sys
-import tempfile
 
 from edge.errors import NanosegError
 
@@ -28,6 +30,8 @@ KERAS2_ENV = {
     "NO_ALBUMENTATIONS_UPDATE": "1",   # albumentations >= 1.4 phones home on import otherwise
     "TF_CPP_MIN_LOG_LEVEL": "2",
 }
+
+LOG = logging.getLogger(__name__)
 
 
 # The C++ lines of a duplicate CUDA plugin registration: harmless, on every CPU machine.
@@ -53,34 +57,91 @@ def prepare(environ=None):
         sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
-def drop_known_noise(text):
-    """``text`` without the duplicate-factory lines; every other line kept, in order."""
-    return "".join(line for line in text.splitlines(True)
-                   if not DUPLICATE_FACTORY_LINE.search(line))
+# Runs in a child interpreter (-S -E: no site, no environment) that filters its stdin line by
+# line to its stdout. A child, not a thread: when the parent aborts or segfaults mid-import,
+# the kernel closes the pipe's write end and the child still forwards every byte already
+# written, where a thread would die with the unread rest.
+_FILTER_CHILD = """
+import os, re
+noise = re.compile({pattern!r}.encode())
+pending = b''
+while True:
+    chunk = os.read(0, 65536)
+    if not chunk:
+        break
+    lines = (pending + chunk).split(b'\\n')
+    pending = lines.pop()
+    for line in lines:
+        if not noise.search(line):
+            os.write(1, line + b'\\n')
+if pending and not noise.search(pending):
+    os.write(1, pending)
+"""
 
 
 @contextlib.contextmanager
 def filtered_stderr_fd():
-    """Capture file descriptor 2 (C++ writes there directly) and replay it filtered.
+    """Route file descriptor 2 (C++ writes there directly) through a filter, live.
 
-    Whatever else is written meanwhile, a real error included, reaches stderr afterwards,
-    also when the body raises.
+    Every line but the duplicate-factory ones reaches the real stderr as it is written, also
+    when the body raises or the process crashes. Where stderr cannot be duplicated (fd 2
+    closed, ``sys.stderr`` None, no interpreter to start) the body runs unfiltered.
     """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            text = drop_known_noise(captured.read().decode("utf-8", "replace"))
-            if text:
-                sys.stderr.write(text)
-                sys.stderr.flush()
+    saved = _duplicate_stderr()
+    if saved is None:
+        yield
+        return
+    try:
+        child, write_end = _start_filter(saved)
+    except OSError as exc:
+        LOG.debug("stderr filter not started (%s): TensorFlow's output unfiltered", exc)
+        os.close(saved)
+        yield
+        return
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)          # the pipe's last write end closes: the filter sees EOF
+        os.close(saved)
+        _wait_for_filter(child)
+
+
+def _duplicate_stderr():
+    """A duplicate of fd 2 after flushing ``sys.stderr``, or None where there is none."""
+    if sys.stderr is None or not sys.executable:
+        return None
+    try:
+        sys.stderr.flush()
+        return os.dup(2)
+    except (OSError, ValueError):
+        return None
+
+
+def _start_filter(output_fd):
+    """The filter child writing to ``output_fd``, and the write end of its input pipe."""
+    read_end, write_end = os.pipe()
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-S", "-E", "-c",
+             _FILTER_CHILD.format(pattern=DUPLICATE_FACTORY_LINE.pattern)],
+            stdin=read_end, stdout=output_fd, stderr=output_fd, close_fds=True)
+    except OSError:
+        os.close(write_end)
+        raise
+    finally:
+        os.close(read_end)
+    return child, write_end
+
+
+def _wait_for_filter(child):
+    """Let the filter drain; a grandchild still holding fd 2 must not hang the import."""
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        LOG.debug("stderr filter still running after the import; left to finish alone")
 
 
 class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):

@@ -180,7 +180,10 @@ class WrapAroundPadding(object):
             raise NanosegError("cannot pad an empty validation split")
         self.segmentation_dataset = segmentation_dataset
         self.total = max(int(total), len(segmentation_dataset))
-        self.samples = getattr(segmentation_dataset, "samples", None)
+        samples = getattr(segmentation_dataset, "samples", None)
+        # Wrapped like load(), so an error on a padded index names the real file.
+        self.samples = None if samples is None else \
+            [samples[i % len(samples)] for i in range(self.total)]
 
     def __len__(self):
         return self.total

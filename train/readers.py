@@ -6,9 +6,14 @@ dataset's own ids or colours. Layouts:
 
 ``flat``   ``images/`` + ``masks/`` (or ``labels/``, or any two folders), paired by path
            without extension, nested subfolders included (``Images/1..4`` + ``Masks/1..4``);
-           binary masks (0/255, 0/1, noisy JPEG) or class ids given as ``name=id`` classes.
-``csv``    a manifest of relative paths (image, mask, optional split column), as the nail
-           tutorial's ``make_csv_file`` writes, or one CSV per split (``train.csv``...).
+           a dataset that comes split (``train/ valid/`` or ``val/``, ``test/``, each with
+           images + masks) keeps that split, others get a seeded one; binary masks (0/255,
+           0/1, noisy JPEG; ``mask_invert`` when the dark value is the class) or class ids
+           given as ``name=id`` classes.
+``csv``    a manifest of relative paths (image, optional mask, optional split column), or one
+           CSV per split (``train.csv`` ``valid.csv`` ...), also in a ``csv_file/`` folder as
+           the nail tutorial's ``make_csv_file`` writes them (bare image names under
+           ``<split>/images``, masks of the same name under ``<split>/masks``).
 ``camvid`` ``train/ trainannot/ val/ valannot/ test/ testannot/``, pixel = class id 0..11.
 ``voc``    ``JPEGImages/``, ``SegmentationClass/`` palette PNGs, ``ImageSets/Segmentation``.
 
@@ -25,7 +30,7 @@ import os
 import cv2
 import numpy as np
 
-from edge.contract import IGNORE_ID, IMAGE_READ_FLAGS, write_text_atomic
+from edge.contract import IGNORE_ID, IMAGE_READ_FLAGS, sample_name, write_text_atomic
 from edge.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
@@ -444,7 +449,7 @@ def _list_by_key(folder):
             if not _is_image_file(name):
                 continue
             path = os.path.join(current, name)
-            key = os.path.splitext(os.path.relpath(path, folder))[0].replace(os.sep, "/")
+            key = sample_name(path, folder)
             if key in found:
                 raise NanosegError("{} and {} have the same name without extension, so masks "
                                    "cannot be paired: rename one".format(found[key], path))
@@ -469,7 +474,7 @@ def _found_text(root):
 
 def detect_layout(root):
     """The layout ``root`` looks like ('flat', 'csv', 'camvid', 'voc') or None."""
-    if os.path.isfile(root) and root.lower().endswith(".csv"):
+    if os.path.isfile(root) and _is_csv(os.path.basename(root)):
         return "csv"
     if not os.path.isdir(root):
         return None
@@ -482,14 +487,17 @@ def detect_layout(root):
         return "flat"
     if own_split_folders(root):
         return "flat"
-    if any(f.lower().endswith(".csv") for f in os.listdir(root)):
+    if any(_is_csv(f) for f in os.listdir(root)):
         return "csv"
     return None
 
 
 def _wrong_layout(root, layout, expected):
     """The one-line error for a folder that is not in ``layout``."""
-    guess = detect_layout(root)
+    try:
+        guess = detect_layout(root)
+    except (OSError, NanosegError):     # e.g. both val/ and valid/: keep the layout error
+        guess = None
     hint = " (it looks like layout {!r})".format(guess) if guess and guess != layout else ""
     return NanosegError("{} is not a {} dataset: expected {}, found {}{}".format(
         root, layout, expected, _found_text(root), hint))
@@ -600,7 +608,8 @@ def _read_manifest(path, split_hint=None):
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise NanosegError("cannot read CSV {}: {}".format(path, exc))
     if not rows:
-        raise NanosegError("CSV {} is empty: it needs image and mask path columns".format(path))
+        raise NanosegError("CSV {} is empty: it needs an image column (a mask column too, "
+                           "unless masks/ is beside images/)".format(path))
     columns = _manifest_columns(rows[0], path)
     if columns is None:
         columns, body = (0, 1, 2 if len(rows[0]) > 2 else None), rows
@@ -657,7 +666,9 @@ def _manifest_row(row, columns, folder, path, line, split_hint=None):
                                "test".format(path, line, row[split_col]))
         split = SPLIT_NAMES[value]
     relative = row[image_col].strip().replace("\\", "/")
-    image = _manifest_image(relative, folder, split or split_hint)
+    # A per-split CSV's own name decides where its bare names live: the tutorial's test.csv
+    # flags its rows train=0 (not training), which is no folder of its own.
+    image = _manifest_image(relative, folder, split_hint or split)
     if image is None:
         raise NanosegError("CSV {} row {} names {} which does not exist (paths are relative "
                            "to the CSV's folder, or file names under <split>/images beside "
@@ -736,10 +747,9 @@ def _csv_files(root):
         LOG.info("CSV manifests of %s are in %s", root, csv_folder)
         root = csv_folder
     found = {}
-    for name in sorted(os.listdir(root)):
-        stem, ext = os.path.splitext(name)
-        if ext.lower() == ".csv":
-            found[SPLIT_NAMES.get(stem.lower(), name)] = os.path.join(root, name)
+    for name in sorted(filter(_is_csv, os.listdir(root))):
+        stem = os.path.splitext(name)[0]
+        found[SPLIT_NAMES.get(stem.lower(), name)] = os.path.join(root, name)
     per_split = {k: v for k, v in found.items() if k in ("train", "val", "test")}
     if per_split:
         return per_split
@@ -761,6 +771,7 @@ def _csv_folder(root):
 
 
 def _is_csv(name):
+    """CSV manifests by extension; hidden files (._train.csv) are never manifests."""
     return name.lower().endswith(".csv") and not name.startswith(".")
 
 
@@ -851,10 +862,11 @@ def own_split_folders(root, images_dir=None, masks_dir=None):
 def _folder_split_samples(root, own, split, images_dir, masks_dir):
     """The samples of ``split`` (or of every split folder for 'all')."""
     if split != "all" and split not in own:
+        expected = " or ".join(n + "/" for n in SPLIT_FOLDER_NAMES[split])
+        folders = ", ".join(os.path.basename(f) + "/" for f in own.values())
         raise NanosegError("{} has no {} split folder ({}) with images/ and masks/; its split "
-                           "folders are {}".format(root, split, " or ".join(
-                               n + "/" for n in SPLIT_FOLDER_NAMES[split]),
-                               ", ".join(os.path.basename(f) + "/" for f in own.values())))
+                           "folders are {}: use --split {} or all".format(
+                               root, split, expected, folders, ", ".join(own)))
     samples = []
     for which, folder in own.items():
         if split in ("all", which):
@@ -865,15 +877,22 @@ def _folder_split_samples(root, own, split, images_dir, masks_dir):
 
 
 def _refuse_one_split_folder(root, split, split_csv, images_dir, masks_dir):
-    """``--data ROOT/train`` would make a seeded split and silently ignore ROOT/valid/."""
+    """``--data ROOT/train`` would make a seeded split and silently ignore ROOT/valid/.
+
+    Only a probe: a parent that cannot be listed, or is itself ambiguous, skips the check.
+    """
     if split == "all" or (split_csv and os.path.isfile(split_csv)):
         return
     parent = os.path.dirname(root)
-    own = own_split_folders(parent, images_dir, masks_dir) if parent != root else {}
+    try:
+        own = own_split_folders(parent, images_dir, masks_dir) if parent != root else {}
+    except (OSError, NanosegError) as exc:
+        LOG.debug("split folders of %s not checked: %s", parent, exc)
+        return
     if len(own) > 1 and root in own.values():
         raise NanosegError("{} is one split folder of {}, which comes split ({}): pass --data "
-                           "{} to train on its train/ and validate on its own validation "
-                           "folder".format(root, parent, ", ".join(
+                           "{} to use its own train/validation split, or --split all to use "
+                           "this folder alone (e.g. to score it)".format(root, parent, ", ".join(
                                os.path.basename(f) + "/" for f in own.values()), parent))
 
 
@@ -1015,7 +1034,7 @@ def open_dataset(root, layout, split="train", classes=None, images_dir=None, mas
                            "their own train/val lists".format(layout))
     if mask_invert and layout in ("camvid", "voc"):
         raise NanosegError("mask_invert is for binary masks (flat/csv); {} masks hold class "
-                           "ids".format(layout))
+                           "ids: drop --mask-invert".format(layout))
     if layout == "flat":
         dataset = _open_flat(root, split, classes, images_dir, masks_dir, val_fraction, seed,
                              split_csv, mask_invert)

@@ -285,7 +285,7 @@ def make_callbacks(work_dir, state, resume, patience, verbose):
         tf.keras.callbacks.TensorBoard(os.path.join(work_dir, bundle_io.LOGS_DIR),
                                        write_graph=False, profile_batch=0),
         tf.keras.callbacks.CSVLogger(os.path.join(work_dir, TRAIN_LOG), append=resume),
-        resume_state_callback(work_dir, best, {"contract": state["contract"]},
+        resume_state_callback(work_dir, best, run_identity(state),
                               {"early_stopping": early_stop, "reduce_lr": reduce_lr},
                               state.get("counters")),
     ]
@@ -390,12 +390,26 @@ def train(args, extra_callbacks=()):
     return bundle_io.publish(work_dir, args.out)
 
 
+def run_identity(state):
+    """What a resumed run must repeat, kept in the resume state: the contract, and whether
+    masks are inverted (labels the contract alone does not pin down)."""
+    return {"contract": state["contract"], "mask_invert": state["mask_invert"]}
+
+
 def _check_resumable(state, contract, args):
-    """A resumed run must train the same model it checkpointed."""
+    """A resumed run must train the same model, on the same labels, it checkpointed."""
     saved = state.get("contract")
     if saved is None:
         state["contract"] = contract.to_dict()
+        state["mask_invert"] = bool(args.mask_invert)
         return
+    saved_invert = bool(state.get("mask_invert", False))
+    if saved_invert != bool(args.mask_invert):
+        raise NanosegError("--resume: the checkpoint was trained {} --mask-invert: resume {} "
+                           "it or pass --overwrite".format(
+                               "with" if saved_invert else "without",
+                               "with" if saved_invert else "without"))
+    state["mask_invert"] = saved_invert
     from edge.contract import Contract
     previous = Contract.from_dict(saved, source="the resume state")
     if previous.backbone != contract.backbone:
@@ -425,7 +439,7 @@ def _fit(args, strategy, contract, train_set, val_set, work_dir, state, global_b
             .expect_partial()
         LOG.info("resumed after epoch %d", state["epochs_done"])
     bundle_io.write_state(work_dir, state["epochs_done"], state.get("best"),
-                          {"contract": state["contract"], "counters": state.get("counters", {})})
+                          dict(run_identity(state), counters=state.get("counters", {})))
     callbacks = make_callbacks(work_dir, state, args.resume, args.patience, args.verbose)
     if state["epochs_done"] < args.epochs:
         validation_data, validation_steps = validation_input(
