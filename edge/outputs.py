@@ -22,7 +22,7 @@ import cv2
 
 from edge import gst
 from edge.errors import NanosegError
-from edge.sinks import Sink, VideoSink, check_output_folder, fit_frame
+from edge.sinks import VideoSink, WriterSink, check_output_folder
 from edge.sources import opencv_has_gstreamer
 
 LOG = logging.getLogger(__name__)
@@ -45,35 +45,23 @@ def writer_size(width, height):
     return width - width % 4, height - height % 2
 
 
-class GstWriterSink(Sink):
+class GstWriterSink(WriterSink):
     """The overlay into ``cv2.VideoWriter(pipeline, CAP_GSTREAMER)``, opened at frame 1.
 
-    Subclasses give :meth:`pipeline`; the writer gets every frame (``delivery = "every"``):
-    a file or a stream with holes is worse than a slower run.
+    Subclasses give :meth:`pipeline`; like every writer it gets every frame: a file or a
+    stream with holes is worse than a slower run. Releasing the writer sends EOS, so muxers
+    finish the file and streams end.
     """
-
-    needs_render = True
-    delivery = "every"
 
     def __init__(self, description, fps=30.0, encoder=None,
                  bitrate_kbps=gst.DEFAULT_BITRATE_KBPS):
+        WriterSink.__init__(self, fps)
         self.description = description
-        self.fps = float(fps) if fps and fps > 0 else 30.0
         self.encoder = encoder
         self.bitrate_kbps = int(bitrate_kbps)
-        self.frames = 0
-        self._size = None
-        self._writer = None
 
     def pipeline(self):
         raise NotImplementedError
-
-    def write(self, result):
-        image = result.rendered
-        if self._writer is None:
-            self._writer = self._open(image.shape[1], image.shape[0])
-        self._writer.write(fit_frame(image, self._size))
-        self.frames += 1
 
     def _open(self, width, height):
         width, height = writer_size(width, height)
@@ -92,12 +80,8 @@ class GstWriterSink(Sink):
                  width, height, self.fps)
         return writer
 
-    def close(self):
-        """Release the writer: OpenCV sends EOS, so muxers finish the file and streams end."""
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-            LOG.info("--output %s: %d frames", self.description, self.frames)
+    def _closed_message(self):
+        return "--output {}: {} frames".format(self.description, self.frames)
 
 
 class H264FileSink(GstWriterSink):

@@ -93,26 +93,21 @@ def fit_frame(image, size):
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-class VideoSink(Sink):
-    """The rendered overlay as a video file, opened at the first frame's size.
-
-    The codec is the first of ``fourccs`` (default: by extension, mp4v for .mp4) this
-    OpenCV can write; the others are fallbacks.
-    """
+class WriterSink(Sink):
+    """The rendered overlay into a ``cv2.VideoWriter`` that :meth:`_open` makes at the first
+    frame's size (and records in ``_size``); later frames are fitted to it. Every frame
+    reaches it (``delivery = "every"``): a video with holes is worse than a slower run.
+    ``close()`` releases the writer, which finalizes a file (an mp4's index, a GStreamer
+    EOS)."""
 
     needs_render = True
     delivery = "every"
 
-    def __init__(self, path, fps=30.0, fourccs=None, flag="--save-video"):
-        self.path = path
-        self.flag = flag  # the option the user gave: errors name it
+    def __init__(self, fps):
         self.fps = float(fps) if fps and fps > 0 else 30.0
-        ext = os.path.splitext(path)[1].lower()
-        self.fourccs = tuple(fourccs or FOURCCS.get(ext, DEFAULT_FOURCCS))
-        self.fourcc = None
         self.frames = 0
+        self._size = None
         self._writer = None
-        check_output_folder(path, flag)
 
     def write(self, result):
         image = result.rendered
@@ -120,6 +115,36 @@ class VideoSink(Sink):
             self._writer = self._open(image.shape[1], image.shape[0])
         self._writer.write(fit_frame(image, self._size))
         self.frames += 1
+
+    def _open(self, width, height):
+        raise NotImplementedError
+
+    def _closed_message(self):
+        """The log line once the writer is released."""
+        raise NotImplementedError
+
+    def close(self):
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+            LOG.info("%s", self._closed_message())
+
+
+class VideoSink(WriterSink):
+    """The rendered overlay as a video file, opened at the first frame's size.
+
+    The codec is the first of ``fourccs`` (default: by extension, mp4v for .mp4) this
+    OpenCV can write; the others are fallbacks.
+    """
+
+    def __init__(self, path, fps=30.0, fourccs=None, flag="--save-video"):
+        WriterSink.__init__(self, fps)
+        self.path = path
+        self.flag = flag  # the option the user gave: errors name it
+        ext = os.path.splitext(path)[1].lower()
+        self.fourccs = tuple(fourccs or FOURCCS.get(ext, DEFAULT_FOURCCS))
+        self.fourcc = None
+        check_output_folder(path, flag)
 
     def _open(self, width, height):
         for fourcc in self.fourccs:
@@ -138,12 +163,8 @@ class VideoSink(Sink):
         LOG.info("writing %s (%s, %dx%d, %.1f fps)", self.path, fourcc, width, height, self.fps)
         return writer
 
-    def close(self):
-        """Release the writer: this writes the mp4's index, so the file plays."""
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-            LOG.info("saved %s (%d frames)", self.path, self.frames)
+    def _closed_message(self):
+        return "saved {} ({} frames)".format(self.path, self.frames)
 
 
 class MaskSink(Sink):
