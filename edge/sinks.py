@@ -183,14 +183,17 @@ class MaskSink(Sink):
         except OSError as exc:
             raise NanosegError("cannot create --save-masks folder {}: {}".format(folder, exc))
         self.written = 0
+        self._folders = set([os.path.abspath(folder)])  # made already: no mkdir per frame
 
     def write(self, result):
         path = os.path.join(self.folder, mask_filename(result.index, result.name))
-        parent = os.path.dirname(path)
-        try:
-            os.makedirs(parent, exist_ok=True)
-        except OSError as exc:
-            raise NanosegError("cannot create mask folder {}: {}".format(parent, exc))
+        parent = os.path.abspath(os.path.dirname(path))
+        if parent not in self._folders:
+            try:
+                os.makedirs(parent, exist_ok=True)
+            except OSError as exc:
+                raise NanosegError("cannot create mask folder {}: {}".format(parent, exc))
+            self._folders.add(parent)
         if not cv2.imwrite(path, result.labels):
             raise NanosegError("cannot write mask {} (disk full or read-only?)".format(path))
         self.written += 1

@@ -12,7 +12,7 @@ import pytest
 
 from edge import sources
 from edge.errors import NanosegError
-from tests.video_helpers import StallingCamera, wait_until
+from tests.video_helpers import StallingCamera, drain, wait_until
 
 
 def test_csi_pipeline_is_what_the_jetson_needs():
@@ -121,20 +121,9 @@ def test_nested_folder_order_is_the_training_readers_order(nails_dir, tmp_path):
         path = folder.joinpath(*relative.split("/")).with_suffix(".jpg")
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(os.path.join(nails_dir, "images", image), str(path))
-    frames = _drain(sources.open_source(str(folder)))
+    frames = drain(sources.open_source(str(folder)))
     assert [f.name for f in frames] == sorted(readers._list_by_key(str(folder)))
     assert [f.name for f in frames] == ["a-b/x", "a.b/y", "a/b/z", "a/x", "ab"]
-
-
-def _drain(stream, limit=1000):
-    frames = []
-    for _ in range(limit + 1):       # bounded: a source that never ends fails the test
-        frame = stream.get(timeout=30)
-        if frame is None:
-            break
-        frames.append(frame)
-    stream.stop()
-    return frames
 
 
 def test_folder_delivers_every_image_sorted_as_bgr(nails_dir):
@@ -159,14 +148,14 @@ def test_glob_and_video_file(camvid_dir, tmp_path):
     pattern = os.path.join(camvid_dir, "val", "0016E5_0*.png")
     expected = sorted(glob.glob(pattern))
     assert expected
-    assert [f.name + ".png" for f in _drain(sources.open_source(pattern))] == \
+    assert [f.name + ".png" for f in drain(sources.open_source(pattern))] == \
         [os.path.basename(p) for p in expected]
     video = str(tmp_path / "clip.avi")
     writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (480, 360))
     for path in expected[:6]:
         writer.write(cv2.imread(path))
     writer.release()
-    frames = _drain(sources.open_source(video))
+    frames = drain(sources.open_source(video))
     assert len(frames) == min(6, len(expected))
     assert frames[0].image.shape == (360, 480, 3) and frames[0].image.dtype == np.uint8
 
@@ -297,7 +286,7 @@ def test_video_file_opens_without_the_ffmpeg_backend(monkeypatch, tmp_path):
     monkeypatch.setattr(sources.cv2, "VideoCapture", capture)
     monkeypatch.setattr(sources, "opencv_build_flag",
                         lambda name, info=None: False if name == "FFMPEG" else None)
-    frames = _drain(sources.open_source(video))
+    frames = drain(sources.open_source(video))
     assert tried == [cv2.CAP_ANY] and len(frames) == 4
 
 
@@ -365,13 +354,13 @@ def test_reconnect_budget_starts_afresh_only_after_frames_flowed():
     camera = BurstCamera(burst=12, connections=4)
     stream = sources.SourceStream(camera, reconnect_attempts=1, backoff=0.25, healthy_frames=10,
                                   wait=lambda s: delays.append(s) and False).start()
-    _drain(stream)
+    drain(stream)
     assert stream.reconnects == 3 and camera.opens == 5  # every loss after 12 frames is fresh
     assert delays == [0.25] * 4 and stream.end_reason == "source lost"
     few = BurstCamera(burst=3, connections=100)  # 3 frames are not healthy: budget carries
     stream = sources.SourceStream(few, reconnect_attempts=3, backoff=0.25, healthy_frames=10,
                                   wait=lambda s: delays.append(s) and False).start()
-    _drain(stream)
+    drain(stream)
     assert few.opens == 4 and stream.captured == 12 and stream.end_reason == "source lost"
 
 

@@ -13,6 +13,7 @@ from edge.errors import NanosegError
 from train import keras_env, synthetic
 from train.readers import open_dataset
 from train.synthetic import make_synthetic_dataset, make_synthetic_video
+from tests.video_helpers import decode_frames
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "train", "make_synthetic.py")
@@ -116,24 +117,11 @@ def test_no_single_colour_channel_finds_the_nails(generated):
     assert nail_colours.std(axis=0).max() > 20          # nails are not all one colour
 
 
-def _read_video(path):
-    """Every decoded frame of a video file (BGR)."""
-    capture = cv2.VideoCapture(path)
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
-
-
 def test_video_moves_smoothly_and_is_deterministic(tmp_path):
     paths = [str(tmp_path / name) for name in ("a.mp4", "b.mp4", "c.mp4")]
     for path, seed in zip(paths, (0, 0, 1)):
         assert make_synthetic_video(path, frames=8, size=(64, 96), seed=seed, fps=10) == 8
-    first, second, other = (_read_video(p) for p in paths)
+    first, second, other = (decode_frames(p) for p in paths)
     assert len(first) == 8 and first[0].shape == (64, 96, 3)
     assert all(np.array_equal(x, y) for x, y in zip(first, second))
     step = [np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(first, first[1:])]
@@ -190,7 +178,7 @@ def test_cli_writes_the_same_dataset_and_video(tmp_path):
     reference = str(tmp_path / "lib")
     make_synthetic_dataset(reference, count=3, size=(48, 64), seed=2)
     assert _files(out) == _files(reference)
-    assert len(_read_video(video)) == 4
+    assert len(decode_frames(video)) == 4
 
 
 def test_cli_errors_and_help():

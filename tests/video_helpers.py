@@ -16,6 +16,33 @@ from edge.sinks import Result, Sink
 from edge.sources import Reader
 
 
+def decode_frames(path, limit=1000):
+    """Every frame (BGR) OpenCV decodes from the video ``path``, at most ``limit``."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < limit:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+def drain(stream, limit=1000):
+    """The frames of a started SourceStream until it ends, then stop it; bounded: a source
+    that delivers more than ``limit`` frames fails the test instead of running forever."""
+    frames = []
+    for _ in range(limit + 1):
+        frame = stream.get(timeout=30)
+        if frame is None:
+            break
+        frames.append(frame)
+    stream.stop()
+    assert len(frames) <= limit, "the source delivered more than {} frames".format(limit)
+    return frames
+
+
 def count_frames(path):
     """Frames a reader really decodes from ``path`` (the container's count can lie)."""
     capture = cv2.VideoCapture(str(path))

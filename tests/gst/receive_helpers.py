@@ -68,19 +68,6 @@ def rtsp_receiver(url):
         url, DECODE))
 
 
-def decode_file(path, limit=1000):
-    """Every frame OpenCV decodes from ``path`` (bounded by ``limit``)."""
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < limit:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
-
-
 def match_frames(received, results):
     """(index of the best-matching result, its PSNR) for each received frame."""
     rendered = [r.rendered for r in results]

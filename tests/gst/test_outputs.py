@@ -13,9 +13,9 @@ import pytest
 from edge import gst, outputs
 from edge.errors import NanosegError
 from edge.sinks import VideoSink
-from receive_helpers import MIN_PSNR, decode_file, match_frames, rtp_receiver, rtsp_receiver
+from receive_helpers import MIN_PSNR, match_frames, rtp_receiver, rtsp_receiver
 from tests.gst.gst_helpers import psnr
-from tests.video_helpers import rendered_results
+from tests.video_helpers import decode_frames, rendered_results
 
 FRAMES = 40
 
@@ -51,7 +51,7 @@ def test_h264_file_plays_with_every_frame(tmp_path, name):
     for result in results:
         sink.write(result)
     sink.close()
-    decoded = decode_file(path)
+    decoded = decode_frames(path)
     assert len(decoded) == FRAMES
     assert_all_frames_match(decoded, results)
 
@@ -74,7 +74,7 @@ def test_awkward_and_changing_frame_sizes_keep_every_frame(tmp_path):
         sink.write(result)
         expected.append(cv2.resize(result.rendered, size, interpolation=cv2.INTER_AREA))
     sink.close()
-    decoded = decode_file(path)
+    decoded = decode_frames(path)
     assert len(decoded) == 12 and decoded[0].shape == (238, 316, 3)
     worst = min(psnr(frame, want) for frame, want in zip(decoded, expected))
     assert worst >= MIN_PSNR, "worst PSNR {:.1f} dB".format(worst)
@@ -86,7 +86,7 @@ def test_other_file_kinds_keep_opencvs_writer(tmp_path):
     for result in rendered_results(5):
         sink.write(result)
     sink.close()
-    assert len(decode_file(str(tmp_path / "overlay.avi"))) == 5
+    assert len(decode_frames(str(tmp_path / "overlay.avi"))) == 5
 
 
 def test_rtp_output_arrives_complete(tmp_path):

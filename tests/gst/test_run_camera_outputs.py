@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from edge import gst, outputs
-from receive_helpers import MIN_PSNR, decode_file, rtp_receiver, rtsp_receiver
+from receive_helpers import MIN_PSNR, rtp_receiver, rtsp_receiver
 from tests.gst.gst_helpers import best_match
-from tests.video_helpers import LineReader, count_frames, default_sigint
+from tests.video_helpers import LineReader, count_frames, decode_frames, default_sigint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN_CAMERA = os.path.join(ROOT, "edge", "run_camera.py")
@@ -118,8 +118,8 @@ def test_end_of_source_finalizes_every_output(edge_python, edge_bundle, nails_im
         assert count_frames(str(path)) == count, path
     assert len(received) == count
     # every photo differs from the next: no output may repeat a frame instead
-    mp4 = decode_file(str(files[0]))
-    for frames in (mp4, decode_file(str(files[1])), received):
+    mp4 = decode_frames(str(files[0]))
+    for frames in (mp4, decode_frames(str(files[1])), received):
         changes = [mean_change(a, b) for a, b in zip(frames, frames[1:])]
         assert min(changes) > 2.0, changes
     assert "rtp://127.0.0.1:{}: H.264 (x264enc)".format(port) in err

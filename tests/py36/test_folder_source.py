@@ -8,6 +8,7 @@ import numpy as np
 
 from edge import sources
 from edge.sinks import MaskSink, Result, mask_filename
+from tests.video_helpers import drain
 
 # relative path in the nested source folder <- index into camvid-mini's sorted val frames
 LAYOUT = (("b/late/frame", 0), ("a/z", 1), ("b/early", 2), ("a/sub/one", 3), ("top", 4))
@@ -29,23 +30,12 @@ def _nested_folder(camvid_dir, root):
     return expected
 
 
-def _drain(stream):
-    frames = []
-    for _ in range(len(LAYOUT) + 1):     # bounded: one more get than there are images
-        frame = stream.get(timeout=30)
-        if frame is None:
-            break
-        frames.append(frame)
-    stream.stop()
-    return frames
-
-
 def test_nested_folder_is_walked_in_relative_path_order(camvid_dir, tmp_path):
     root = str(tmp_path / "frames")
     expected = _nested_folder(camvid_dir, root)
     stream = sources.open_source(root)
     assert "5 images" in stream.description
-    frames = _drain(stream)
+    frames = drain(stream, len(LAYOUT))
     assert [f.name for f in frames] == ["a/sub/one", "a/z", "b/early", "b/late/frame", "top"]
     for frame in frames:
         np.testing.assert_array_equal(frame.image, expected[frame.name])
@@ -54,7 +44,7 @@ def test_nested_folder_is_walked_in_relative_path_order(camvid_dir, tmp_path):
 def test_saved_masks_keep_the_relative_path(camvid_dir, tmp_path):
     root = str(tmp_path / "frames")
     _nested_folder(camvid_dir, root)
-    frames = _drain(sources.open_source(root))
+    frames = drain(sources.open_source(root), len(LAYOUT))
     folder = str(tmp_path / "masks")
     sink = MaskSink(folder)
     for frame in frames:
