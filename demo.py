@@ -2,7 +2,7 @@
 
     bash run.sh demo            # = python3 demo.py, inside the project's virtual environment
 
-1. generate a synthetic nail dataset and a synthetic camera video (train/synthetic.py),
+1. generate a synthetic nail dataset and a synthetic camera video (tools/synthetic.py),
 2. train a small Unet briefly (train/train.py), which also evaluates it on the val split,
 3. export ONNX with the parity check against Keras (convert/export_onnx.py),
 4. validate every format on the val split (convert/validate.py),
@@ -21,9 +21,9 @@ import json  # noqa: E402
 import os  # noqa: E402
 import time  # noqa: E402
 
-from edge import cli  # noqa: E402
-from edge.bundle import EVALUATION_JSON, PARITY_JSON, Bundle  # noqa: E402
-from edge.contract import write_text_atomic  # noqa: E402
+from nanoseg import cli  # noqa: E402
+from nanoseg.bundle import EVALUATION_JSON, PARITY_JSON, Bundle  # noqa: E402
+from nanoseg.contract import write_text_atomic  # noqa: E402
 from train import keras_env  # noqa: E402
 
 FULL = {"count": 80, "size": (128, 160), "epochs": 20, "batch": 4, "frames": 90}
@@ -73,7 +73,8 @@ def run_stage(module_main, module_parse_args, argv):
 
 def main(args):
     keras_env.prepare()
-    from train import make_synthetic, train as train_cli
+    from tools import make_synthetic
+    from train import train as train_cli
     from convert import export_onnx, validate
     from edge import run_camera
 

@@ -22,10 +22,11 @@ import time
 
 import numpy as np
 
-from edge import cli, engines, golden, trt_compat
-from edge.bundle import GOLDEN_NPZ, ONNX, ONNX_CONTRACT, Bundle
-from edge.contract import sha256_file
-from edge.errors import NanosegError
+from edge.tensorrt import engines, compat as trt_compat
+from nanoseg import cli, golden
+from nanoseg.bundle import GOLDEN_NPZ, ONNX, ONNX_CONTRACT, Bundle
+from nanoseg.contract import sha256_file
+from nanoseg.errors import NanosegError
 
 MIB = 1 << 20
 DEFAULT_WORKSPACE_MIB = 256  # the Nano's 4 GB are shared by CPU and GPU
@@ -60,7 +61,7 @@ def thresholds_for(precision, max_diff=None, min_agreement=None):
 
     FP16: golden.FP16_MAX_DIFF on the decisive agreement (pixels away from the boundary);
     FP32: golden.TRT_FP32_MAX_DIFF - TensorRT's own FP32 bound, not ONNX Runtime's (see
-    edge/golden.py) - on the raw mask agreement. ``max_diff``/``min_agreement`` (the
+    nanoseg/golden.py) - on the raw mask agreement. ``max_diff``/``min_agreement`` (the
     --max-diff/--min-agreement flags) override.
     """
     if precision == "fp16":

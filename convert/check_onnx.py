@@ -15,8 +15,8 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 import os
 
 from convert import trt_ops
-from edge import cli
-from edge.errors import NanosegError
+from nanoseg import cli
+from nanoseg.errors import NanosegError
 
 FIX_EXPORT = "re-export with convert/export_onnx.py"
 

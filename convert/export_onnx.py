@@ -24,13 +24,13 @@ import warnings
 import numpy as np
 
 from convert import check_onnx
-from edge import bundle as bundle_names
-from edge import cli, golden
-from edge.bundle import Bundle
-from edge.contract import preprocess_image, save_contract, write_text_atomic
-from edge.errors import NanosegError
+from nanoseg import bundle as bundle_names
+from nanoseg import cli, golden
+from nanoseg.bundle import Bundle
+from nanoseg.contract import preprocess_image, save_contract, write_text_atomic
+from nanoseg.errors import NanosegError
 from train import keras_env
-from train.evaluate import add_dataset_args
+from nanoseg.evaluation import add_dataset_args
 
 LOG = logging.getLogger(__name__)
 METADATA_KEY = "nanoseg_contract"
@@ -186,11 +186,11 @@ def load_golden_images(contract, data=None, layout=None, split="val", count=8, c
                        bundle_dir=None):
     """[(name, RGB uint8)]: ``count`` images spread evenly over the split.
 
-    The dataset defaults to the one training recorded in the contract (train.evaluate's
+    The dataset defaults to the one training recorded in the contract (nanoseg.evaluation's
     dataset_for: same root, layout, classes and the split saved in ``bundle_dir``'s split.csv),
     so golden images are validation images the model never trained on.
     """
-    from train.evaluate import dataset_for
+    from nanoseg.evaluation import dataset_for
     if classes is None and not contract.extra.get("dataset", {}).get("classes_arg"):
         classes = contract.class_names[1:]  # the model's classes, in label order
     dataset = dataset_for(contract, data, layout, split, classes, bundle_dir=bundle_dir)
@@ -223,7 +223,7 @@ def onnxruntime_probabilities(bundle, onnx_name, inputs):
 
 # -- the whole export ---------------------------------------------------------------------
 class Thresholds(object):
-    """Pass/fail bounds for parity (defaults and their reasons: edge/golden.py)."""
+    """Pass/fail bounds for parity (defaults and their reasons: nanoseg/golden.py)."""
 
     def __init__(self, max_diff=golden.FP32_MAX_DIFF, min_agreement=golden.FP32_MIN_AGREEMENT,
                  fp16_max_diff=golden.FP16_MAX_DIFF,
@@ -316,7 +316,7 @@ def parse_args(argv=None):
     parser.add_argument("--nchw", action="store_true", help="NCHW model input")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET,
                         help="ONNX opset (TensorRT 8.0/8.2 parse up to 13)")
-    limits = parser.add_argument_group("parity thresholds (reasons: edge/golden.py)")
+    limits = parser.add_argument_group("parity thresholds (reasons: nanoseg/golden.py)")
     limits.add_argument("--max-diff", type=float, default=golden.FP32_MAX_DIFF,
                         help="max |dp| ONNX Runtime FP32 vs Keras")
     limits.add_argument("--min-agreement", type=float, default=golden.FP32_MIN_AGREEMENT,

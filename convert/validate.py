@@ -7,7 +7,7 @@
 For each format that can run here (Keras ``model.h5`` when TensorFlow imports, ONNX FP32
 ``model.onnx`` and FP16 ``model_fp16.onnx`` when onnxruntime imports, a TensorRT engine from
 ``engines/`` when tensorrt imports and one matches ``model.onnx``) it scores the split with
-train/evaluate.py's :func:`evaluate` (so the numbers mean what ``evaluation.json`` means),
+nanoseg.evaluation's :func:`evaluate` (so the numbers mean what ``evaluation.json`` means),
 measures per-pixel label agreement with the reference, max |dp| on ``golden.npz``, batch-1
 latency after a warm-up, and the artifact's size. Formats that cannot run are listed with
 the reason. The result is a Markdown table and a JSON report (default: validation.md /
@@ -24,6 +24,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     import os, sys  # noqa: E401
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+import importlib
 import json
 import logging
 import os
@@ -33,12 +34,12 @@ import time
 
 import numpy as np
 
-from edge import cli, golden
-from edge.bundle import EVALUATION_JSON, GOLDEN_NPZ, MODEL_H5, ONNX, ONNX_FP16, Bundle
-from edge.contract import probabilities_to_labels, write_text_atomic
-from edge.errors import NanosegError
-from train.evaluate import (add_dataset_args, dataset_for, evaluate,
-                            iterate_validation)
+from nanoseg import cli, golden
+from nanoseg.bundle import EVALUATION_JSON, GOLDEN_NPZ, MODEL_H5, ONNX, ONNX_FP16, Bundle
+from nanoseg.contract import probabilities_to_labels, write_text_atomic
+from nanoseg.errors import NanosegError
+from nanoseg.evaluation import (add_dataset_args, dataset_for, evaluate,
+                                iterate_validation)
 
 LOG = logging.getLogger(__name__)
 
@@ -64,6 +65,12 @@ def _import_or_reason(module, why):
             module, (str(exc).splitlines() or [type(exc).__name__])[0], why))
 
 
+def _keras_environment():
+    """Prepare TensorFlow's environment; Unavailable where train/ is not deployed (Jetson)."""
+    _import_or_reason("train.keras_env", "; train/ stays on the desktop, where Keras runs")
+    importlib.import_module("train.keras_env").prepare()
+
+
 def _require_file(bundle, name, hint):
     if not bundle.has(name):
         raise Unavailable("{} is not in the bundle: {}".format(name, hint))
@@ -79,10 +86,9 @@ def open_format(bundle, name, device="cpu", engine_path=None):
     from edge import backends
     if name == "keras":
         path = _require_file(bundle, MODEL_H5, "train/train.py writes it")
-        from train import keras_env
-        keras_env.prepare()
+        _keras_environment()
         _import_or_reason("tensorflow", "; on the Jetson the golden outputs are the reference")
-        return backends.KerasBackend(bundle), path
+        return backends.load_backend(bundle, "keras"), path
     if name in ("onnx", "onnx-fp16"):
         path = _require_file(bundle, FORMAT_FILES[name],
                              "run convert/export_onnx.py --bundle " + bundle.root)
@@ -98,7 +104,7 @@ def _open_engine(bundle, engine_path, backends):
     trt = _import_or_reason("tensorrt", "; JetPack provides it on the Jetson")
     _import_or_reason("pycuda.driver", "; JetPack + jetson/setup.sh provide it")
     if engine_path is None:
-        from edge import engines
+        from edge.tensorrt import engines
         engine_path = engines.find_engine(bundle, tensorrt_version=trt.__version__)
         if engine_path is None:
             raise Unavailable("no engine in {} was built from this model.onnx with TensorRT "
@@ -111,8 +117,7 @@ def keras_reason(bundle):
     """None when Keras can be the reference here, else why not (without loading the model)."""
     try:
         _require_file(bundle, MODEL_H5, "train/train.py writes it")
-        from train import keras_env
-        keras_env.prepare()
+        _keras_environment()
         _import_or_reason("tensorflow", "")
     except Unavailable as exc:
         return str(exc)
@@ -138,7 +143,7 @@ def latency_ms(backend, x, runs, warmup):
 
 
 def score_split(backend, contract, dataset):
-    """train/evaluate.py's report for ``backend`` on the split, plus the predicted labels.
+    """nanoseg.evaluation's report for ``backend`` on the split, plus the predicted labels.
 
     The labels are kept (uint8, model size) so agreement with the reference is measured on
     exactly the predictions that were scored.

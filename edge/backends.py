@@ -6,21 +6,24 @@ bundle's (an engine or ONNX made from another model is refused in one line), and
 result is float32 probabilities HxWxC (NHWC), whatever layout the model itself uses.
 
 Heavy libraries are imported inside the backend that needs them: tensorrt/pycuda (through
-helper modules edge.trt_runtime / edge.engines), onnxruntime, TensorFlow (desktop only).
+helper modules edge.tensorrt.runner / edge.tensorrt.engines), onnxruntime. The Keras backend
+(TensorFlow, desktop only) lives in train/keras_backend.py and is imported by name.
 """
+import importlib
 import logging
 import os
 
 import numpy as np
 
-from edge.bundle import MODEL_H5, ONNX, Bundle
-from edge.contract import to_layout
-from edge.errors import NanosegError
+from nanoseg.bundle import ONNX, Bundle
+from nanoseg.contract import to_layout
+from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "keras")
 DEVICES = ("cpu", "cuda")
+KERAS_BACKEND_MODULE = "train.keras_backend"
 
 
 def as_batch(x, contract):
@@ -32,7 +35,7 @@ def as_batch(x, contract):
         (1, contract.height, contract.width, 3)
     if x.shape != tuple(expected):
         raise NanosegError("backend input has shape {}, the contract wants {} (preprocess "
-                           "frames with edge.contract.preprocess_image)".format(
+                           "frames with nanoseg.contract.preprocess_image)".format(
                                x.shape, tuple(expected)))
     return np.ascontiguousarray(x)
 
@@ -103,7 +106,7 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, bundle, device="cpu", onnx_name=ONNX):
-        bundle = _as_bundle(bundle)
+        bundle = as_bundle(bundle)
         contract = bundle.contract()
         path = bundle.require(onnx_name, "run convert/export_onnx.py --bundle " + bundle.root)
         model_contract = bundle.onnx_contract()
@@ -166,7 +169,7 @@ def _ort_session(path, device):
 
 
 class TensorRTBackend(Backend):
-    """A TensorRT engine from ``engines/`` through edge.trt_runtime.TrtRunner.
+    """A TensorRT engine from ``engines/`` through edge.tensorrt.runner.TrtRunner.
 
     The runner pushes its CUDA context (the GPU's primary context) around every call and
     serialises calls with a lock, so ``infer`` may run on any thread - e.g. an inference
@@ -176,7 +179,7 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
 
     def __init__(self, bundle, engine_path=None):
-        bundle = _as_bundle(bundle)
+        bundle = as_bundle(bundle)
         contract = bundle.contract()
         engines = _import_engines()
         if engine_path is None:
@@ -188,7 +191,7 @@ class TensorRTBackend(Backend):
         model_contract = _engine_contract(engines, engine_path, contract)
         Backend.__init__(self, contract, model_contract)
         try:
-            from edge.trt_runtime import TrtRunner
+            from edge.tensorrt.runner import TrtRunner
         except ImportError as exc:
             raise NanosegError("TensorRT is not usable here ({}): use --backend onnxruntime, "
                                "or run on the Jetson (JetPack provides tensorrt and "
@@ -223,9 +226,9 @@ class TensorRTBackend(Backend):
 
 def _import_engines():
     try:
-        from edge import engines
+        from edge.tensorrt import engines
     except ImportError as exc:
-        raise NanosegError("edge/engines.py is not available ({}): this checkout has no "
+        raise NanosegError("edge/tensorrt/engines.py is not available ({}): this checkout has no "
                            "TensorRT support".format(exc))
     return engines
 
@@ -240,33 +243,23 @@ def _engine_contract(engines, engine_path, bundle_contract):
     return engines.sidecar_contract(sidecar, engine_path)
 
 
-class KerasBackend(Backend):
-    """Keras ``model.h5`` through train.model (desktop debugging; imports TensorFlow)."""
+def _keras_backend(bundle):
+    """The Keras backend, registered by the training layer (train/ exists on the desktop only).
 
-    name = "keras"
-
-    def __init__(self, bundle):
-        bundle = _as_bundle(bundle)
-        contract = bundle.contract()
-        path = bundle.require(MODEL_H5, "it is written by train/train.py")
-        Backend.__init__(self, contract, contract.copy(layout="NHWC"))
-        try:
-            from train import keras_env
-            keras_env.prepare()
-            from train.model import load_model_for_inference, predict_probabilities
-        except ImportError as exc:
-            raise NanosegError("the Keras backend needs the desktop environment (TensorFlow, "
-                               "train/model.py): {}; use --backend onnxruntime".format(exc))
-        self.model = load_model_for_inference(path)
-        self._predict = predict_probabilities
-
-    def _run(self, batch):
-        return self._predict(self.model, batch)
+    Imported by name so that the runtime never depends on the training code: on the Jetson
+    (no train/ deployed) this is a one-line error, not an ImportError at start-up.
+    """
+    try:
+        module = importlib.import_module(KERAS_BACKEND_MODULE)
+    except ImportError as exc:
+        raise NanosegError("the Keras backend needs the desktop environment (train/ and "
+                           "TensorFlow): {}; use --backend onnxruntime".format(exc))
+    return module.KerasBackend(bundle)
 
 
 def tensorrt_version():
     """The importable TensorRT's version with pycuda beside it (a Jetson), else None."""
-    from edge import trt_compat
+    from edge.tensorrt import compat as trt_compat
     try:
         trt = trt_compat.import_tensorrt()
         trt_compat.import_pycuda()
@@ -290,7 +283,7 @@ def _auto_engine(bundle):
 
 def load_backend(bundle_dir, backend="auto", device="cpu", engine_path=None):
     """The backend named ``backend`` for the bundle (``auto``: a matching engine, else ORT)."""
-    bundle = _as_bundle(bundle_dir)
+    bundle = as_bundle(bundle_dir)
     bundle.contract()  # a missing bundle or contract is the first error the user sees
     if backend not in BACKENDS:
         raise NanosegError("--backend must be one of {}, got {!r}".format(BACKENDS, backend))
@@ -300,12 +293,12 @@ def load_backend(bundle_dir, backend="auto", device="cpu", engine_path=None):
     if backend == "tensorrt":
         chosen = TensorRTBackend(bundle, engine_path)
     elif backend == "keras":
-        chosen = KerasBackend(bundle)
+        chosen = _keras_backend(bundle)
     else:
         chosen = OnnxRuntimeBackend(bundle, device)
     LOG.info("backend: %s", chosen.describe())
     return chosen
 
 
-def _as_bundle(bundle):
+def as_bundle(bundle):
     return bundle if isinstance(bundle, Bundle) else Bundle(bundle)

@@ -32,11 +32,13 @@ import time
 import cv2
 import numpy as np
 
-from edge import cli, overlay
+from edge import overlay
+from nanoseg import cli
 from edge.backends import BACKENDS, DEVICES, Backend, load_backend
-from edge.bundle import Bundle
-from edge.contract import INTERPOLATIONS, preprocess_image, write_text_atomic
-from edge.errors import NanosegError
+from nanoseg.bundle import Bundle
+from nanoseg.contract import INTERPOLATIONS, preprocess_image, write_text_atomic
+from nanoseg.errors import NanosegError
+from nanoseg.timing import latency_stats, time_calls, time_interleaved
 from edge.runtime import run_pipeline
 from edge.sinks import MaskSink, VideoSink, ViewerSink
 from edge.sources import open_source
@@ -91,42 +93,6 @@ class HostOnlyStandIn(Backend):
     def describe(self):
         return "host-only stand-in: sleep {:g} ms, fixed label map".format(
             self.seconds * 1000.0)
-
-
-def latency_stats(samples):
-    """{median_ms, p90_ms, fps, cpu_median_ms, cpu_p90_ms} from (wall s, CPU s) samples.
-
-    The process CPU time of a call does not grow when other jobs share the cores, so the
-    host stages are compared on it; wall time is what the loop feels.
-    """
-    wall = np.asarray([w for w, _ in samples], dtype=np.float64) * 1000.0
-    cpu = np.asarray([c for _, c in samples], dtype=np.float64) * 1000.0
-    median = float(np.median(wall))
-    return {"median_ms": round(median, 3), "p90_ms": round(float(np.percentile(wall, 90)), 3),
-            "fps": round(1000.0 / median, 2) if median > 0 else None, "runs": int(wall.size),
-            "mean_fps": round(1000.0 / float(np.mean(wall)), 2) if wall.size else None,
-            "cpu_median_ms": round(float(np.median(cpu)), 3),
-            "cpu_p90_ms": round(float(np.percentile(cpu, 90)), 3)}
-
-
-def time_calls(function, runs, warmup):
-    """(wall s, process CPU s) of ``runs`` calls of ``function()`` after ``warmup`` ones."""
-    return time_interleaved([function], runs, warmup)[0]
-
-
-def time_interleaved(functions, runs, warmup):
-    """Per function, ``runs`` (wall, CPU) samples, taken in turns: a change of the machine's
-    load during the measurement hits each function alike, so their ratio stays fair."""
-    for _ in range(warmup):
-        for function in functions:
-            function()
-    samples = [[] for _ in functions]
-    for _ in range(runs):
-        for function, out in zip(functions, samples):
-            cpu, start = time.process_time(), time.perf_counter()
-            function()
-            out.append((time.perf_counter() - start, time.process_time() - cpu))
-    return samples
 
 
 def benchmark_backend(backend, runs, warmup):
@@ -428,7 +394,7 @@ def measure(backend, args, folder):
     results["encode"], results["encode_jpeg"] = benchmark_encode(rendered, args.runs,
                                                                  args.warmup, folder)
     rows += [stats_row("preprocess 1280x720 -> {} (contract)".format(size),
-                       results["preprocess"], "edge.contract.preprocess_image into the "
+                       results["preprocess"], "nanoseg.contract.preprocess_image into the "
                                               "backend's input buffer"),
              stats_row("OpenCV lower bound 1280x720 -> {}".format(size),
                        results["opencv_lower_bound"], "resize + cvtColor + scale"),

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
 DELIVERIES = ("inline", "every", "latest")

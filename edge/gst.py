@@ -14,7 +14,7 @@ import importlib
 import logging
 import subprocess
 
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import cv2
 
 from edge import gst
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 from edge.sinks import VideoSink, WriterSink, check_output_folder
 from edge.sources import opencv_has_gstreamer
 

@@ -20,7 +20,7 @@ import socket
 
 from urllib.parse import urlsplit
 
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ import signal
 import sys
 import threading
 
-from edge import cli
+from nanoseg import cli
 from edge.backends import BACKENDS, DEVICES, load_backend
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 from edge.gst import DEFAULT_BITRATE_KBPS
 from edge.outputs import open_output
 from edge.runtime import format_summary, run_pipeline, write_summary

@@ -23,9 +23,9 @@ import time
 import numpy as np
 
 from edge import delivery, overlay
-from edge.contract import preprocess_image, probabilities_to_labels, write_text_atomic
+from nanoseg.contract import preprocess_image, probabilities_to_labels, write_text_atomic
 from edge.delivery import one_line
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 from edge.sinks import Result
 
 LOG = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ import time
 
 import cv2
 
-from edge.contract import labels_to_frame
-from edge.errors import NanosegError
+from nanoseg.contract import labels_to_frame
+from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
 QUIT_KEYS = (ord("q"), 27)  # q or Esc in the window

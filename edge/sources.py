@@ -19,8 +19,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import cv2
 
 from edge import rtsp_probe
-from edge.contract import IMAGE_READ_FLAGS, sample_name
-from edge.errors import NanosegError
+from nanoseg.contract import IMAGE_READ_FLAGS, sample_name
+from nanoseg.errors import NanosegError
 from edge.gst import gst_quote
 
 LOG = logging.getLogger(__name__)
@@ -702,7 +702,7 @@ def _image_paths(pattern):
 def _folder_images(folder):
     """(paths, names) of every image under ``folder``, nested folders included.
 
-    Names are :func:`edge.contract.sample_name` (relative path without extension, "/" on
+    Names are :func:`nanoseg.contract.sample_name` (relative path without extension, "/" on
     every system) and the order is theirs as plain strings: the key and the order training's
     readers pair a nested folder by ("a-b/x" before "a/x"). Hidden folders are skipped.
     """

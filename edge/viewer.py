@@ -14,7 +14,7 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from socketserver import ThreadingMixIn
 
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
 BOUNDARY = "nanosegframe"

@@ -26,8 +26,8 @@ import subprocess
 import sys
 
 from edge import gst
-from edge.cli import add_logging_args, make_parser, run, setup_logging
-from edge.errors import NanosegError
+from nanoseg.cli import add_logging_args, make_parser, run, setup_logging
+from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
 

@@ -4,7 +4,8 @@
 #
 #   bash jetson/deploy.sh [--port N] [--dest DIR] [--dry-run] [--no-build] BUNDLE_DIR user@jetson [-- BUILD_ENGINE_ARGS]
 #
-# Copies edge/ convert/ train/ jetson/ requirements-jetson.txt to DEST (default ~/nanoseg) and the
+# Copies what jetson/jetson-files.txt lists (nanoseg/ edge/ convert/ jetson/
+# requirements-jetson.txt) to DEST (default ~/nanoseg) and the
 # bundle to DEST/bundles/<name>, without the Keras-only files (model.h5, weights.h5,
 # saved_model/, checkpoints/) and without overwriting engines/ built earlier; uses rsync when
 # both ends have it, else tar over ssh. Then checks that tensorrt and pycuda import on the
@@ -19,9 +20,13 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
-CODE=(edge convert train jetson requirements-jetson.txt)  # convert/validate.py scores with train/readers.py + train/evaluate.py
+# What runs on the Jetson is defined once, in jetson/jetson-files.txt (no train/: Keras stays on
+# the desktop).
+CODE=()
+while read -r entry; do CODE+=("$entry"); done \
+  < <(sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$HERE/jetson-files.txt")
 # What build_engine.py needs from a bundle (resolve_inputs + the golden check); the names are
-# edge/contract.py's CONTRACT_FILENAME and edge/bundle.py's ONNX, ONNX_CONTRACT, GOLDEN_NPZ.
+# nanoseg/contract.py's CONTRACT_FILENAME and nanoseg/bundle.py's ONNX, ONNX_CONTRACT, GOLDEN_NPZ.
 REQUIRED=(contract.json model.onnx model.contract.json golden.npz)
 # Desktop-only (Keras / TensorFlow) or rebuilt on the Jetson: not copied.
 EXCLUDES=(model.h5 weights.h5 saved_model checkpoints engines __pycache__ '*.pyc')
@@ -84,7 +89,7 @@ makes() {
   case "$1" in
     contract.json) echo "train it with python3 train/train.py --out $BUNDLE" ;;
     model.onnx|model.contract.json|golden.npz) echo "export it with python3 convert/export_onnx.py --bundle $BUNDLE" ;;
-    *) echo "see edge/bundle.py" ;;
+    *) echo "see nanoseg/bundle.py" ;;
   esac
 }
 

@@ -25,10 +25,10 @@ def tiny_model():
 def main(nails_dir, count):
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from edge.contract import Contract, Normalization
+    from nanoseg.contract import Contract, Normalization
     from train.model import compile_model
     from train.pipeline import WrapAroundPadding, make_tf_dataset
-    from train.readers import SegmentationDataset, open_dataset
+    from nanoseg.readers import SegmentationDataset, open_dataset
     from train.train import validation_input
     full = open_dataset(nails_dir, "flat", split="all", classes=["nail"])
     val_set = SegmentationDataset(full.samples[:count], full.class_names, full.source_ids,

@@ -14,6 +14,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV36 = os.path.join(ROOT, ".cache", "venv36")
 REQUIREMENTS = os.path.join(ROOT, "tests", "requirements-py36.txt")
 PIP_FOR_PY36 = "pip==21.3.1"  # the last pip for 3.6; older ones miss manylinux2014 wheels
+JETSON_FILES = os.path.join(ROOT, "jetson", "jetson-files.txt")
+
+
+def jetson_paths():
+    """The paths jetson/deploy.sh copies to the Jetson (the one definition of that set)."""
+    with open(JETSON_FILES) as handle:
+        lines = [line.split("#")[0].strip() for line in handle]
+    return [line for line in lines if line]
 
 
 def find_python36():

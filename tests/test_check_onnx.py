@@ -127,7 +127,7 @@ def test_cli_exit_status(tmp_path, capsys):
 
 
 def test_unreadable_files_are_one_line(tmp_path):
-    from edge import cli
+    from nanoseg import cli
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"\x00\x01 not protobuf at all \xff" * 10)
     for path, message in ((str(tmp_path / "missing.onnx"), "ONNX file not found"),

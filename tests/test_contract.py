@@ -13,16 +13,16 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.contract import (CONTRACT_FORMAT, IMAGE_READ_FLAGS, Contract, Normalization,
+from nanoseg.contract import (CONTRACT_FORMAT, IMAGE_READ_FLAGS, Contract, Normalization,
                            load_contract, preprocess_image, probabilities_to_labels,
                            reorder_channels, resize_image, resize_mask, save_contract)
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 from train import keras_env
 from train.backbones import backbone_names, normalization_for, resolve_normalization
 
-from train.evaluate import iterate_validation  # noqa: E402
+from nanoseg.evaluation import iterate_validation  # noqa: E402
 from train.pipeline import Dataset, make_tf_dataset  # noqa: E402
-from train.readers import SegmentationDataset, open_dataset  # noqa: E402
+from nanoseg.readers import SegmentationDataset, open_dataset  # noqa: E402
 
 SIZE = (96, 128)  # (H, W): not square, so a swapped width/height cannot pass
 NUM_IMAGES = 4

@@ -6,10 +6,10 @@ import shutil
 import numpy as np
 import pytest
 
-from edge import cli
-from edge.bundle import EVALUATION_JSON, EVALUATION_PNG
-from edge.contract import Contract, Normalization
-from edge.errors import NanosegError
+from nanoseg import cli
+from nanoseg.bundle import EVALUATION_JSON, EVALUATION_PNG
+from nanoseg.contract import Contract, Normalization
+from nanoseg.errors import NanosegError
 from train import evaluate as evaluate_cli
 
 
@@ -135,7 +135,7 @@ def _names(dataset):
 def test_dataset_for_reads_the_bundles_saved_split_and_folders(tmp_path, caplog):
     """By default the evaluation split is the one training saved (split.csv), even after
     images were added to the folder, with the --images-dir/--masks-dir it trained with."""
-    from train.readers import open_dataset, write_split_csv
+    from nanoseg.readers import open_dataset, write_split_csv
     data, bundle = str(tmp_path / "data"), tmp_path / "bundle"
     _tiny_flat_dataset(data)
     bundle.mkdir()

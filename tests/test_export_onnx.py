@@ -3,7 +3,7 @@
 The bundles are conftest's session fixtures: trained by train/train.py on real nails and
 CamVid images, exported by convert/export_onnx.py's main() (nails NHWC, CamVid --nchw).
 
-Bounds checked (reasons in edge/golden.py): FP32 ONNX Runtime vs Keras max |dp| <= 1e-4
+Bounds checked (reasons in nanoseg/golden.py): FP32 ONNX Runtime vs Keras max |dp| <= 1e-4
 (float32 re-ordered sums: ~1e-6 seen) and label agreement >= 99.9 %; the FP16 copy within
 0.05 (the decisive margin) and >= 99.9 % agreement on pixels more than 0.05 from the decision boundary.
 """
@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from convert import check_onnx, export_onnx
-from edge import golden
-from edge.bundle import GOLDEN_NPZ, ONNX, ONNX_CONTRACT, ONNX_FP16, PARITY_JSON, Bundle
-from edge.contract import Contract, Normalization, load_contract, save_contract
-from edge.errors import NanosegError
+from nanoseg import golden
+from nanoseg.bundle import GOLDEN_NPZ, ONNX, ONNX_CONTRACT, ONNX_FP16, PARITY_JSON, Bundle
+from nanoseg.contract import Contract, Normalization, load_contract, save_contract
+from nanoseg.errors import NanosegError
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

@@ -36,7 +36,7 @@ R35_4_1 = ("# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI
 
 sys.path.insert(0, ROOT)
 from jetson import check_platform  # noqa: E402
-from edge.errors import NanosegError  # noqa: E402
+from nanoseg.errors import NanosegError  # noqa: E402
 from tests.conftest import HAS_TRT  # noqa: E402
 
 
@@ -366,9 +366,10 @@ def test_deploy_dry_run_prints_copy_and_build(fake_bundle):
                               "--workspace", "128"])
     assert code == 0, err
     commands = command_lines(out)
-    code_copy = [c for c in commands if "edge convert train jetson requirements-jetson.txt" in c
+    code_copy = [c for c in commands if "nanoseg edge convert jetson requirements-jetson.txt" in c
                  or "/edge " in c]
     assert code_copy, commands
+    assert all(" train" not in c and "/train" not in c for c in code_copy)  # Keras stays home
     bundle_copy = [c for c in commands if str(fake_bundle) in c]
     assert bundle_copy and "apps/nanoseg/bundles/nails_bundle" in bundle_copy[0]
     assert all("model.h5" in c for c in code_copy + bundle_copy)  # ...as an --exclude
@@ -417,8 +418,8 @@ def test_deploy_missing_bundle_file_fails_clearly(fake_bundle, name, fix):
 
 def test_deploy_requires_what_build_engine_reads():
     """deploy.sh's REQUIRED names the bundle files build_engine.py opens, by their constants."""
-    from edge import bundle
-    from edge.contract import CONTRACT_FILENAME
+    from nanoseg import bundle
+    from nanoseg.contract import CONTRACT_FILENAME
     with open(DEPLOY) as handle:
         required = re.search(r"^REQUIRED=\(([^)]*)\)", handle.read(), re.M).group(1).split()
     assert required == [CONTRACT_FILENAME, bundle.ONNX, bundle.ONNX_CONTRACT, bundle.GOLDEN_NPZ]
@@ -473,7 +474,7 @@ def test_deploy_copies_for_real(fake_bundle, tmp_path):
                              env=env)
     assert code == 0, out + err
     dest = remote_home / "nanoseg"
-    for name in ("edge/contract.py", "edge/bundle.py", "convert/build_engine.py",
+    for name in ("nanoseg/contract.py", "nanoseg/bundle.py", "convert/build_engine.py",
                  "jetson/setup.sh", "jetson/check_platform.py", "requirements-jetson.txt"):
         assert (dest / name).is_file(), name
     bundle = dest / "bundles" / "nails_bundle"

@@ -1,4 +1,4 @@
-"""edge/metrics.py against IoU computed by hand on tiny masks (numpy only: runs on 3.6 too).
+"""nanoseg/metrics.py against IoU computed by hand on tiny masks (numpy only: runs on 3.6 too).
 
 Run under the Jetson's Python as well:  /tmp/venv36/bin/python -m pytest tests/test_metrics.py
 """
@@ -13,8 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from edge import metrics  # noqa: E402
-from edge.errors import NanosegError  # noqa: E402
+from nanoseg import metrics  # noqa: E402
+from nanoseg.errors import NanosegError  # noqa: E402
 
 GT = np.array([[0, 0, 1, 1],
                [0, 0, 1, 1],

@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from edge.contract import Contract, Normalization
-from edge.errors import NanosegError
+from nanoseg.contract import Contract, Normalization
+from nanoseg.errors import NanosegError
 from train import model as model_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from edge.contract import load_contract
+from nanoseg.contract import load_contract
 from tests.train_helpers import train_args
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

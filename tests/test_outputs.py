@@ -7,7 +7,7 @@ real in tests/gst (tests/test_gst.py).
 import pytest
 
 from edge import gst, outputs
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 from edge.run_camera import parse_args
 from edge.sinks import VideoSink
 from jetson import check_platform

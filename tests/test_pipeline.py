@@ -10,16 +10,16 @@ import os
 import numpy as np
 import pytest
 
-from edge.contract import IGNORE_ID, Contract, Normalization
-from edge.errors import NanosegError
+from nanoseg.contract import IGNORE_ID, Contract, Normalization
+from nanoseg.errors import NanosegError
 from train.augment import Augmentation, build_augmentation
 
 import tensorflow as tf  # noqa: E402
 
-from train.evaluate import iterate_validation  # noqa: E402
+from nanoseg.evaluation import iterate_validation  # noqa: E402
 from train.pipeline import (Dataloader, Dataset, encode_target, make_tf_dataset,  # noqa
                             nanoseg_error_from, pipeline_parallelism)
-from train.readers import SegmentationDataset, open_dataset  # noqa: E402
+from nanoseg.readers import SegmentationDataset, open_dataset  # noqa: E402
 
 SIZE = (64, 96)
 NUM_IMAGES = 10
@@ -362,7 +362,7 @@ def test_keras_fits_on_dataloader_and_tf_data(nails):
 
 # -- the benchmark CLI ------------------------------------------------------------------------
 def test_benchmark_prints_a_table(nails_dir, capsys):
-    from train import benchmark
+    from tools import benchmark_input as benchmark
     args = benchmark.parse_args(["--data", nails_dir, "--size", "64", "64", "--batch", "2",
                                  "--batches", "1", "--warmup", "0", "--num-parallel", "2"])
     assert benchmark.main(args) == 0

@@ -1,4 +1,4 @@
-"""The Jetson path (edge/, convert/build_engine.py, jetson/) is Python 3.6 for real.
+"""The Jetson path (jetson/jetson-files.txt: nanoseg/, edge/, convert/, jetson/) is Python 3.6.
 
 Two checks: vermin's static minimum-version analysis, and the tests in tests/py36 run by a
 real CPython 3.6.15 with numpy 1.19.5 (the Jetson pins 1.19.4: same API) and OpenCV 4.1.1 (plus onnxruntime
@@ -17,16 +17,20 @@ ROOT = py36_env.ROOT
 
 
 def jetson_path_files():
-    """Every Python file that runs on the Jetson."""
-    files = glob.glob(os.path.join(ROOT, "edge", "*.py"))
-    files += glob.glob(os.path.join(ROOT, "jetson", "*.py"))
-    # convert/validate.py runs on the Jetson too, scoring with the training side's TF-free
-    # evaluation and readers.
-    for name in ("convert/build_engine.py", "convert/validate.py", "train/evaluate.py",
-                 "train/readers.py", "train/__init__.py"):
-        files.append(os.path.join(ROOT, name))
-    files += glob.glob(os.path.join(ROOT, "tests", "py36", "*.py"))
-    return sorted(f for f in files if os.path.isfile(f))
+    """Every Python file that runs on the Jetson: those under jetson/jetson-files.txt's paths
+    (what jetson/deploy.sh copies), plus the tests that run under Python 3.6."""
+    files = []
+    for entry in py36_env.jetson_paths() + ["tests/py36"]:
+        path = os.path.join(ROOT, entry)
+        files += glob.glob(os.path.join(path, "**", "*.py"), recursive=True) \
+            if os.path.isdir(path) else [path]
+    return sorted(f for f in files if f.endswith(".py"))
+
+
+def test_the_jetson_set_is_the_core_runtime_conversion_and_jetson_folders():
+    assert py36_env.jetson_paths() == ["nanoseg", "edge", "convert", "jetson",
+                                       "requirements-jetson.txt"]
+    assert "train" not in py36_env.jetson_paths()  # Keras stays on the desktop
 
 
 def test_vermin_says_python36():

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge.contract import Contract, Normalization
-from edge.errors import NanosegError
-from train import readers
-from train.readers import open_dataset
+from nanoseg.contract import Contract, Normalization
+from nanoseg.errors import NanosegError
+from nanoseg import readers
+from nanoseg.readers import open_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # CamVid id -> VOC index for the tiny VOC tree: car, pedestrian->person, bicyclist->bicycle,
@@ -358,7 +358,7 @@ def test_split_csv_round_trip(nails_dir, tmp_path):
 
 
 def test_readers_import_no_tensorflow():
-    code = "import sys, train.readers; sys.exit('tensorflow' in sys.modules)"
+    code = "import sys, nanoseg.readers; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.call([sys.executable, "-c", code], cwd=ROOT) == 0
 
 
@@ -591,8 +591,8 @@ def test_bad_input_gives_one_line_error_naming_the_thing(build, tmp_path):
 
 def test_exif_rotation_is_ignored_like_the_edge_folder_source(tmp_path):
     """A phone JPEG with EXIF 'rotate 90' stays on its stored pixel grid, as its PNG mask
-    does; the edge reads files with the same flags (edge.contract.IMAGE_READ_FLAGS)."""
-    from edge.contract import IMAGE_READ_FLAGS
+    does; the edge reads files with the same flags (nanoseg.contract.IMAGE_READ_FLAGS)."""
+    from nanoseg.contract import IMAGE_READ_FLAGS
     stored = np.zeros((40, 64, 3), np.uint8)
     stored[:, :16] = (255, 0, 0)                         # a red band on the left
     exif = Image.Exif()

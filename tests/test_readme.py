@@ -336,7 +336,7 @@ def backbone_table_rows(readme):
 
 def test_backbone_table_nano_column_is_the_flops_estimate(readme):
     """The README's Nano figures are FLOPs / 472 GFLOP/s, as compare_backbones computes."""
-    from train.compare_backbones import DEFAULT_MODELS, nano_estimate
+    from tools.compare_backbones import DEFAULT_MODELS, nano_estimate
     rows = backbone_table_rows(readme)
     assert ["{}:{}".format(name, size) for name, size, _, _ in rows] == list(DEFAULT_MODELS)
     for name, size, gflops, lower_ms in rows:
@@ -346,7 +346,7 @@ def test_backbone_table_nano_column_is_the_flops_estimate(readme):
 
 def test_backbone_table_fps_is_rounded_from_the_ms_range(readme):
     """'(FPS)' is 1000 / the ms range, rounded once (12.55 -> 13, as every row does)."""
-    from train.compare_backbones import NANO_FP16_PEAK_FLOPS, REALISTIC_EFFICIENCY
+    from tools.compare_backbones import NANO_FP16_PEAK_FLOPS, REALISTIC_EFFICIENCY
     checked = 0
     for line in readme.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
@@ -364,8 +364,8 @@ def test_backbone_table_fps_is_rounded_from_the_ms_range(readme):
 
 
 def test_compare_backbones_rejects_bad_model_specs():
-    from edge.errors import NanosegError
-    from train.compare_backbones import parse_model_spec
+    from nanoseg.errors import NanosegError
+    from tools.compare_backbones import parse_model_spec
     assert parse_model_spec("MobileNetV2:256x320") == ("mobilenetv2", 256, 320)
     for bad, words in (("mobilenetv2-256", "BACKBONE:HxW"), ("nosuchnet:256x256", "choose"),
                        ("resnet18:250x256", "multiples of 32")):
@@ -375,7 +375,7 @@ def test_compare_backbones_rejects_bad_model_specs():
 
 def test_compare_backbones_table_rounds_fps_once_from_unrounded_times():
     """9.40 GFLOPs -> 79.66 ms at 25 % of peak -> 12.55 FPS: the table says 13, not 12."""
-    from train.compare_backbones import format_markdown
+    from tools.compare_backbones import format_markdown
     machine = {"cpu_model": "cpu", "cpu_count": 2, "tensorflow": "2.15.1",
                "onnxruntime": "1.31.1", "date_utc": "today"}
     row = {"backbone": "efficientnetb0", "height": 256, "width": 256, "gflops": 9.40,

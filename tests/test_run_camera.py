@@ -19,9 +19,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge import backends, contract as contract_mod, golden
-from edge.bundle import GOLDEN_NPZ, MODEL_H5, ONNX, ONNX_CONTRACT, Bundle
-from edge.errors import NanosegError
+from edge import backends
+from nanoseg import contract as contract_mod, golden
+from nanoseg.bundle import GOLDEN_NPZ, MODEL_H5, ONNX, ONNX_CONTRACT, Bundle
+from nanoseg.errors import NanosegError
 from edge.runtime import RateMeter
 from edge.sinks import Sink, VideoSink
 from edge.sources import ImageListReader, SourceStream
@@ -37,7 +38,7 @@ PARITY_IMAGES = 8
 def training_inputs(nails_dir, contract, names):
     """(RGB image, x) per name through the training side: reader + train.pipeline.load_sample."""
     from train.pipeline import load_sample
-    from train.readers import open_dataset
+    from nanoseg.readers import open_dataset
     dataset = open_dataset(nails_dir, "flat", split="all", classes=["nail"])
     index = {sample.name: i for i, sample in enumerate(dataset.samples)}
     pairs = []
@@ -235,7 +236,7 @@ def test_onnx_from_another_model_is_refused(local_bundle, tmp_path):
 
 def _engine_of_another_model(root, folder):
     """A (fake) engine file whose sidecar contract is a 96x96 model's, not the bundle's."""
-    from edge import engines
+    from edge.tensorrt import engines
     other = Bundle(root).contract().copy(height=96, width=96)
     engine = os.path.join(str(folder), "model-fp16-0000.engine")
     with open(engine, "wb") as handle:
@@ -603,7 +604,8 @@ def test_ffmpeg_rtsp_options_are_set_by_the_cli_not_the_library():
 # -- the same faults through the CLI, with the trained bundle -------------------------------
 def test_cli_run_with_a_crashing_sink_exits_2_in_one_line_and_the_video_plays(
         local_bundle, camvid_video, tmp_path, monkeypatch, capsys):
-    from edge import cli, run_camera
+    from edge import run_camera
+    from nanoseg import cli
     real_make_sinks = run_camera.make_sinks
     monkeypatch.setattr(run_camera, "make_sinks",
                         lambda args, fps: real_make_sinks(args, fps) + [BrokenSink(fail_at=4)])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edge import sources
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 from tests.video_helpers import StallingCamera, drain, wait_until
 
 
@@ -114,7 +114,7 @@ def test_unknown_source_lists_the_accepted_forms(tmp_path):
 
 def test_nested_folder_order_is_the_training_readers_order(nails_dir, tmp_path):
     """'a-b/x' sorts before 'a/x' as a string ('-' < '/'): edge and readers must agree."""
-    from train import readers
+    from nanoseg import readers
     folder = tmp_path / "frames"
     image = sorted(os.listdir(os.path.join(nails_dir, "images")))[0]
     for relative in ("a/x", "a-b/x", "a.b/y", "a/b/z", "ab"):

@@ -8,11 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.contract import Contract, Normalization, preprocess_image, resize_mask
-from edge.errors import NanosegError
-from train import keras_env, synthetic
-from train.readers import open_dataset
-from train.synthetic import make_synthetic_dataset, make_synthetic_video
+from nanoseg.contract import Contract, Normalization, preprocess_image, resize_mask
+from nanoseg.errors import NanosegError
+from tools import synthetic
+from train import keras_env
+from nanoseg.readers import open_dataset
+from tools.synthetic import make_synthetic_dataset, make_synthetic_video
 from tests.video_helpers import decode_frames
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -62,9 +62,9 @@ def _tiny_bundle(root):
     """contract + NCHW ONNX (conv 1x1 -> sigmoid -> NHWC) + golden.npz computed in numpy."""
     onnx = pytest.importorskip("onnx", reason="set NANOSEG_TEST_BUNDLE or install onnx")
     from onnx import TensorProto, helper, numpy_helper
-    from edge import golden
-    from edge.bundle import GOLDEN_NPZ, ONNX, ONNX_CONTRACT
-    from edge.contract import Contract, Normalization, save_contract
+    from nanoseg import golden
+    from nanoseg.bundle import GOLDEN_NPZ, ONNX, ONNX_CONTRACT
+    from nanoseg.contract import Contract, Normalization, save_contract
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv"),
              helper.make_node("Sigmoid", ["c"], ["s"], name="sigmoid"),
              helper.make_node("Transpose", ["s"], ["probabilities"], perm=[0, 2, 3, 1])]
@@ -104,7 +104,7 @@ def _build(bundle_dir, *flags):
 
 @requires_gpu
 def test_build_reuse_and_verify(bundle_dir):
-    from edge import engines
+    from edge.tensorrt import engines
     out = _build(bundle_dir, "--workspace", "128")
     assert "building a " in out and "OK: within max |dp|" in out, out
     path = engines.find_engine(bundle_dir)
@@ -124,11 +124,12 @@ RUNNER_SCRIPT = r"""
 import sys, threading
 sys.path.insert(0, sys.argv[1])
 import numpy as np
-from edge import engines, golden
-from edge.bundle import Bundle
-from edge.contract import to_layout
-from edge.errors import NanosegError
-from edge.trt_runtime import TrtRunner
+from edge.tensorrt import engines
+from nanoseg import golden
+from nanoseg.bundle import Bundle
+from nanoseg.contract import to_layout
+from nanoseg.errors import NanosegError
+from edge.tensorrt.runner import TrtRunner
 
 bundle = Bundle(sys.argv[2])
 data = golden.load_golden(bundle.path("golden.npz"))
@@ -154,8 +155,8 @@ np.savez(sys.argv[3], **result)
 
 @requires_gpu
 def test_runner_matches_golden(bundle_dir, tmp_path):
-    from edge import golden
-    from edge.bundle import Bundle
+    from nanoseg import golden
+    from nanoseg.bundle import Bundle
     _build(bundle_dir, "--fp32", "--skip-verify")
     out_npz = str(tmp_path / "probs.npz")
     code, out, err = _run(["-c", RUNNER_SCRIPT, ROOT, bundle_dir, out_npz], timeout=600)

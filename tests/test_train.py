@@ -10,10 +10,10 @@ import sys
 import numpy as np
 import pytest
 
-from edge import bundle as names
-from edge import cli
-from edge.contract import load_contract, sha256_file
-from edge.errors import NanosegError
+from nanoseg import bundle as names
+from nanoseg import cli
+from nanoseg.contract import load_contract, sha256_file
+from nanoseg.errors import NanosegError
 from tests.train_helpers import train_args
 from train import bundle_io
 from train import train as train_cli
@@ -199,7 +199,7 @@ def test_bad_combinations_fail_before_anything_is_written(tmp_path, nails_dir, e
 
 def test_corrupt_image_stops_training_with_one_line_naming_it(tmp_path, capsys):
     """Images decode inside tf.data; the reader's message must still be the user's error."""
-    from train import synthetic
+    from tools import synthetic
     data = tmp_path / "synth"
     synthetic.make_synthetic_dataset(str(data), count=12, size=(64, 64), seed=1)
     images = sorted((data / "images").iterdir())
@@ -220,7 +220,7 @@ def test_corrupt_image_stops_training_with_one_line_naming_it(tmp_path, capsys):
 def test_mirrored_strategy_trains_and_records_its_replicas(tmp_path):
     """--strategy mirrored on this CPU (one replica): the whole path a multi-GPU PC takes,
     distributed datasets, per-replica batches and the bundle written after it."""
-    from train import synthetic
+    from tools import synthetic
     data = tmp_path / "synth"
     synthetic.make_synthetic_dataset(str(data), count=10, size=(64, 64), seed=2)
     out = tmp_path / "bundle"
@@ -358,7 +358,7 @@ def test_tutorial_csv_layout_trains_on_its_own_split(tutorial_run):
     info = contract.extra["dataset"]
     assert info["layout"] == "csv" and info["mask_invert"] is True
     assert (info["train_images"], info["val_images"]) == (5, 3)
-    from train.evaluate import dataset_for
+    from nanoseg.evaluation import dataset_for
     reopened = dataset_for(contract, bundle_dir=out)       # evaluate/export/validate's view
     assert [os.path.basename(s.image_path) for s in reopened.samples] == chosen["valid"]
     assert all("/valid/masks/" in s.mask_path.replace(os.sep, "/") for s in reopened.samples)
@@ -394,7 +394,7 @@ def test_resume_refuses_to_drop_or_add_mask_invert(tutorial_run):
 def test_validation_smaller_than_a_batch_scores_every_image(tutorial_run):
     """val_loss of the one epoch == the loss over exactly the 3 validation images."""
     import tensorflow as tf
-    from train.evaluate import dataset_for
+    from nanoseg.evaluation import dataset_for
     from train.model import compile_model, load_model_for_inference
     from train.pipeline import make_tf_dataset
     out = tutorial_run["out"]

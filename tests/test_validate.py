@@ -1,6 +1,6 @@
 """convert/validate.py on real trained + exported bundles.
 
-Two bundles: a tiny one trained here on the project's own synthetic nails (train/synthetic.py,
+Two bundles: a tiny one trained here on the project's own synthetic nails (tools/synthetic.py,
 so every test runs on a fresh clone), and the session's ``exported_nails_bundle`` trained on
 ../shared/data/nails (skipped without it). What is proven, on both: Keras and ONNX Runtime
 rows of the table agree within the tolerance (and their labels agree pixel for pixel over the
@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 from convert import validate
-from edge import cli
-from edge.bundle import EVALUATION_JSON, ONNX, Bundle
-from edge.errors import NanosegError
+from nanoseg import cli
+from nanoseg.bundle import EVALUATION_JSON, ONNX, Bundle
+from nanoseg.errors import NanosegError
 from tests.conftest import HAS_TRT, ROOT
 
 FAST = ["--runs", "3", "--warmup", "1"]
@@ -36,10 +36,10 @@ SYNTHETIC_TRAINING = dict(size=(64, 96), epochs=4, batch=4, extra_args=("--bn-mo
 
 @pytest.fixture(scope="module")
 def synthetic_bundle(tmp_path_factory):
-    """Trained on train/synthetic.py's nails (no ../shared/data needed) and exported."""
+    """Trained on tools/synthetic.py's nails (no ../shared/data needed) and exported."""
     from convert import export_onnx
     from tests.train_helpers import train_small_bundle
-    from train.synthetic import make_synthetic_dataset
+    from tools.synthetic import make_synthetic_dataset
     folder = tmp_path_factory.mktemp("validate-synthetic")
     data = str(folder / "data")
     make_synthetic_dataset(data, **SYNTHETIC)

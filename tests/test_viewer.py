@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from edge import overlay, sinks
-from edge.contract import Contract, Normalization
-from edge.errors import NanosegError
+from nanoseg.contract import Contract, Normalization
+from nanoseg.errors import NanosegError
 from edge.runtime import RenderThread, StageTimer
 from edge.sinks import Result, VideoSink, ViewerSink, WindowSink
 from edge.viewer import BOUNDARY, MjpegViewer

@@ -11,7 +11,8 @@ import time
 import cv2
 import numpy as np
 
-from edge import contract as contract_mod, overlay
+from edge import overlay
+from nanoseg import contract as contract_mod
 from edge.sinks import Result, Sink
 from edge.sources import Reader
 

@@ -6,8 +6,8 @@ The edge cannot import segmentation_models, so each scheme is written down here 
 contract's numbers (``y = (x * scale - mean) / std``) plus the channel order the encoder
 expects; tests/test_contract.py checks every backbone against the real function.
 """
-from edge.contract import IMAGENET_MEAN, IMAGENET_STD, Normalization
-from edge.errors import NanosegError
+from nanoseg.contract import IMAGENET_MEAN, IMAGENET_STD, Normalization
+from nanoseg.errors import NanosegError
 
 # The 32 backbones segmentation_models 1.0.1 builds, grouped by their preprocessing mode.
 _MODES = (

@@ -16,10 +16,10 @@ import shutil
 import socket
 import tempfile
 
-from edge import bundle as bundle_names
-from edge.bundle import CHECKPOINTS_DIR, MODEL_H5, Bundle
-from edge.contract import CONTRACT_FILENAME, load_contract, write_text_atomic
-from edge.errors import NanosegError
+from nanoseg import bundle as bundle_names
+from nanoseg.bundle import CHECKPOINTS_DIR, MODEL_H5, Bundle
+from nanoseg.contract import CONTRACT_FILENAME, load_contract, write_text_atomic
+from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
 

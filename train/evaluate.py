@@ -2,10 +2,8 @@
 
     python3 train/evaluate.py --bundle runs/nails --data ../shared/data/nails --layout flat
 
-:func:`evaluate` takes any ``predict(x_nhwc_batch) -> probabilities`` function, so the ONNX
-Runtime and TensorRT evaluations reuse it unchanged; the inputs come from
-``iterate_validation`` (the contract's preprocessing, i.e. the edge's) and
-the numbers from ``edge.metrics`` (the same code on every backend).
+The scoring itself is ``nanoseg.evaluation`` (TensorFlow-free, the same on every backend);
+this file adds the Keras model, the report files and the command line.
 """
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     import os, sys  # noqa: E401
@@ -16,59 +14,14 @@ import logging
 import os
 import sys
 
-import numpy as np
-
-from edge import cli
-from edge.bundle import EVALUATION_JSON, EVALUATION_PNG, MODEL_H5, Bundle
-from edge.contract import (preprocess_image, probabilities_to_labels, resize_mask,
-                           write_text_atomic)
-from edge.errors import NanosegError
-from edge.metrics import MetricAccumulator, format_report
+from nanoseg import cli
+from nanoseg.bundle import EVALUATION_JSON, EVALUATION_PNG, MODEL_H5, Bundle
+from nanoseg.contract import write_text_atomic
+from nanoseg.errors import NanosegError
+from nanoseg.evaluation import add_dataset_args, dataset_for, evaluate, iterate_validation
+from nanoseg.metrics import format_report
 
 LOG = logging.getLogger(__name__)
-SPLITS = ("train", "val", "test", "all")
-
-
-def iterate_validation(segmentation_dataset, contract):
-    """Yield (x float32 HxWx3, labels uint8 at the model's HxW, nearest) for evaluation.
-
-    x is exactly what the edge feeds the model for this picture; the labels are resized the
-    way the contract resizes masks, so predictions and labels compare pixel for pixel.
-    TensorFlow-free, so the Jetson (convert/validate.py) scores with the same samples.
-    """
-    for index in range(len(segmentation_dataset)):
-        image, labels = segmentation_dataset.load(index)
-        yield preprocess_image(image, contract, "RGB"), resize_mask(labels, contract.size)
-
-
-def evaluate(predict, contract, samples, batch_size=4):
-    """Score ``predict`` on ``samples`` ((x float32 HxWx3, labels uint8 HxW) pairs).
-
-    ``predict`` gets an NHWC float32 batch and returns probabilities (N, H, W, C) from any
-    backend; labels follow the contract (threshold / argmax) before they are counted.
-    """
-    accumulator = MetricAccumulator(contract.class_names, contract.ignore_id)
-    batch_x, batch_labels = [], []
-
-    def flush():
-        probs = np.asarray(predict(np.stack(batch_x)))
-        if probs.shape[0] != len(batch_x):
-            raise NanosegError("predict returned {} outputs for a batch of {}: it must keep "
-                               "the batch axis".format(probs.shape[0], len(batch_x)))
-        for prob, labels in zip(probs, batch_labels):
-            accumulator.update(probabilities_to_labels(prob, contract), labels)
-        del batch_x[:], batch_labels[:]
-
-    for x, labels in samples:
-        batch_x.append(x)
-        batch_labels.append(labels)
-        if len(batch_x) == batch_size:
-            flush()
-    if batch_x:
-        flush()
-    if accumulator.images == 0:
-        raise NanosegError("evaluation got no samples: the split is empty")
-    return accumulator.result()
 
 
 def save_report(report, folder):
@@ -82,74 +35,6 @@ def save_report(report, folder):
         "n/a" if report["miou"] is None else "{:.3f}".format(report["miou"]))
     plot_iou_per_class(report, os.path.join(folder, EVALUATION_PNG), title=title)
     return json_path
-
-
-def add_dataset_args(parser, title, split_help="which split to score"):
-    """--data/--layout/--split/--classes, defaulting to what the bundle was trained on.
-
-    One group for every CLI that reads a bundle's dataset (evaluate, export_onnx, validate);
-    :func:`dataset_for` turns the parsed values into a dataset.
-    """
-    from train.readers import LAYOUTS
-    group = parser.add_argument_group(title)
-    group.add_argument("--data", default=None,
-                       help="dataset root (default: the one the bundle was trained on)")
-    group.add_argument("--layout", default=None, choices=LAYOUTS,
-                       help="dataset layout (default: the training layout)")
-    group.add_argument("--split", default="val", choices=SPLITS, help=split_help)
-    group.add_argument("--classes", nargs="+", default=None,
-                       help="dataset classes (default: those the bundle was trained with)")
-    return group
-
-
-def dataset_for(contract, data=None, layout=None, split="val", classes=None,
-                bundle_dir=None):
-    """Open the evaluation data; by default the dataset and split the bundle was trained on.
-
-    On the training dataset (``data`` not given) the split comes from the bundle's
-    ``split.csv`` when ``bundle_dir`` has one, so images added to the folder since training
-    never move training images into validation; otherwise (other data, a moved bundle) the
-    seeded split is rebuilt from the contract's seed and fraction. The classes must be the
-    contract's, in the same order, or the IoU would be scored against the wrong labels.
-    """
-    from train.readers import open_dataset
-    info = contract.extra.get("dataset", {})
-    on_training_data = not data
-    data = data or info.get("root")
-    layout = layout or info.get("layout")
-    if not data or not layout:
-        raise NanosegError("the bundle does not record its dataset: pass --data and --layout")
-    classes = classes if classes is not None else info.get("classes_arg")
-    same_folders = on_training_data and layout == info.get("layout")
-    options = dict(split=split, classes=classes, val_fraction=info.get("val_fraction", 0.2),
-                   seed=info.get("seed", 0),
-                   mask_invert=bool(info.get("mask_invert")) and layout in ("flat", "csv"),
-                   images_dir=info.get("images_dir") if same_folders else None,
-                   masks_dir=info.get("masks_dir") if same_folders else None)
-    split_csv = _saved_split(bundle_dir, info) if same_folders else None
-    dataset = None
-    if split_csv and layout in ("flat", "csv"):
-        try:
-            dataset = open_dataset(data, layout, split_csv=split_csv, **options)
-        except NanosegError as exc:     # e.g. the bundle moved: its relative paths broke
-            LOG.warning("cannot use the saved split %s (%s): rebuilding the seeded split",
-                        split_csv, exc)
-    if dataset is None:
-        dataset = open_dataset(data, layout, **options)
-    if [n.lower() for n in dataset.class_names] != [n.lower() for n in contract.class_names[1:]]:
-        raise NanosegError("dataset {} has classes {} but the bundle's model predicts {}: pass "
-                           "--classes {}".format(data, dataset.class_names,
-                                                 contract.class_names[1:],
-                                                 " ".join(contract.class_names[1:])))
-    return dataset
-
-
-def _saved_split(bundle_dir, info):
-    """The bundle's split.csv, if training wrote one."""
-    if not bundle_dir or not info.get("split_csv"):
-        return None
-    path = os.path.join(str(bundle_dir), info["split_csv"])
-    return path if os.path.isfile(path) else None
 
 
 def keras_predict(model_path):

@@ -15,7 +15,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 import logging
 import sys
 
-from edge import cli
+from nanoseg import cli
 
 LOG = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def parse_args(argv=None):
 def main(args):
     from train import keras_env
     keras_env.prepare()
-    from edge.contract import Contract, Normalization
+    from nanoseg.contract import Contract, Normalization
     from train.model import build_model
     names = ["class{}".format(i) for i in range(max(1, args.classes - 1))]
     contract = Contract.create(args.size[0], args.size[1], names,

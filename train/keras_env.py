@@ -23,7 +23,7 @@ import logging
 import subprocess
 import sys
 
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 
 KERAS2_ENV = {
     "SM_FRAMEWORK": "tf.keras",

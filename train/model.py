@@ -14,7 +14,7 @@ import logging
 import os
 import re
 
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 from train import backbones, keras_env
 
 LOG = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ import os
 import sys
 import warnings
 
-from edge import cli
-from edge.bundle import TRAIN_LOG
-from edge.errors import NanosegError
+from nanoseg import cli
+from nanoseg.bundle import TRAIN_LOG
+from nanoseg.errors import NanosegError
 from train.model import DEFAULT_BACKBONE, DEFAULT_SIZE  # no TensorFlow on import
 
 LOG = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def parse_args(argv=None):
     data = parser.add_argument_group("data")
     data.add_argument("--data", required=True, help="dataset root folder (or CSV for csv)")
     data.add_argument("--layout", required=True, choices=["flat", "camvid", "voc", "csv"],
-                      help="dataset layout (see train/readers.py)")
+                      help="dataset layout (see nanoseg/readers.py)")
     data.add_argument("--classes", nargs="+", default=None,
                       help="classes to learn, in label order (flat binary masks: one name "
                            "or name=id pairs; camvid/voc: class names). Default: all")
@@ -133,7 +133,7 @@ def main(args):
 # -- the run ------------------------------------------------------------------------------
 def open_datasets(args):
     """(train, val) SegmentationDatasets with the same classes and a reproducible split."""
-    from train.readers import open_dataset
+    from nanoseg.readers import open_dataset
     common = dict(classes=args.classes, images_dir=args.images_dir, masks_dir=args.masks_dir,
                   val_fraction=args.val_fraction, seed=args.seed, split_csv=args.split_csv,
                   mask_invert=args.mask_invert)
@@ -147,7 +147,7 @@ def log_binary_class(dataset, mask_invert):
     A class covering most pixels usually means the masks mark the object dark (or the
     background bright): --mask-invert flips that, and the log says so before training.
     """
-    from train.readers import binary_class_summary
+    from nanoseg.readers import binary_class_summary
     text, share = binary_class_summary(dataset)
     if text is None:
         return
@@ -160,7 +160,7 @@ def log_binary_class(dataset, mask_invert):
 
 def make_contract(dataset, args):
     """The contract: input size, normalization of the backbone, classes of the dataset."""
-    from edge.contract import Contract
+    from nanoseg.contract import Contract
     from train.backbones import resolve_normalization
     from train.model import check_backbone, check_size, resolve_encoder_weights
     check_backbone(args.backbone)
@@ -410,7 +410,7 @@ def _check_resumable(state, contract, args):
                                "with" if saved_invert else "without",
                                "with" if saved_invert else "without"))
     state["mask_invert"] = saved_invert
-    from edge.contract import Contract
+    from nanoseg.contract import Contract
     previous = Contract.from_dict(saved, source="the resume state")
     if previous.backbone != contract.backbone:
         raise NanosegError("--resume: the checkpoint is a {} model, --backbone is {}: resume "
@@ -524,14 +524,15 @@ def keras_val_iou(log_path):
 def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_name,
                   replicas):
     """model.h5, weights.h5, model.json, evaluation, curves and finally contract.json."""
-    from edge import bundle as names
-    from edge.contract import CONTRACT_FILENAME, save_contract, sha256_file, \
+    from nanoseg import bundle as names
+    from nanoseg.contract import CONTRACT_FILENAME, save_contract, sha256_file, \
         write_text_atomic
-    from train.evaluate import evaluate, save_report
+    from nanoseg.evaluation import evaluate
+    from train.evaluate import save_report
     from train.model import compile_model, predict_probabilities
-    from train.evaluate import iterate_validation
+    from nanoseg.evaluation import iterate_validation
     from train.plots import plot_curves
-    from train.readers import write_split_csv
+    from nanoseg.readers import write_split_csv
     compile_model(model, contract, args.lr)      # so model.h5 records loss and metrics
     with warnings.catch_warnings():   # h5 is deliberate: tf2onnx and TF 2.x all read it
         warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")

@@ -13,8 +13,8 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 import logging
 import sys
 
-from edge import cli
-from edge.errors import NanosegError
+from nanoseg import cli
+from nanoseg.errors import NanosegError
 from edge.run_camera import add_source_args
 from edge.sources import open_source
 

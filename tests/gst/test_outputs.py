@@ -11,7 +11,7 @@ import cv2
 import pytest
 
 from edge import gst, outputs
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 from edge.sinks import VideoSink
 from receive_helpers import MIN_PSNR, match_frames, rtp_receiver, rtsp_receiver
 from tests.gst.gst_helpers import psnr

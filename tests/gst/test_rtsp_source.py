@@ -15,7 +15,7 @@ import time
 import pytest
 
 from edge import rtsp_probe, sources
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 from tests.gst.gst_helpers import (HERE, RtspServer, best_match, camvid_images,
                                    requires_rtsp_server, wait_until, write_video_frames)
 

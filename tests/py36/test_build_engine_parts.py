@@ -1,7 +1,7 @@
 """The GPU-free parts of building a TensorRT engine, for real (no TensorRT, no GPU needed).
 
-edge/engines.py (cache key, sidecar, lookup), edge/trt_compat.py against stand-ins with the
-TensorRT 8.x and 10.x method sets, edge/trt_runtime.plan_buffers, and
+edge/tensorrt/engines.py (cache key, sidecar, lookup), edge/tensorrt/compat.py against stand-ins with the
+TensorRT 8.x and 10.x method sets, edge/tensorrt/runner.plan_buffers, and
 convert/build_engine.py's input checks and no-TensorRT message through a subprocess.
 numpy + edge only: also runs under the Jetson-like Python 3.6 / numpy 1.19.5.
 """
@@ -15,11 +15,12 @@ import types
 import numpy as np
 import pytest
 
-from edge import engines, golden, trt_compat
-from edge.bundle import ENGINES_DIR, GOLDEN_NPZ, ONNX, ONNX_CONTRACT, Bundle
-from edge.contract import Contract, Normalization, save_contract, sha256_file
-from edge.errors import NanosegError
-from edge.trt_runtime import BufferPlan, check_input, plan_buffers
+from edge.tensorrt import engines, compat as trt_compat
+from nanoseg import golden
+from nanoseg.bundle import ENGINES_DIR, GOLDEN_NPZ, ONNX, ONNX_CONTRACT, Bundle
+from nanoseg.contract import Contract, Normalization, save_contract, sha256_file
+from nanoseg.errors import NanosegError
+from edge.tensorrt.runner import BufferPlan, check_input, plan_buffers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD_ENGINE = os.path.join(ROOT, "convert", "build_engine.py")
@@ -686,7 +687,7 @@ def _x(seed):
 
 
 def test_runner_runs_with_addresses_set_once(fake_gpu):
-    from edge.trt_runtime import TrtRunner
+    from edge.tensorrt.runner import TrtRunner
     cuda, engine_file, _ = fake_gpu
     runner = TrtRunner(engine_file)
     assert cuda.log[:2] == [("retain", 0), ("push", "primary", "MainThread")]
@@ -706,7 +707,7 @@ def test_runner_runs_with_addresses_set_once(fake_gpu):
 def test_runner_copies_unless_given_its_own_input_buffer(fake_gpu):
     """The buffer itself is used as is; a view that only overlaps it (here reversed) holds
     other values and is copied in, like any other array."""
-    from edge.trt_runtime import TrtRunner
+    from edge.tensorrt.runner import TrtRunner
     _, engine_file, _ = fake_gpu
     with TrtRunner(engine_file) as runner:
         host = runner.input_host_buffer()
@@ -722,7 +723,7 @@ def test_runner_copies_unless_given_its_own_input_buffer(fake_gpu):
 
 
 def test_runner_with_the_binding_api(fake_gpu):
-    from edge.trt_runtime import TrtRunner
+    from edge.tensorrt.runner import TrtRunner
     cuda, engine_file, install = fake_gpu
     install(cuda, fake_runtime_trt(cuda, Engine8, RunContext8))
     with TrtRunner(engine_file) as runner:
@@ -733,7 +734,7 @@ def test_runner_with_the_binding_api(fake_gpu):
 
 
 def test_runner_infers_from_a_worker_thread(fake_gpu):
-    from edge.trt_runtime import TrtRunner
+    from edge.tensorrt.runner import TrtRunner
     cuda, engine_file, _ = fake_gpu
     results = []
     with TrtRunner(engine_file) as runner:
@@ -754,7 +755,7 @@ def test_runner_infers_from_a_worker_thread(fake_gpu):
 
 
 def test_close_frees_everything_inside_the_context_then_releases_it(fake_gpu):
-    from edge.trt_runtime import TrtRunner
+    from edge.tensorrt.runner import TrtRunner
     cuda, engine_file, _ = fake_gpu
     runner = TrtRunner(engine_file)
     runner.infer(_x(0))
@@ -775,7 +776,7 @@ def test_close_frees_everything_inside_the_context_then_releases_it(fake_gpu):
 
 
 def test_failed_load_releases_before_detaching(fake_gpu, tmp_path):
-    from edge.trt_runtime import TrtRunner
+    from edge.tensorrt.runner import TrtRunner
     cuda, engine_file, install = fake_gpu
     bad = str(tmp_path / "other.engine")
     with open(bad, "wb") as handle:
@@ -800,7 +801,7 @@ def test_failed_load_releases_before_detaching(fake_gpu, tmp_path):
 
 def test_no_gpu_is_one_line(fake_gpu):
     from convert import build_engine
-    from edge.trt_runtime import TrtRunner
+    from edge.tensorrt.runner import TrtRunner
     cuda, engine_file, install = fake_gpu
     cuda = FakeCuda(init_error="cuInit failed: no CUDA-capable device is detected")
     install(cuda, fake_runtime_trt(cuda))
@@ -815,7 +816,7 @@ def test_no_gpu_is_one_line(fake_gpu):
 
 
 def test_old_pycuda_gets_a_context_of_its_own(fake_gpu):
-    from edge.trt_runtime import TrtRunner
+    from edge.tensorrt.runner import TrtRunner
     cuda, engine_file, install = fake_gpu
     cuda = FakeCuda(device_class=OldFakeDevice)
     install(cuda, fake_runtime_trt(cuda))

@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge import golden
+from nanoseg import golden
 from edge.backends import load_backend
-from edge.bundle import GOLDEN_NPZ, Bundle
+from nanoseg.bundle import GOLDEN_NPZ, Bundle
 from tests.video_helpers import count_frames
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -115,7 +115,7 @@ def _nails_image(nails_dir, name):
 
 def test_bgr_frames_preprocess_to_the_golden_inputs(bundle, nails_dir):
     """OpenCV 4.1.1 BGR frames + the contract == the training pipeline's inputs, bit for bit."""
-    from edge.contract import IMAGE_READ_FLAGS, preprocess_image
+    from nanoseg.contract import IMAGE_READ_FLAGS, preprocess_image
     data = golden.load_golden(Bundle(bundle).require(GOLDEN_NPZ))
     pairs = [(x, _nails_image(nails_dir, n)) for x, n in zip(data["inputs"], data["names"])]
     missing = [n for n, (_, path) in zip(data["names"], pairs) if not path]

@@ -1,4 +1,4 @@
-"""edge/golden.py on given arrays: the comparison the Jetson runs against Keras outputs.
+"""nanoseg/golden.py on given arrays: the comparison the Jetson runs against Keras outputs.
 
 numpy + edge only, so it also runs under the Jetson-like Python 3.6 / numpy 1.19.5.
 With an exported bundle (tests/py36/conftest.py) it also checks that golden.npz travels:
@@ -9,10 +9,10 @@ import os
 import numpy as np
 import pytest
 
-from edge import golden
-from edge.bundle import GOLDEN_NPZ, ONNX, Bundle
-from edge.contract import Contract, Normalization, to_layout
-from edge.errors import NanosegError
+from nanoseg import golden
+from nanoseg.bundle import GOLDEN_NPZ, ONNX, Bundle
+from nanoseg.contract import Contract, Normalization, to_layout
+from nanoseg.errors import NanosegError
 
 
 def sigmoid_contract(h=4, w=5):

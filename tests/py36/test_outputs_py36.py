@@ -7,7 +7,7 @@ for an .mp4 and the one-line error for a stream.
 import pytest
 
 from edge import gst, outputs
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 from edge.sinks import VideoSink
 from tests.video_helpers import count_frames, rendered_results
 

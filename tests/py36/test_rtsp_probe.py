@@ -16,7 +16,7 @@ import time
 import pytest
 
 from edge import rtsp_probe
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 
 USER, PASSWORD, REALM, NONCE = "zoe7", "p@ss word", "IPCAM", "abc123"
 SLOW_ANSWER, PROBE_TIMEOUT = 1.5, 0.3  # s: a camera slower than the probe waits

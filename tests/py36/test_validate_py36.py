@@ -16,8 +16,8 @@ import sys
 import pytest
 
 from convert import validate
-from edge import cli
-from edge.bundle import EVALUATION_JSON, Bundle
+from nanoseg import cli
+from nanoseg.bundle import EVALUATION_JSON, Bundle
 
 
 pytestmark = pytest.mark.skipif(

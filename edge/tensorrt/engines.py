@@ -15,9 +15,9 @@ import hashlib
 import json
 import os
 
-from edge.bundle import ENGINES_DIR, ONNX, Bundle
-from edge.contract import Contract, sha256_file, write_text_atomic
-from edge.errors import NanosegError
+from nanoseg.bundle import ENGINES_DIR, ONNX, Bundle
+from nanoseg.contract import Contract, sha256_file, write_text_atomic
+from nanoseg.errors import NanosegError
 
 ENGINE_SUFFIX = ".engine"
 SIDECAR_SUFFIX = ".json"

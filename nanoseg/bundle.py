@@ -3,7 +3,7 @@
 Layout (every name is defined here and nowhere else)::
 
     BUNDLE/
-      contract.json        what the model sees and outputs (edge/contract.py)
+      contract.json        what the model sees and outputs (nanoseg/contract.py)
       model.h5             full Keras model (training PC only)
       weights.h5           weights only;  model.json  architecture
       train_log.csv        per-epoch log;  curves.png  loss / IoU curves
@@ -20,8 +20,8 @@ numpy-free, Python 3.6: the Jetson reads bundles too.
 """
 import os
 
-from edge.contract import CONTRACT_FILENAME, load_contract
-from edge.errors import NanosegError
+from nanoseg.contract import CONTRACT_FILENAME, load_contract
+from nanoseg.errors import NanosegError
 
 MODEL_H5 = "model.h5"
 WEIGHTS_H5 = "weights.h5"

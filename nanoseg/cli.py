@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 
 LOG_FORMAT = "%(asctime)s %(levelname).1s %(name)s: %(message)s"
 

@@ -1,7 +1,7 @@
 """Segmentation metrics from label maps: one implementation for every backend.
 
 Keras, ONNX Runtime and TensorRT evaluations all turn their outputs into label maps
-(``edge.contract.probabilities_to_labels``) and feed them here, so a number in
+(``nanoseg.contract.probabilities_to_labels``) and feed them here, so a number in
 ``evaluation.json`` means the same thing whichever engine produced it. Pixels whose ground
 truth is the ignore id are excluded from every count.
 
@@ -9,8 +9,8 @@ numpy only, Python 3.6 syntax: this module runs on the Jetson.
 """
 import numpy as np
 
-from edge.contract import IGNORE_ID
-from edge.errors import NanosegError
+from nanoseg.contract import IGNORE_ID
+from nanoseg.errors import NanosegError
 
 
 def confusion_matrix(pred_labels, gt_labels, num_labels, ignore_id=IGNORE_ID):

@@ -1,6 +1,6 @@
 """Compare Unet backbones and input sizes for the Jetson Nano: FLOPs, parameters, latency.
 
-    python3 train/compare_backbones.py [--models mobilenetv2:256x256 efficientnetb4:384x384]
+    python3 tools/compare_backbones.py [--models mobilenetv2:256x256 efficientnetb4:384x384]
                                        [--runs 10] [--skip-onnx] [--json PATH]
 
 For each ``backbone:HxW`` it builds ``sm.Unet`` (encoder_weights=None: weights do not change
@@ -29,10 +29,10 @@ import time
 
 import numpy as np
 
-from edge import cli
-from edge.benchmark import latency_stats, time_calls
-from edge.contract import Contract, Normalization, write_text_atomic
-from edge.errors import NanosegError
+from nanoseg import cli
+from nanoseg.timing import latency_stats, time_calls
+from nanoseg.contract import Contract, Normalization, write_text_atomic
+from nanoseg.errors import NanosegError
 from train import keras_env
 
 LOG = logging.getLogger(__name__)

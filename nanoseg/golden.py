@@ -3,7 +3,7 @@
 ``golden.npz`` is a plain numpy archive (no pickle: ``allow_pickle=False`` loads it), so the
 Jetson (Python 3.6, numpy 1.19, no TensorFlow) can ask "does my engine see what Keras saw?"
 with nothing but numpy. Keys: ``inputs`` float32 (N,H,W,3) NHWC exactly as
-edge.contract.preprocess_image made them, ``probabilities`` float32 (N,H,W,C) from Keras,
+nanoseg.contract.preprocess_image made them, ``probabilities`` float32 (N,H,W,C) from Keras,
 ``names`` unicode (N,), ``contract`` the bundle's contract JSON (0-d unicode).
 
 Thresholds (defaults below, every CLI can override):
@@ -35,8 +35,8 @@ import os
 
 import numpy as np
 
-from edge.contract import Contract, probabilities_to_labels
-from edge.errors import NanosegError
+from nanoseg.contract import Contract, probabilities_to_labels
+from nanoseg.errors import NanosegError
 
 GOLDEN_KEYS = ("inputs", "probabilities", "names", "contract")
 DECISIVE_MARGIN = 0.05

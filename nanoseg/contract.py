@@ -19,7 +19,7 @@ import os
 import cv2
 import numpy as np
 
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 
 CONTRACT_FORMAT = "nanoseg-contract"
 CONTRACT_VERSION = 1

@@ -1,6 +1,6 @@
 """Training throughput benchmark: the input pipeline against the train step it feeds.
 
-    python3 train/benchmark.py --data ../shared/data/nails --layout flat --size 256 256 \
+    python3 tools/benchmark_input.py --data ../shared/data/nails --layout flat --size 256 256 \
         --batch 8 --batches 20
 
 prints a Markdown table, one row per measurement. Each row is made by a function
@@ -23,13 +23,13 @@ import time  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from edge.cli import add_logging_args, make_parser, run, setup_logging  # noqa: E402
-from edge.contract import (IMAGE_READ_FLAGS, Contract, Normalization,  # noqa: E402
+from nanoseg.cli import add_logging_args, make_parser, run, setup_logging  # noqa: E402
+from nanoseg.contract import (IMAGE_READ_FLAGS, Contract, Normalization,  # noqa: E402
                            resize_image)
-from edge.errors import NanosegError  # noqa: E402
+from nanoseg.errors import NanosegError  # noqa: E402
 from train import keras_env  # noqa: E402
 from train.model import DEFAULT_BACKBONE, DEFAULT_SIZE  # noqa: E402
-from train.readers import LAYOUTS, open_dataset  # noqa: E402
+from nanoseg.readers import LAYOUTS, open_dataset  # noqa: E402
 
 LOG = logging.getLogger(__name__)
 

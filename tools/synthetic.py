@@ -19,8 +19,8 @@ import shutil
 import cv2
 import numpy as np
 
-from edge.contract import write_text_atomic
-from edge.errors import NanosegError
+from nanoseg.contract import write_text_atomic
+from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
 

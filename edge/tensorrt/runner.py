@@ -6,7 +6,7 @@
 4 GB Nano carries one context, not two. pycuda does not make a retained primary context
 current: the runner pushes it around every call (under a lock) and pops it after, so it
 may be created on one thread and used from a worker thread, one call at a time, while
-another thread captures frames. TensorRT 8.x/10.x differences live in edge/trt_compat.py.
+another thread captures frames. TensorRT 8.x/10.x differences live in edge/tensorrt/compat.py.
 
 Python 3.6; tensorrt and pycuda are imported when a runner is created.
 """
@@ -17,8 +17,8 @@ import threading
 
 import numpy as np
 
-from edge import trt_compat
-from edge.errors import NanosegError
+from edge.tensorrt import compat as trt_compat
+from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
 

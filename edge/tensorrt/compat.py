@@ -16,7 +16,7 @@ Python 3.6; imports tensorrt only inside :func:`import_tensorrt`, pycuda only in
 import collections
 import logging
 
-from edge.errors import NanosegError
+from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def set_precision(config, fp16, trt=None):
 
     TensorRT enables ``BuilderFlag.TF32`` by default (since 7.1), letting Ampere and newer
     GPUs round FP32 convolution inputs to 10-bit mantissas; an "fp32" engine clears it so
-    its results stay within edge.golden.TRT_FP32_MAX_DIFF of Keras on every GPU.
+    its results stay within nanoseg.golden.TRT_FP32_MAX_DIFF of Keras on every GPU.
     """
     trt = trt or import_tensorrt()
     if fp16:

@@ -30,8 +30,8 @@ import os
 import cv2
 import numpy as np
 
-from edge.contract import IGNORE_ID, IMAGE_READ_FLAGS, sample_name, write_text_atomic
-from edge.errors import NanosegError
+from nanoseg.contract import IGNORE_ID, IMAGE_READ_FLAGS, sample_name, write_text_atomic
+from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class SegmentationDataset(object):
         return image, labels
 
     def contract_classes(self):
-        """Keyword arguments for ``edge.contract.Contract.create``: names, ids, colours."""
+        """Keyword arguments for ``nanoseg.contract.Contract.create``: names, ids, colours."""
         return {"class_names": list(self.class_names), "source_ids": list(self.source_ids),
                 "colors": None if self.colors is None else [list(c) for c in self.colors]}
 

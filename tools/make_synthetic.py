@@ -1,9 +1,9 @@
 """Generate the synthetic nail dataset (flat layout) and, optionally, a demo video.
 
-    python3 train/make_synthetic.py --out data/synthetic --count 60 --size 192 256 --seed 0 \
+    python3 tools/make_synthetic.py --out data/synthetic --count 60 --size 192 256 --seed 0 \
         --video data/synthetic.mp4 --frames 90
 
-Re-running with the same parameters reuses the folder; see train/synthetic.py.
+Re-running with the same parameters reuses the folder; see tools/synthetic.py.
 """
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     import os, sys
@@ -11,9 +11,9 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 
 import sys  # noqa: E402
 
-from edge.cli import add_logging_args, make_parser, run, setup_logging  # noqa: E402
-from edge.errors import NanosegError  # noqa: E402
-from train.synthetic import make_synthetic_dataset, make_synthetic_video  # noqa: E402
+from nanoseg.cli import add_logging_args, make_parser, run, setup_logging  # noqa: E402
+from nanoseg.errors import NanosegError  # noqa: E402
+from tools.synthetic import make_synthetic_dataset, make_synthetic_video  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -1,0 +1,4 @@
+"""TensorRT on the Jetson: version differences (compat), the engine runner, the engine cache.
+
+tensorrt and pycuda are imported only inside functions, so this package imports anywhere.
+"""

@@ -1,0 +1,1 @@
+"""Tools above every layer: synthetic data, backbone comparison, the input-pipeline benchmark."""
