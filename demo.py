@@ -23,7 +23,7 @@ import time  # noqa: E402
 
 from nanoseg import cli  # noqa: E402
 from nanoseg.bundle import EVALUATION_JSON, PARITY_JSON, Bundle  # noqa: E402
-from nanoseg.contract import write_text_atomic  # noqa: E402
+from nanoseg.files import write_text_atomic  # noqa: E402
 from train import keras_env  # noqa: E402
 
 FULL = {"count": 80, "size": (128, 160), "epochs": 20, "batch": 4, "frames": 90}

@@ -25,7 +25,7 @@ import numpy as np
 from edge.tensorrt import engines, compat as trt_compat
 from nanoseg import cli, golden
 from nanoseg.bundle import GOLDEN_NPZ, ONNX, ONNX_CONTRACT, Bundle
-from nanoseg.contract import sha256_file
+from nanoseg.files import sha256_file
 from nanoseg.errors import NanosegError
 
 MIB = 1 << 20

@@ -27,8 +27,10 @@ from convert import check_onnx
 from nanoseg import bundle as bundle_names
 from nanoseg import cli, golden
 from nanoseg.bundle import Bundle
-from nanoseg.contract import preprocess_image, save_contract, write_text_atomic
+from nanoseg.contract import save_contract
 from nanoseg.errors import NanosegError
+from nanoseg.files import atomic_path, write_text_atomic
+from nanoseg.preprocess import preprocess_image
 from train import keras_env
 from nanoseg.evaluation import add_dataset_args
 
@@ -157,9 +159,8 @@ def save_onnx(model, path):
     """Validate with onnx.checker, then write atomically."""
     import onnx
     onnx.checker.check_model(model)
-    tmp = "{}.tmp{}".format(path, os.getpid())
-    onnx.save(model, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        onnx.save(model, tmp)
     return path
 
 

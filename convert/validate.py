@@ -36,7 +36,8 @@ import numpy as np
 
 from nanoseg import cli, golden
 from nanoseg.bundle import EVALUATION_JSON, GOLDEN_NPZ, MODEL_H5, ONNX, ONNX_FP16, Bundle
-from nanoseg.contract import probabilities_to_labels, write_text_atomic
+from nanoseg.files import write_text_atomic
+from nanoseg.preprocess import probabilities_to_labels
 from nanoseg.errors import NanosegError
 from nanoseg.evaluation import (add_dataset_args, dataset_for, evaluate,
                                 iterate_validation)

@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from nanoseg.bundle import ONNX, Bundle
-from nanoseg.contract import to_layout
+from nanoseg.preprocess import to_layout
 from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def as_batch(x, contract):
         (1, contract.height, contract.width, 3)
     if x.shape != tuple(expected):
         raise NanosegError("backend input has shape {}, the contract wants {} (preprocess "
-                           "frames with nanoseg.contract.preprocess_image)".format(
+                           "frames with nanoseg.preprocess.preprocess_image)".format(
                                x.shape, tuple(expected)))
     return np.ascontiguousarray(x)
 

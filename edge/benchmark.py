@@ -36,7 +36,8 @@ from edge import overlay
 from nanoseg import cli
 from edge.backends import BACKENDS, DEVICES, Backend, load_backend
 from nanoseg.bundle import Bundle
-from nanoseg.contract import INTERPOLATIONS, preprocess_image, write_text_atomic
+from nanoseg.files import write_text_atomic
+from nanoseg.preprocess import INTERPOLATIONS, preprocess_image
 from nanoseg.errors import NanosegError
 from nanoseg.timing import latency_stats, time_calls, time_interleaved
 from edge.runtime import run_pipeline
@@ -394,7 +395,7 @@ def measure(backend, args, folder):
     results["encode"], results["encode_jpeg"] = benchmark_encode(rendered, args.runs,
                                                                  args.warmup, folder)
     rows += [stats_row("preprocess 1280x720 -> {} (contract)".format(size),
-                       results["preprocess"], "nanoseg.contract.preprocess_image into the "
+                       results["preprocess"], "nanoseg.preprocess.preprocess_image into the "
                                               "backend's input buffer"),
              stats_row("OpenCV lower bound 1280x720 -> {}".format(size),
                        results["opencv_lower_bound"], "resize + cvtColor + scale"),

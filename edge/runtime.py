@@ -23,7 +23,8 @@ import time
 import numpy as np
 
 from edge import delivery, overlay
-from nanoseg.contract import preprocess_image, probabilities_to_labels, write_text_atomic
+from nanoseg.files import write_text_atomic
+from nanoseg.preprocess import preprocess_image, probabilities_to_labels
 from edge.delivery import one_line
 from nanoseg.errors import NanosegError
 from edge.sinks import Result

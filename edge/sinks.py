@@ -14,7 +14,7 @@ import time
 
 import cv2
 
-from nanoseg.contract import labels_to_frame
+from nanoseg.preprocess import labels_to_frame
 from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import cv2
 
 from edge import rtsp_probe
-from nanoseg.contract import IMAGE_READ_FLAGS, sample_name
+from nanoseg.files import sample_name
+from nanoseg.preprocess import IMAGE_READ_FLAGS
 from nanoseg.errors import NanosegError
 from edge.gst import gst_quote
 
@@ -702,7 +703,7 @@ def _image_paths(pattern):
 def _folder_images(folder):
     """(paths, names) of every image under ``folder``, nested folders included.
 
-    Names are :func:`nanoseg.contract.sample_name` (relative path without extension, "/" on
+    Names are :func:`nanoseg.files.sample_name` (relative path without extension, "/" on
     every system) and the order is theirs as plain strings: the key and the order training's
     readers pair a nested folder by ("a-b/x" before "a/x"). Hidden folders are skipped.
     """

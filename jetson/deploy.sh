@@ -26,7 +26,7 @@ CODE=()
 while read -r entry; do CODE+=("$entry"); done \
   < <(sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$HERE/jetson-files.txt")
 # What build_engine.py needs from a bundle (resolve_inputs + the golden check); the names are
-# nanoseg/contract.py's CONTRACT_FILENAME and nanoseg/bundle.py's ONNX, ONNX_CONTRACT, GOLDEN_NPZ.
+# nanoseg/bundle.py's CONTRACT_JSON, ONNX, ONNX_CONTRACT, GOLDEN_NPZ.
 REQUIRED=(contract.json model.onnx model.contract.json golden.npz)
 # Desktop-only (Keras / TensorFlow) or rebuilt on the Jetson: not copied.
 EXCLUDES=(model.h5 weights.h5 saved_model checkpoints engines __pycache__ '*.pyc')

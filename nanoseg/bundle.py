@@ -20,9 +20,10 @@ numpy-free, Python 3.6: the Jetson reads bundles too.
 """
 import os
 
-from nanoseg.contract import CONTRACT_FILENAME, load_contract
+from nanoseg.contract import load_contract
 from nanoseg.errors import NanosegError
 
+CONTRACT_JSON = "contract.json"
 MODEL_H5 = "model.h5"
 WEIGHTS_H5 = "weights.h5"
 MODEL_JSON = "model.json"
@@ -66,11 +67,11 @@ class Bundle(object):
 
     @property
     def contract_path(self):
-        return self.path(CONTRACT_FILENAME)
+        return self.path(CONTRACT_JSON)
 
     def contract(self):
         """The bundle's contract (from the Keras model)."""
-        return load_contract(self.require(CONTRACT_FILENAME,
+        return load_contract(self.require(CONTRACT_JSON,
                                           "it is written by train/train.py"))
 
     def onnx_contract(self):

@@ -1,8 +1,9 @@
 """The model contract: what the model sees and what its output means, defined once.
 
-Training, export, validation and the Jetson runtime all call :func:`preprocess_image` with a
-:class:`Contract` rebuilt from the JSON saved next to every artifact, so the edge never types
-the numbers again (the same idea as MMDeploy's ``pipeline.json``).
+Training, export, validation and the Jetson runtime all call
+``nanoseg.preprocess.preprocess_image`` with a :class:`Contract` rebuilt from the JSON saved
+next to every artifact, so the edge never types the numbers again (the same idea as
+MMDeploy's ``pipeline.json``). The normalization it carries is ``nanoseg.normalization``.
 
 Label space, used by readers, training, evaluation and the edge alike:
 ``0`` is background, ``1..N`` the chosen classes in order, :data:`IGNORE_ID` (255) is not
@@ -11,35 +12,22 @@ per label, background first, so ``argmax`` *is* the label.
 
 numpy + OpenCV only, Python 3.6 syntax: this module runs on the Jetson.
 """
-import hashlib
 import json
 import numbers
 import os
 
-import cv2
 import numpy as np
 
 from nanoseg.errors import NanosegError
+from nanoseg.files import write_text_atomic
+from nanoseg.normalization import Normalization
+from nanoseg.preprocess import CHANNEL_ORDERS, INTERPOLATIONS
 
 CONTRACT_FORMAT = "nanoseg-contract"
 CONTRACT_VERSION = 1
-CONTRACT_FILENAME = "contract.json"
 IGNORE_ID = 255
-CHANNEL_ORDERS = ("RGB", "BGR")
 LAYOUTS = ("NHWC", "NCHW")
 ACTIVATIONS = ("sigmoid", "softmax")
-INTERPOLATIONS = {
-    "nearest": cv2.INTER_NEAREST,
-    "linear": cv2.INTER_LINEAR,
-    "area": cv2.INTER_AREA,
-    "cubic": cv2.INTER_CUBIC,
-}
-# How every image FILE is decoded, by training's readers and the edge's folder source alike:
-# BGR, EXIF rotation ignored. Masks (read IMREAD_UNCHANGED) never apply EXIF, and a camera
-# frame has none, so images stay on the pixel grid the file stores, as their masks do.
-IMAGE_READ_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # A readable default palette for label ids (RGB); background is black.
 PALETTE = (
@@ -53,94 +41,6 @@ PALETTE = (
 def default_color(label_id):
     """The palette colour (RGB) of a label id."""
     return list(PALETTE[label_id % len(PALETTE)])
-
-
-class Normalization(object):
-    """``y = (x * scale - mean) / std`` per channel, in float32, on uint8 input.
-
-    Every scheme users pick reduces to these numbers:
-    ``scale``    x/255 (the nail tutorial);
-    ``imagenet`` (x/255 - mean) / std with ImageNet's mean and std;
-    ``backbone`` what segmentation_models' ``get_preprocessing(backbone)`` does, resolved at
-    training time into the same three numbers (plus the channel order, for caffe-style BGR).
-    """
-
-    def __init__(self, name, scale, mean, std):
-        self.name = str(name)
-        self.scale = float(scale)
-        self.mean = [float(v) for v in _three(mean, "normalization mean")]
-        self.std = [float(v) for v in _three(std, "normalization std")]
-        if any(s == 0 for s in self.std):
-            raise NanosegError("normalization std has a zero: {}".format(self.std))
-        self._mean32 = np.asarray(self.mean, dtype=np.float32)
-        self._std32 = np.asarray(self.std, dtype=np.float32)
-        self._scale32 = np.float32(self.scale)
-        values = np.arange(256, dtype=np.uint8).reshape(1, 256, 1).repeat(3, axis=2)
-        self._lut = np.ascontiguousarray(self.formula(values))
-
-    @classmethod
-    def named(cls, name):
-        """The built-in schemes that need no backbone knowledge: ``scale`` and ``imagenet``."""
-        if name == "scale":
-            return cls("scale", 1.0 / 255.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
-        if name == "imagenet":
-            return cls("imagenet", 1.0 / 255.0, IMAGENET_MEAN, IMAGENET_STD)
-        raise NanosegError(
-            "unknown normalization {!r}: use 'scale', 'imagenet' or 'backbone'".format(name))
-
-    def apply(self, image, out=None):
-        """uint8 HxWx3 -> float32 HxWx3. The one place these numbers touch pixels.
-
-        One ``cv2.LUT`` pass through :meth:`table` (bit-identical to the float32
-        formula, see there) instead of three broadcast passes; ``out`` (float32 HxWx3,
-        contiguous), when given, receives the result without a new allocation, e.g. a
-        backend's input buffer.
-        """
-        if out is None:
-            return cv2.LUT(image, self._lut)
-        return cv2.LUT(image, self._lut, dst=out)
-
-    def table(self):
-        """(1, 256, 3) float32: ``(x * scale - mean) / std`` for every uint8 x per channel.
-
-        Computed with exactly the float32 operations (and their rounding) of the formula,
-        so looking a pixel up gives the same bits as computing it.
-        """
-        return self._lut.copy()
-
-    def formula(self, image):
-        """The float32 formula itself, three passes: the reference :meth:`apply` must match."""
-        x = image.astype(np.float32)
-        x *= self._scale32
-        x -= self._mean32
-        x /= self._std32
-        return x
-
-    def to_dict(self):
-        return {"name": self.name, "scale": self.scale, "mean": self.mean, "std": self.std}
-
-    @classmethod
-    def from_dict(cls, data):
-        try:
-            return cls(data["name"], data["scale"], data["mean"], data["std"])
-        except (KeyError, TypeError) as exc:
-            raise NanosegError("contract normalization is incomplete ({}): expected name, "
-                               "scale, mean, std".format(exc))
-
-    def __eq__(self, other):
-        return isinstance(other, Normalization) and self.to_dict() == other.to_dict()
-
-    def __repr__(self):
-        return "Normalization({})".format(self.to_dict())
-
-
-def _three(values, what):
-    values = list(values)
-    if len(values) == 1:
-        values = values * 3
-    if len(values) != 3:
-        raise NanosegError("{} needs 1 or 3 numbers, got {}".format(what, values))
-    return values
 
 
 class Contract(object):
@@ -373,114 +273,3 @@ def load_contract(path):
 def save_contract(contract, path):
     """Write the contract atomically (a reader never sees half a file)."""
     write_text_atomic(path, contract.to_json() + "\n")
-
-
-def write_text_atomic(path, text):
-    tmp = "{}.tmp{}".format(path, os.getpid())
-    with open(tmp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def sample_name(path, folder):
-    """The name of image file ``path`` under ``folder``: its relative path without extension,
-    with "/" on every system ("day1/x"). Training's readers pair and sort a folder's files by
-    it, and the edge's folder source names and orders its frames by it (plain string order:
-    "a-b/x" before "a/x"), so both list one folder alike."""
-    relative = os.path.relpath(path, folder).replace(os.sep, "/")
-    return os.path.splitext(relative)[0]
-
-
-def sha256_file(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# -- the transform ------------------------------------------------------------------------
-def resize_image(image, size, interpolation="linear", copy=True):
-    """Resize uint8 HxWxC to ``size`` = (height, width): cv2.resize, as albumentations does.
-
-    Resizing uint8 (not float) keeps results bit-identical across OpenCV 4.1 (JetPack) and
-    4.11+ (desktop); float32 linear resizes differ by up to 1e-5 between them. An image
-    already at ``size`` is copied unless ``copy=False`` (then it is returned itself: for a
-    caller that only reads it).
-    """
-    height, width = size
-    if image.shape[0] == height and image.shape[1] == width:
-        return image.copy() if copy else image
-    return cv2.resize(image, (width, height), interpolation=INTERPOLATIONS[interpolation])
-
-
-def resize_mask(mask, size):
-    """Resize a label mask with nearest neighbour (labels must never be blended)."""
-    return resize_image(mask, size, "nearest")
-
-
-def reorder_channels(image, image_order, model_order):
-    """Return ``image`` (in ``image_order``) in ``model_order``; the orders are explicit."""
-    image_order, model_order = image_order.upper(), model_order.upper()
-    for order in (image_order, model_order):
-        if order not in CHANNEL_ORDERS:
-            raise NanosegError("channel order must be RGB or BGR, got {!r}".format(order))
-    if image_order == model_order:
-        return image
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)  # a channel swap, either direction
-
-
-def check_image(image, what="image"):
-    """Raise a clear error unless ``image`` is uint8 HxWx3."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 \
-            or image.shape[2] != 3:
-        desc = "{} {}".format(getattr(image, "dtype", type(image).__name__),
-                              getattr(image, "shape", ""))
-        raise NanosegError("{} must be uint8 HxWx3 (RGB or BGR), got {}".format(what, desc))
-
-
-def preprocess_image(image, contract, image_order, out=None):
-    """uint8 HxWx3 image in ``image_order`` -> float32 HxWx3 model input (NHWC, no batch).
-
-    ``out`` (float32 HxWx3, contiguous) receives the result instead of a new array: the
-    edge passes its backend's input buffer so no frame allocates one.
-
-    Order of operations is part of the contract: resize in uint8, channel order, normalize.
-    Training (train/pipeline.py) and the edge both call exactly this. Resizing works per
-    channel, so reordering after it gives the same pixels, and costs a model-sized copy
-    instead of a full 720p one (~25 ms on a camera frame).
-    """
-    check_image(image)
-    image = resize_image(image, contract.size, contract.interpolation, copy=False)  # read only
-    image = reorder_channels(image, image_order, contract.channel_order)
-    return contract.normalization.apply(image, out)
-
-
-def to_layout(batch_nhwc, layout):
-    """NHWC float32 batch -> the model's layout (contiguous)."""
-    if layout == "NCHW":
-        return np.ascontiguousarray(batch_nhwc.transpose(0, 3, 1, 2))
-    return np.ascontiguousarray(batch_nhwc)
-
-
-def probabilities_to_labels(probs, contract):
-    """Model output (H,W,C) or (1,H,W,C) float -> uint8 label map (H,W).
-
-    Sigmoid: label 1 where P > threshold. Softmax: argmax (channel index == label id).
-    """
-    probs = np.asarray(probs)
-    if probs.ndim == 4:
-        probs = probs[0]
-    if probs.ndim != 3 or probs.shape[2] != contract.output_channels:
-        raise NanosegError("model output has shape {}, the contract expects HxWx{}".format(
-            probs.shape, contract.output_channels))
-    if contract.activation == "sigmoid":
-        return (probs[:, :, 0] > contract.threshold).astype(np.uint8)
-    return np.argmax(probs, axis=2).astype(np.uint8)
-
-
-def labels_to_frame(labels, frame_shape):
-    """Resize a label map back to a frame's (height, width) with nearest neighbour."""
-    return resize_mask(labels, (frame_shape[0], frame_shape[1]))

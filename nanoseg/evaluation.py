@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from nanoseg.contract import preprocess_image, probabilities_to_labels, resize_mask
+from nanoseg.preprocess import preprocess_image, probabilities_to_labels, resize_mask
 from nanoseg.errors import NanosegError
 from nanoseg.metrics import MetricAccumulator
 

@@ -3,7 +3,7 @@
 ``golden.npz`` is a plain numpy archive (no pickle: ``allow_pickle=False`` loads it), so the
 Jetson (Python 3.6, numpy 1.19, no TensorFlow) can ask "does my engine see what Keras saw?"
 with nothing but numpy. Keys: ``inputs`` float32 (N,H,W,3) NHWC exactly as
-nanoseg.contract.preprocess_image made them, ``probabilities`` float32 (N,H,W,C) from Keras,
+nanoseg.preprocess.preprocess_image made them, ``probabilities`` float32 (N,H,W,C) from Keras,
 ``names`` unicode (N,), ``contract`` the bundle's contract JSON (0-d unicode).
 
 Thresholds (defaults below, every CLI can override):
@@ -35,8 +35,10 @@ import os
 
 import numpy as np
 
-from nanoseg.contract import Contract, probabilities_to_labels
+from nanoseg.contract import Contract
+from nanoseg.preprocess import probabilities_to_labels
 from nanoseg.errors import NanosegError
+from nanoseg.files import atomic_path
 
 GOLDEN_KEYS = ("inputs", "probabilities", "names", "contract")
 DECISIVE_MARGIN = 0.05
@@ -53,10 +55,9 @@ def save_golden(path, inputs, probabilities, names, contract):
     probabilities = np.ascontiguousarray(probabilities, dtype=np.float32)
     names = np.asarray([str(n) for n in names], dtype=np.str_)
     _check_arrays(inputs, probabilities, names, contract, path)
-    tmp = "{}.tmp{}.npz".format(path, os.getpid())
-    np.savez(tmp, inputs=inputs, probabilities=probabilities, names=names,
-             contract=np.asarray(contract.to_json(), dtype=np.str_))
-    os.replace(tmp, path)
+    with atomic_path(path, ".npz") as tmp:  # np.savez appends .npz to any other name
+        np.savez(tmp, inputs=inputs, probabilities=probabilities, names=names,
+                 contract=np.asarray(contract.to_json(), dtype=np.str_))
     return path
 
 

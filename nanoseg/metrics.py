@@ -1,7 +1,7 @@
 """Segmentation metrics from label maps: one implementation for every backend.
 
 Keras, ONNX Runtime and TensorRT evaluations all turn their outputs into label maps
-(``nanoseg.contract.probabilities_to_labels``) and feed them here, so a number in
+(``nanoseg.preprocess.probabilities_to_labels``) and feed them here, so a number in
 ``evaluation.json`` means the same thing whichever engine produced it. Pixels whose ground
 truth is the ignore id are excluded from every count.
 

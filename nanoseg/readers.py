@@ -30,7 +30,9 @@ import os
 import cv2
 import numpy as np
 
-from nanoseg.contract import IGNORE_ID, IMAGE_READ_FLAGS, sample_name, write_text_atomic
+from nanoseg.contract import IGNORE_ID
+from nanoseg.files import sample_name, write_text_atomic
+from nanoseg.preprocess import IMAGE_READ_FLAGS
 from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)

@@ -25,7 +25,8 @@ def tiny_model():
 def main(nails_dir, count):
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from nanoseg.contract import Contract, Normalization
+    from nanoseg.contract import Contract
+    from nanoseg.normalization import Normalization
     from train.model import compile_model
     from train.pipeline import WrapAroundPadding, make_tf_dataset
     from nanoseg.readers import SegmentationDataset, open_dataset

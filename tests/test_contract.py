@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from nanoseg.contract import (CONTRACT_FORMAT, IMAGE_READ_FLAGS, Contract, Normalization,
-                           load_contract, preprocess_image, probabilities_to_labels,
-                           reorder_channels, resize_image, resize_mask, save_contract)
+from nanoseg.contract import CONTRACT_FORMAT, Contract, load_contract, save_contract
+from nanoseg.normalization import Normalization
+from nanoseg.preprocess import (IMAGE_READ_FLAGS, preprocess_image, probabilities_to_labels, reorder_channels, resize_image, resize_mask)
 from nanoseg.errors import NanosegError
 from train import keras_env
 from train.backbones import backbone_names, normalization_for, resolve_normalization

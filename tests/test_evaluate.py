@@ -8,7 +8,8 @@ import pytest
 
 from nanoseg import cli
 from nanoseg.bundle import EVALUATION_JSON, EVALUATION_PNG
-from nanoseg.contract import Contract, Normalization
+from nanoseg.contract import Contract
+from nanoseg.normalization import Normalization
 from nanoseg.errors import NanosegError
 from train import evaluate as evaluate_cli
 

@@ -16,7 +16,8 @@ import pytest
 from convert import check_onnx, export_onnx
 from nanoseg import golden
 from nanoseg.bundle import GOLDEN_NPZ, ONNX, ONNX_CONTRACT, ONNX_FP16, PARITY_JSON, Bundle
-from nanoseg.contract import Contract, Normalization, load_contract, save_contract
+from nanoseg.contract import Contract, load_contract, save_contract
+from nanoseg.normalization import Normalization
 from nanoseg.errors import NanosegError
 
 onnx = pytest.importorskip("onnx")

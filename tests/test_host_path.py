@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from edge.benchmark import HostOnlyStandIn, fixed_labels, host_cpu_ms_per_frame
-from nanoseg.contract import Contract, Normalization, labels_to_frame
+from nanoseg.contract import Contract
+from nanoseg.normalization import Normalization
+from nanoseg.preprocess import labels_to_frame
 from edge.sinks import MaskSink, VideoSink, ViewerSink
 from edge.sources import open_source
 from edge.viewer import MjpegViewer
@@ -184,7 +186,7 @@ def test_an_unknown_delivery_is_one_line_and_closes_the_sinks_already_started(tm
 
 def test_frames_are_preprocessed_into_the_backends_input_array_without_a_copy(street_720p):
     from edge.backends import Backend
-    from nanoseg.contract import preprocess_image
+    from nanoseg.preprocess import preprocess_image
     from edge.runtime import Processor, StageTimer
 
     class Recording(Backend):

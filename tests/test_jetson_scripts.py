@@ -419,10 +419,9 @@ def test_deploy_missing_bundle_file_fails_clearly(fake_bundle, name, fix):
 def test_deploy_requires_what_build_engine_reads():
     """deploy.sh's REQUIRED names the bundle files build_engine.py opens, by their constants."""
     from nanoseg import bundle
-    from nanoseg.contract import CONTRACT_FILENAME
     with open(DEPLOY) as handle:
         required = re.search(r"^REQUIRED=\(([^)]*)\)", handle.read(), re.M).group(1).split()
-    assert required == [CONTRACT_FILENAME, bundle.ONNX, bundle.ONNX_CONTRACT, bundle.GOLDEN_NPZ]
+    assert required == [bundle.CONTRACT_JSON, bundle.ONNX, bundle.ONNX_CONTRACT, bundle.GOLDEN_NPZ]
 
 
 @pytest.mark.parametrize("argv, message", [

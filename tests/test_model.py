@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from nanoseg.contract import Contract, Normalization
+from nanoseg.contract import Contract
+from nanoseg.normalization import Normalization
 from nanoseg.errors import NanosegError
 from train import model as model_lib
 

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from edge import overlay
-from nanoseg.contract import Contract, Normalization, resize_mask
+from nanoseg.contract import Contract
+from nanoseg.normalization import Normalization
+from nanoseg.preprocess import resize_mask
 
 CAMVID_CLASSES = (("road", 3), ("car", 8), ("pedestrian", 9), ("building", 1))
 SIZE_720P = (1280, 720)

@@ -10,7 +10,8 @@ import os
 import numpy as np
 import pytest
 
-from nanoseg.contract import IGNORE_ID, Contract, Normalization
+from nanoseg.contract import Contract, IGNORE_ID
+from nanoseg.normalization import Normalization
 from nanoseg.errors import NanosegError
 from train.augment import Augmentation, build_augmentation
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nanoseg.contract import Contract, Normalization
+from nanoseg.contract import Contract
+from nanoseg.normalization import Normalization
 from nanoseg.errors import NanosegError
 from nanoseg import readers
 from nanoseg.readers import open_dataset
@@ -591,8 +592,8 @@ def test_bad_input_gives_one_line_error_naming_the_thing(build, tmp_path):
 
 def test_exif_rotation_is_ignored_like_the_edge_folder_source(tmp_path):
     """A phone JPEG with EXIF 'rotate 90' stays on its stored pixel grid, as its PNG mask
-    does; the edge reads files with the same flags (nanoseg.contract.IMAGE_READ_FLAGS)."""
-    from nanoseg.contract import IMAGE_READ_FLAGS
+    does; the edge reads files with the same flags (nanoseg.preprocess.IMAGE_READ_FLAGS)."""
+    from nanoseg.preprocess import IMAGE_READ_FLAGS
     stored = np.zeros((40, 64, 3), np.uint8)
     stored[:, :16] = (255, 0, 0)                         # a red band on the left
     exif = Image.Exif()

@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 from edge import backends
-from nanoseg import contract as contract_mod, golden
-from nanoseg.bundle import GOLDEN_NPZ, MODEL_H5, ONNX, ONNX_CONTRACT, Bundle
+from nanoseg import contract as contract_mod, golden, preprocess
+from nanoseg.normalization import Normalization
+from nanoseg.bundle import CONTRACT_JSON, GOLDEN_NPZ, MODEL_H5, ONNX, ONNX_CONTRACT, Bundle
 from nanoseg.errors import NanosegError
 from edge.runtime import RateMeter
 from edge.sinks import Sink, VideoSink
@@ -54,8 +55,8 @@ def keras_masks(model, contract, pairs):
     masks = []
     for image, x in pairs:
         probs = model.predict(x[None], verbose=0)
-        labels = contract_mod.probabilities_to_labels(probs, contract)
-        masks.append(contract_mod.labels_to_frame(labels, image.shape))
+        labels = preprocess.probabilities_to_labels(probs, contract)
+        masks.append(preprocess.labels_to_frame(labels, image.shape))
     return masks
 
 
@@ -220,7 +221,7 @@ def _bundle_copy(root, tmp_path, **onnx_contract_changes):
     """A copy of the bundle whose model.contract.json has ``onnx_contract_changes``."""
     copy = tmp_path / "bundle"
     copy.mkdir()
-    for name in (contract_mod.CONTRACT_FILENAME, ONNX):
+    for name in (CONTRACT_JSON, ONNX):
         os.symlink(os.path.join(root, name), str(copy / name))
     changed = Bundle(root).onnx_contract().copy(**onnx_contract_changes)
     contract_mod.save_contract(changed, str(copy / ONNX_CONTRACT))
@@ -276,8 +277,8 @@ def test_onnx_layout_is_handled_from_its_own_contract(local_bundle, tmp_path):
     root, _, contract = local_bundle
     copy = tmp_path / "nchw"
     copy.mkdir()
-    os.symlink(os.path.join(root, contract_mod.CONTRACT_FILENAME),
-               str(copy / contract_mod.CONTRACT_FILENAME))
+    os.symlink(os.path.join(root, CONTRACT_JSON),
+               str(copy / CONTRACT_JSON))
     _nchw_copy_of_onnx(os.path.join(root, ONNX), str(copy / ONNX))
     contract_mod.save_contract(contract.copy(layout="NCHW"), str(copy / ONNX_CONTRACT))
     data = golden.load_golden(os.path.join(root, GOLDEN_NPZ))
@@ -309,7 +310,7 @@ def test_keras_backend_agrees_with_onnx_runtime(local_bundle):
 
 def test_output_layout_is_recognised():
     contract = contract_mod.Contract.create(
-        8, 12, ["a", "b"], "softmax", contract_mod.Normalization.named("scale"))
+        8, 12, ["a", "b"], "softmax", Normalization.named("scale"))
     probs = np.random.RandomState(0).rand(8, 12, 3).astype(np.float32)
     np.testing.assert_array_equal(backends.output_to_hwc(probs[None], contract), probs)
     chw = probs.transpose(2, 0, 1)[None]

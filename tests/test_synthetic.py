@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from nanoseg.contract import Contract, Normalization, preprocess_image, resize_mask
+from nanoseg.contract import Contract
+from nanoseg.normalization import Normalization
+from nanoseg.preprocess import preprocess_image, resize_mask
 from nanoseg.errors import NanosegError
 from tools import synthetic
 from train import keras_env

@@ -64,7 +64,8 @@ def _tiny_bundle(root):
     from onnx import TensorProto, helper, numpy_helper
     from nanoseg import golden
     from nanoseg.bundle import GOLDEN_NPZ, ONNX, ONNX_CONTRACT
-    from nanoseg.contract import Contract, Normalization, save_contract
+    from nanoseg.contract import Contract, save_contract
+    from nanoseg.normalization import Normalization
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv"),
              helper.make_node("Sigmoid", ["c"], ["s"], name="sigmoid"),
              helper.make_node("Transpose", ["s"], ["probabilities"], perm=[0, 2, 3, 1])]
@@ -127,7 +128,7 @@ import numpy as np
 from edge.tensorrt import engines
 from nanoseg import golden
 from nanoseg.bundle import Bundle
-from nanoseg.contract import to_layout
+from nanoseg.preprocess import to_layout
 from nanoseg.errors import NanosegError
 from edge.tensorrt.runner import TrtRunner
 

@@ -12,7 +12,8 @@ import pytest
 
 from nanoseg import bundle as names
 from nanoseg import cli
-from nanoseg.contract import load_contract, sha256_file
+from nanoseg.contract import load_contract
+from nanoseg.files import sha256_file
 from nanoseg.errors import NanosegError
 from tests.train_helpers import train_args
 from train import bundle_io

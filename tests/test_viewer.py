@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from edge import overlay, sinks
-from nanoseg.contract import Contract, Normalization
+from nanoseg.contract import Contract
+from nanoseg.normalization import Normalization
 from nanoseg.errors import NanosegError
 from edge.runtime import RenderThread, StageTimer
 from edge.sinks import Result, VideoSink, ViewerSink, WindowSink

@@ -13,6 +13,7 @@ import numpy as np
 
 from edge import overlay
 from nanoseg import contract as contract_mod
+from nanoseg.normalization import Normalization
 from edge.sinks import Result, Sink
 from edge.sources import Reader
 
@@ -71,7 +72,7 @@ class FakeBackend(object):
 
     def __init__(self, height=16, width=16):
         self.contract = contract_mod.Contract.create(
-            height, width, ["thing"], "sigmoid", contract_mod.Normalization.named("scale"))
+            height, width, ["thing"], "sigmoid", Normalization.named("scale"))
         self.closed = False
 
     def infer(self, x):
@@ -285,7 +286,7 @@ def rendered_results(count, size=(240, 320)):
     """
     height, width = size
     contract = contract_mod.Contract.create(16, 16, ["thing"], "sigmoid",
-                                            contract_mod.Normalization.named("scale"))
+                                            Normalization.named("scale"))
     palette = overlay.bgr_palette(contract)
     ramp = np.linspace(40, 200, width, dtype=np.float32)
     base = np.dstack([np.tile(ramp, (height, 1))] * 3).astype(np.uint8)

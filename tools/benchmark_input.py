@@ -24,9 +24,10 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from nanoseg.cli import add_logging_args, make_parser, run, setup_logging  # noqa: E402
-from nanoseg.contract import (IMAGE_READ_FLAGS, Contract, Normalization,  # noqa: E402
-                           resize_image)
+from nanoseg.contract import Contract  # noqa: E402
 from nanoseg.errors import NanosegError  # noqa: E402
+from nanoseg.normalization import NORMALIZATIONS, Normalization  # noqa: E402
+from nanoseg.preprocess import IMAGE_READ_FLAGS, resize_image  # noqa: E402
 from train import keras_env  # noqa: E402
 from train.model import DEFAULT_BACKBONE, DEFAULT_SIZE  # noqa: E402
 from nanoseg.readers import LAYOUTS, open_dataset  # noqa: E402
@@ -54,7 +55,7 @@ def parse_args(argv=None):
                         help="batches run before timing (tracing, thread start-up)")
     parser.add_argument("--num-parallel", type=int, default=None,
                         help="tf.data decode/augment threads (default: AUTOTUNE)")
-    parser.add_argument("--normalization", default="scale", choices=["scale", "imagenet"],
+    parser.add_argument("--normalization", default="scale", choices=sorted(NORMALIZATIONS),
                         help="normalization scheme applied by the pipeline")
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE,
                         help="Unet backbone for the train-step row (train/train.py's default)")

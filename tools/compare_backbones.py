@@ -31,7 +31,9 @@ import numpy as np
 
 from nanoseg import cli
 from nanoseg.timing import latency_stats, time_calls
-from nanoseg.contract import Contract, Normalization, write_text_atomic
+from nanoseg.contract import Contract
+from nanoseg.files import write_text_atomic
+from nanoseg.normalization import Normalization
 from nanoseg.errors import NanosegError
 from train import keras_env
 

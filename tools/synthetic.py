@@ -19,7 +19,7 @@ import shutil
 import cv2
 import numpy as np
 
-from nanoseg.contract import write_text_atomic
+from nanoseg.files import write_text_atomic
 from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)

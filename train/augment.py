@@ -1,7 +1,7 @@
 """Training augmentation: albumentations on the uint8 image and its label mask together.
 
 Augmentation runs before the contract's resize (train/pipeline.py then calls
-``nanoseg.contract.preprocess_image``), so it never changes what validation or the edge sees.
+``nanoseg.preprocess.preprocess_image``), so it never changes what validation or the edge sees.
 Geometric transforms interpolate masks with nearest neighbour and fill the border they
 expose with the ignore id: padding is "unknown", not background, and must not teach the
 model that image borders are background.
@@ -14,7 +14,8 @@ import threading
 import cv2
 import numpy as np
 
-from nanoseg.contract import IGNORE_ID, check_image
+from nanoseg.contract import IGNORE_ID
+from nanoseg.preprocess import check_image
 from nanoseg.errors import NanosegError
 
 

@@ -6,7 +6,7 @@ The edge cannot import segmentation_models, so each scheme is written down here 
 contract's numbers (``y = (x * scale - mean) / std``) plus the channel order the encoder
 expects; tests/test_contract.py checks every backbone against the real function.
 """
-from nanoseg.contract import IMAGENET_MEAN, IMAGENET_STD, Normalization
+from nanoseg.normalization import BACKBONE, IMAGENET_MEAN, IMAGENET_STD, Normalization
 from nanoseg.errors import NanosegError
 
 # The 32 backbones segmentation_models 1.0.1 builds, grouped by their preprocessing mode.
@@ -26,7 +26,6 @@ _MODES = (
 )
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-NORMALIZATION_NAMES = ("scale", "imagenet", "backbone")
 
 
 def backbone_names():
@@ -65,9 +64,6 @@ def resolve_normalization(name, backbone):
 
     ``scale`` and ``imagenet`` are fixed schemes fed RGB; ``backbone`` follows the encoder.
     """
-    if name == "backbone":
+    if name == BACKBONE:
         return normalization_for(backbone)
-    if name not in NORMALIZATION_NAMES:
-        raise NanosegError("unknown normalization {!r}: use one of {}".format(
-            name, ", ".join(NORMALIZATION_NAMES)))
-    return Normalization.named(name), "RGB"
+    return Normalization.named(name), "RGB"   # a one-line error for an unknown name

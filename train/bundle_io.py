@@ -17,8 +17,9 @@ import socket
 import tempfile
 
 from nanoseg import bundle as bundle_names
-from nanoseg.bundle import CHECKPOINTS_DIR, MODEL_H5, Bundle
-from nanoseg.contract import CONTRACT_FILENAME, load_contract, write_text_atomic
+from nanoseg.bundle import CHECKPOINTS_DIR, CONTRACT_JSON, MODEL_H5, Bundle
+from nanoseg.contract import load_contract
+from nanoseg.files import write_text_atomic
 from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def check_out_dir(out, contract, overwrite=False):
         raise NanosegError("--out {} is a file, not a folder: choose another --out".format(out))
     if not os.listdir(out):
         return
-    contract_file = os.path.join(out, CONTRACT_FILENAME)
+    contract_file = os.path.join(out, CONTRACT_JSON)
     if not os.path.isfile(contract_file):
         raise NanosegError("--out {} exists and is not a nanoseg bundle: choose another --out "
                            "or pass --overwrite to replace it".format(out))
@@ -122,7 +123,7 @@ def _abandoned_before_first_epoch(work):
 
 
 _NANOSEG_WORK_ENTRIES = frozenset(
-    [CHECKPOINTS_DIR, LOGS_DIR, OWNER_JSON, CONTRACT_FILENAME] +
+    [CHECKPOINTS_DIR, LOGS_DIR, OWNER_JSON, CONTRACT_JSON] +
     [value for name, value in vars(bundle_names).items()
      if name.isupper() and isinstance(value, str)])
 
@@ -205,7 +206,7 @@ def publish(work_dir, out):
     """
     out = os.path.abspath(str(out))
     if not os.path.isfile(os.path.join(work_dir, MODEL_H5)) or \
-            not os.path.isfile(os.path.join(work_dir, CONTRACT_FILENAME)):
+            not os.path.isfile(os.path.join(work_dir, CONTRACT_JSON)):
         raise RuntimeError("publish() called before model.h5 and contract.json were written")
     owner = os.path.join(work_dir, OWNER_JSON)
     if os.path.isfile(owner):        # a finished bundle has no owner process

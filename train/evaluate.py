@@ -16,7 +16,7 @@ import sys
 
 from nanoseg import cli
 from nanoseg.bundle import EVALUATION_JSON, EVALUATION_PNG, MODEL_H5, Bundle
-from nanoseg.contract import write_text_atomic
+from nanoseg.files import write_text_atomic
 from nanoseg.errors import NanosegError
 from nanoseg.evaluation import add_dataset_args, dataset_for, evaluate, iterate_validation
 from nanoseg.metrics import format_report

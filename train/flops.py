@@ -81,7 +81,8 @@ def parse_args(argv=None):
 def main(args):
     from train import keras_env
     keras_env.prepare()
-    from nanoseg.contract import Contract, Normalization
+    from nanoseg.contract import Contract
+    from nanoseg.normalization import Normalization
     from train.model import build_model
     names = ["class{}".format(i) for i in range(max(1, args.classes - 1))]
     contract = Contract.create(args.size[0], args.size[1], names,

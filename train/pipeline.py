@@ -2,7 +2,7 @@
 
 Three ways to feed Keras, one sample path (:func:`load_sample`):
 read (RGB uint8, label mask) -> optional albumentations augmentation on uint8 ->
-``nanoseg.contract.preprocess_image(image, contract, "RGB")`` for the input and a nearest
+``nanoseg.preprocess.preprocess_image(image, contract, "RGB")`` for the input and a nearest
 resize + :func:`encode_target` for the target. Validation skips augmentation, so the
 validation input *is* what the edge computes from the same picture (tests/test_contract.py
 proves it bit for bit).
@@ -23,7 +23,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from nanoseg.contract import preprocess_image, resize_mask
+from nanoseg.preprocess import preprocess_image, resize_mask
 from nanoseg.errors import NanosegError
 from train.augment import build_augmentation
 
@@ -81,7 +81,7 @@ def load_sample(segmentation_dataset, index, contract, augmentation=None, seed=N
     """Sample ``index`` as (x float32 HxWx3, y float32 HxWx(C+1)), the one path to the model.
 
     Augmentation (if any) runs on the uint8 originals; the input is then made by the
-    contract's own :func:`nanoseg.contract.preprocess_image`, nothing else resizes or
+    contract's own :func:`nanoseg.preprocess.preprocess_image`, nothing else resizes or
     normalizes. Errors name the sample's file.
     """
     image, labels = segmentation_dataset.load(index)

@@ -5,7 +5,8 @@ and renamed, so a reader never opens half an image.
 """
 import csv
 import logging
-import os
+
+from nanoseg.files import atomic_path
 
 LOG = logging.getLogger(__name__)
 
@@ -21,14 +22,11 @@ def _pyplot():
 def _save(fig, path):
     """savefig to ``path`` atomically, then free the figure."""
     plt = _pyplot()
-    tmp = "{}.tmp{}.png".format(path, os.getpid())
     try:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_path(path, ".png") as tmp:  # savefig picks the format from the name
+            fig.savefig(tmp, dpi=100, bbox_inches="tight")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

@@ -20,6 +20,7 @@ import warnings
 from nanoseg import cli
 from nanoseg.bundle import TRAIN_LOG
 from nanoseg.errors import NanosegError
+from nanoseg.normalization import NORMALIZATION_CHOICES
 from train.model import DEFAULT_BACKBONE, DEFAULT_SIZE  # no TensorFlow on import
 
 LOG = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def parse_args(argv=None):
                            "(e.g. an earlier bundle's split.csv), or write the seeded split "
                            "there if FILE does not exist")
     data.add_argument("--normalization", default="backbone",
-                      choices=["backbone", "imagenet", "scale"],
+                      choices=NORMALIZATION_CHOICES,
                       help="input normalization recorded in the contract")
     data.add_argument("--augment", default="default", choices=["default", "none"],
                       help="training augmentation recipe (train/augment.py)")
@@ -525,8 +526,9 @@ def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_
                   replicas):
     """model.h5, weights.h5, model.json, evaluation, curves and finally contract.json."""
     from nanoseg import bundle as names
-    from nanoseg.contract import CONTRACT_FILENAME, save_contract, sha256_file, \
-        write_text_atomic
+    from nanoseg.bundle import CONTRACT_JSON
+    from nanoseg.contract import save_contract
+    from nanoseg.files import sha256_file, write_text_atomic
     from nanoseg.evaluation import evaluate
     from train.evaluate import save_report
     from train.model import compile_model, predict_probabilities
@@ -567,7 +569,7 @@ def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_
         "keras_val_iou": keras_val_iou(log_path),
         "val_miou": report["miou"],
     }
-    save_contract(contract, os.path.join(work_dir, CONTRACT_FILENAME))
+    save_contract(contract, os.path.join(work_dir, CONTRACT_JSON))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ import json
 import os
 
 from nanoseg.bundle import ENGINES_DIR, ONNX, Bundle
-from nanoseg.contract import Contract, sha256_file, write_text_atomic
+from nanoseg.contract import Contract
+from nanoseg.files import sha256_file, write_bytes_atomic, write_text_atomic  # noqa: F401 (build_engine writes through here)
 from nanoseg.errors import NanosegError
 
 ENGINE_SUFFIX = ".engine"
@@ -114,20 +115,6 @@ def check_engine_contract(sidecar, bundle_contract, engine_file="engine"):
     """Raise unless the engine was built from a model with the bundle's contract."""
     bundle_contract.check_compatible(sidecar_contract(sidecar, engine_file),
                                      "engine {}".format(os.path.basename(engine_file)))
-
-
-def write_bytes_atomic(path, data):
-    """Write bytes (an engine, a timing cache) via a temp file + rename: never half a file."""
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory)
-    tmp = "{}.tmp{}".format(path, os.getpid())
-    with open(tmp, "wb") as handle:
-        handle.write(memoryview(data))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    return path
 
 
 def list_engines(bundle):

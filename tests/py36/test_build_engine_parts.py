@@ -18,7 +18,9 @@ import pytest
 from edge.tensorrt import engines, compat as trt_compat
 from nanoseg import golden
 from nanoseg.bundle import ENGINES_DIR, GOLDEN_NPZ, ONNX, ONNX_CONTRACT, Bundle
-from nanoseg.contract import Contract, Normalization, save_contract, sha256_file
+from nanoseg.contract import Contract, save_contract
+from nanoseg.files import sha256_file
+from nanoseg.normalization import Normalization
 from nanoseg.errors import NanosegError
 from edge.tensorrt.runner import BufferPlan, check_input, plan_buffers
 

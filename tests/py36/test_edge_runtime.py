@@ -115,7 +115,7 @@ def _nails_image(nails_dir, name):
 
 def test_bgr_frames_preprocess_to_the_golden_inputs(bundle, nails_dir):
     """OpenCV 4.1.1 BGR frames + the contract == the training pipeline's inputs, bit for bit."""
-    from nanoseg.contract import IMAGE_READ_FLAGS, preprocess_image
+    from nanoseg.preprocess import IMAGE_READ_FLAGS, preprocess_image
     data = golden.load_golden(Bundle(bundle).require(GOLDEN_NPZ))
     pairs = [(x, _nails_image(nails_dir, n)) for x, n in zip(data["inputs"], data["names"])]
     missing = [n for n, (_, path) in zip(data["names"], pairs) if not path]

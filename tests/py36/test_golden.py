@@ -11,7 +11,9 @@ import pytest
 
 from nanoseg import golden
 from nanoseg.bundle import GOLDEN_NPZ, ONNX, Bundle
-from nanoseg.contract import Contract, Normalization, to_layout
+from nanoseg.contract import Contract
+from nanoseg.normalization import Normalization
+from nanoseg.preprocess import to_layout
 from nanoseg.errors import NanosegError
 
 

@@ -12,7 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from nanoseg.contract import Contract, Normalization, preprocess_image, resize_image
+from nanoseg.contract import Contract
+from nanoseg.normalization import Normalization
+from nanoseg.preprocess import preprocess_image, resize_image
 
 SCHEMES = [Normalization.named("scale"), Normalization.named("imagenet"),
            Normalization("backbone:tf", 1.0 / 127.5, (1.0, 1.0, 1.0), (1.0, 1.0, 1.0)),
