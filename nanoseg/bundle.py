@@ -14,7 +14,11 @@ Layout (every name is defined here and nowhere else)::
       model.contract.json  the ONNX's own contract (layout may be NCHW)
       model_fp16.onnx      FP16 copy (CPU proxy of the FP16 engine's accuracy)
       parity.json          ONNX / FP16 agreement with Keras
+      validation.json      every format against Keras (convert/validate.py); validation.md
       engines/             TensorRT engines + sidecar JSON + timing cache (built on the Jetson)
+      checkpoints/         training state: state.json, best.weights.h5, last.ckpt (resume)
+      logs/                TensorBoard logs
+    BUNDLE.partial/        the same while training runs, plus owner.json (pid + host)
 
 numpy-free, Python 3.6: the Jetson reads bundles too.
 """
@@ -39,7 +43,15 @@ ONNX_FP16 = "model_fp16.onnx"
 PARITY_JSON = "parity.json"
 SAVED_MODEL = "saved_model"
 ENGINES_DIR = "engines"
+VALIDATION_JSON = "validation.json"
+VALIDATION_MD = "validation.md"
 CHECKPOINTS_DIR = "checkpoints"
+STATE_JSON = "state.json"            # in checkpoints/
+BEST_WEIGHTS = "best.weights.h5"     # in checkpoints/
+LAST_WEIGHTS = "last.ckpt"           # in checkpoints/: TensorFlow checkpoint, weights + optimizer
+LOGS_DIR = "logs"
+PARTIAL_SUFFIX = ".partial"          # BUNDLE.partial: the folder a training run works in
+OWNER_JSON = "owner.json"            # in BUNDLE.partial: pid + host of the run that made it
 
 
 class Bundle(object):

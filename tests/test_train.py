@@ -106,7 +106,7 @@ def test_bundle_is_complete_and_consistent(nails_run):
     split = _read_log(os.path.join(out, names.SPLIT_CSV))      # image, mask, split rows
     assert [r["split"] for r in split].count("val") == 10 and len(split) == 52
     assert all(os.path.isfile(os.path.join(out, r["image"])) for r in split)
-    assert os.listdir(os.path.join(out, bundle_io.LOGS_DIR))          # TensorBoard events
+    assert os.listdir(os.path.join(out, names.LOGS_DIR))          # TensorBoard events
     contract = load_contract(os.path.join(out, "contract.json"))
     assert contract.activation == "sigmoid" and contract.class_names == ["background", "nail"]
     assert contract.backbone == "mobilenetv2" and contract.size == (128, 128)
@@ -516,7 +516,7 @@ def _finished_pid():
 
 
 def _claim(work, pid):
-    with open(os.path.join(work, bundle_io.OWNER_JSON), "w") as handle:
+    with open(os.path.join(work, names.OWNER_JSON), "w") as handle:
         json.dump({"pid": pid, "host": __import__("socket").gethostname()}, handle)
 
 
@@ -542,7 +542,7 @@ def test_a_live_run_in_its_first_epoch_is_never_removed(tmp_path):
     with pytest.raises(NanosegError, match=r"^\S+ holds an interrupted or running run: "
                                            r"pass --resume"):
         bundle_io.open_work_dir(out)
-    assert os.path.isfile(os.path.join(work, names.CHECKPOINTS_DIR, bundle_io.STATE_JSON))
+    assert os.path.isfile(os.path.join(work, names.CHECKPOINTS_DIR, names.STATE_JSON))
     _claim(work, _finished_pid())                # its owner is gone, but a stranger's file
     with open(os.path.join(work, "notes.txt"), "w") as handle:
         handle.write("mine")

@@ -17,19 +17,14 @@ import socket
 import tempfile
 
 from nanoseg import bundle as bundle_names
-from nanoseg.bundle import CHECKPOINTS_DIR, CONTRACT_JSON, MODEL_H5, Bundle
+from nanoseg.bundle import (CHECKPOINTS_DIR, CONTRACT_JSON, LAST_WEIGHTS, LOGS_DIR, MODEL_H5,
+                            OWNER_JSON, PARTIAL_SUFFIX, STATE_JSON, Bundle)
 from nanoseg.contract import load_contract
 from nanoseg.files import write_text_atomic
 from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
 
-PARTIAL_SUFFIX = ".partial"
-STATE_JSON = "state.json"
-BEST_WEIGHTS = "best.weights.h5"
-LAST_WEIGHTS = "last.ckpt"      # TensorFlow checkpoint: weights + optimizer state
-LOGS_DIR = "logs"
-OWNER_JSON = "owner.json"      # pid + host of the run that made the work folder
 
 
 def partial_dir(out):

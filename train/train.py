@@ -18,6 +18,7 @@ import sys
 import warnings
 
 from nanoseg import cli
+from nanoseg import bundle as names
 from nanoseg.bundle import TRAIN_LOG
 from nanoseg.errors import NanosegError
 from nanoseg.normalization import NORMALIZATION_CHOICES
@@ -268,7 +269,7 @@ def make_callbacks(work_dir, state, resume, patience, verbose):
     import tensorflow as tf
     from train import bundle_io
     best = tf.keras.callbacks.ModelCheckpoint(
-        bundle_io.checkpoint_path(work_dir, bundle_io.BEST_WEIGHTS), monitor="val_loss",
+        bundle_io.checkpoint_path(work_dir, names.BEST_WEIGHTS), monitor="val_loss",
         mode="min", save_best_only=True, save_weights_only=True, verbose=int(verbose > 0),
         initial_value_threshold=state.get("best"))
     early_stop = tf.keras.callbacks.EarlyStopping(monitor="val_loss", mode="min",
@@ -283,7 +284,7 @@ def make_callbacks(work_dir, state, resume, patience, verbose):
         best,
         early_stop,
         reduce_lr,
-        tf.keras.callbacks.TensorBoard(os.path.join(work_dir, bundle_io.LOGS_DIR),
+        tf.keras.callbacks.TensorBoard(os.path.join(work_dir, names.LOGS_DIR),
                                        write_graph=False, profile_batch=0),
         tf.keras.callbacks.CSVLogger(os.path.join(work_dir, TRAIN_LOG), append=resume),
         resume_state_callback(work_dir, best, run_identity(state),
@@ -342,7 +343,7 @@ def resume_state_callback(work_dir, best_checkpoint, extra, counted=None, counte
 
         def on_epoch_end(self, epoch, logs=None):
             self.model.save_weights(bundle_io.checkpoint_path(work_dir,
-                                                              bundle_io.LAST_WEIGHTS))
+                                                              names.LAST_WEIGHTS))
             best = best_checkpoint.best
             finite = best not in (float("inf"), float("-inf"))
             state = dict(extra, counters=callback_counters(counted))
@@ -485,10 +486,10 @@ def _best_float32_model(args, contract, work_dir):
     """
     from train import bundle_io
     from train.model import float32_copy_from_file
-    best = bundle_io.checkpoint_path(work_dir, bundle_io.BEST_WEIGHTS)
+    best = bundle_io.checkpoint_path(work_dir, names.BEST_WEIGHTS)
     if not os.path.isfile(best):
         LOG.warning("no best checkpoint in %s: using the last epoch's weights", work_dir)
-        best = bundle_io.checkpoint_path(work_dir, bundle_io.LAST_WEIGHTS)
+        best = bundle_io.checkpoint_path(work_dir, names.LAST_WEIGHTS)
     return float32_copy_from_file(best, args.backbone, contract, args.mixed_precision)
 
 
@@ -525,7 +526,6 @@ def keras_val_iou(log_path):
 def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_name,
                   replicas):
     """model.h5, weights.h5, model.json, evaluation, curves and finally contract.json."""
-    from nanoseg import bundle as names
     from nanoseg.bundle import CONTRACT_JSON
     from nanoseg.contract import save_contract
     from nanoseg.files import sha256_file, write_text_atomic
