@@ -107,4 +107,4 @@ NORMALIZATIONS = {
     "imagenet": lambda: Normalization("imagenet", 1.0 / 255.0, IMAGENET_MEAN, IMAGENET_STD),
 }
 BACKBONE = "backbone"   # resolved from the encoder's name at training time (train/backbones.py)
-NORMALIZATION_CHOICES = ("scale", "imagenet", BACKBONE)   # what --normalization accepts
+NORMALIZATION_CHOICES = tuple(sorted(NORMALIZATIONS)) + (BACKBONE,)   # what --normalization accepts
