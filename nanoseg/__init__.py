@@ -18,5 +18,11 @@ def load(bundle, backend="auto", device="cpu", engine=None, alpha=0.5):
     """
     # The one import from the core up into the runtime, declared in pyproject.toml: users
     # write `nanoseg.load(...)`, and `import nanoseg` stays as light as the core until then.
-    from edge.segmenter import load as load_segmenter
+    try:
+        from edge.segmenter import load as load_segmenter
+    except ImportError as exc:
+        if getattr(exc, "name", None) not in ("edge", "edge.segmenter"):
+            raise
+        raise NanosegError("nanoseg.load needs the runtime package edge/ beside nanoseg/ "
+                           "(install the whole project: pip install .)")
     return load_segmenter(bundle, backend, device, engine, alpha)
