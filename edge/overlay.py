@@ -207,12 +207,16 @@ class Renderer(object):
                                                    present)
         return sprite
 
-    def render(self, frame, labels, fps=None, stage_ms=()):
-        """Overlay, legend, statistics; ``labels`` at the model's or the frame's size."""
+    def overlay(self, frame, labels):
+        """Class overlay and legend, no statistics; ``labels`` at the model's or the frame's
+        size (the Python API's picture: a script has no FPS to show)."""
         out = blend(frame, labels, self.palette, self.alpha)
         self.legend(frame.shape, present_labels(labels, frame.shape)).paste(out)
-        draw_stats(out, fps, stage_ms)
         return out
+
+    def render(self, frame, labels, fps=None, stage_ms=()):
+        """Overlay, legend, statistics; ``labels`` at the model's or the frame's size."""
+        return draw_stats(self.overlay(frame, labels), fps, stage_ms)
 
 
 def render(frame, labels, contract, palette, alpha=0.5, fps=None, stage_ms=()):

@@ -7,8 +7,9 @@ it to the sinks, and one worker per slow sink (edge/delivery.py: the video and m
 get every frame, the window and the viewer the latest). While the model runs on frame N,
 frame N+1 is being captured and frame N-1 drawn and encoded, so end-to-end FPS approaches
 inference FPS. The inference thread only preprocesses (into the backend's input buffer),
-infers and thresholds at the model's size; the frame-size label map is made by whichever
-sink needs it.
+infers and thresholds at the model's size, through the Python API's Segmenter
+(edge/segmenter.py: one inference path for scripts and the CLI); the frame-size label map
+is made by whichever sink needs it.
 Every stage is timed with time.monotonic() (a Jetson has no RTC: the wall clock jumps when
 NTP syncs); :func:`run_pipeline` logs the timings periodically and returns a summary
 (frames, dropped, fps, per-stage median/p90 ms).
@@ -24,8 +25,8 @@ import numpy as np
 
 from edge import delivery, overlay
 from nanoseg.files import write_text_atomic
-from nanoseg.preprocess import preprocess_image, probabilities_to_labels
 from edge.delivery import one_line
+from edge.segmenter import Segmenter
 from nanoseg.errors import NanosegError
 from edge.sinks import Result
 
@@ -90,24 +91,22 @@ class RateMeter(object):
 
 
 class Processor(object):
-    """frame (BGR uint8) -> label map at the model's size, with the contract's own steps."""
+    """frame (BGR uint8) -> label map at the model's size: the Python API's own steps
+    (edge/segmenter.py), timed per stage."""
 
-    def __init__(self, backend, contract, timer):
-        self.backend = backend
-        self.contract = contract
+    def __init__(self, segmenter, timer):
+        self.segmenter = segmenter
         self.timer = timer
-        buffer_of = getattr(backend, "input_buffer", None)
-        self._input = buffer_of() if buffer_of is not None else None
 
     def process(self, frame):
         """Preprocess (the training function, frame order BGR) into the backend's input
         buffer, infer, labels at the model's size (sinks upscale them when they need to)."""
         t0 = time.monotonic()
-        x = preprocess_image(frame, self.contract, "BGR", out=self._input)
+        x = self.segmenter.preprocess(frame)
         t1 = time.monotonic()
-        probs = self.backend.infer(x)
+        probs = self.segmenter.infer(x)
         t2 = time.monotonic()
-        labels = probabilities_to_labels(probs, self.contract)
+        labels = self.segmenter.to_labels(probs)
         t3 = time.monotonic()
         self.timer.add("pre", t1 - t0)
         self.timer.add("infer", t2 - t1)
@@ -293,7 +292,7 @@ def run_pipeline(stream, backend, sinks=(), alpha=0.5, max_frames=None, duration
     stop_event = stop_event or threading.Event()
     contract = backend.contract
     timer = StageTimer()
-    processor = Processor(backend, contract, timer)
+    processor = Processor(Segmenter(backend, alpha, owns_backend=False), timer)
     render = RenderThread(sinks, contract, timer, alpha).start()
     state = {"frames": 0, "end_reason": None, "start": time.monotonic(), "end": None}
     try:

@@ -188,6 +188,7 @@ def test_frames_are_preprocessed_into_the_backends_input_array_without_a_copy(st
     from edge.backends import Backend
     from nanoseg.preprocess import preprocess_image
     from edge.runtime import Processor, StageTimer
+    from edge.segmenter import Segmenter
 
     class Recording(Backend):
         def _run(self, batch):
@@ -201,7 +202,7 @@ def test_frames_are_preprocessed_into_the_backends_input_array_without_a_copy(st
         frame = stream.get(timeout=10.0).image
     finally:
         stream.stop()
-    labels = Processor(backend, contract, StageTimer()).process(frame)
+    labels = Processor(Segmenter(backend), StageTimer()).process(frame)
     assert labels.shape == (64, 64)  # the model's size: the 720p upscale is the sinks' job
     assert np.shares_memory(backend.seen, backend.input_buffer())  # no per-frame array
     assert np.array_equal(backend.seen[0], preprocess_image(frame, contract, "BGR"))
