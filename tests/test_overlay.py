@@ -21,7 +21,7 @@ SIZE_720P = (1280, 720)
 STAGES = [("capture", 1.25), ("pre", 0.5), ("infer", 21.0), ("post", 0.1), ("render", 2.0)]
 
 
-# -- the renderer before issue 10, kept verbatim as the reference ---------------------------
+# -- the straightforward full-resolution renderer, kept verbatim as the reference ----------
 def reference_blend(frame, labels, palette, alpha=0.5):
     alpha = float(min(max(alpha, 0.0), 1.0))
     out = frame.copy()
@@ -119,7 +119,7 @@ def test_the_legend_is_drawn_once_per_frame_size_and_visible_classes(street):
 
 
 def full_frame_sprite(contract, palette, frame_shape, present):
-    """The sprite as issue 10 first built it: the legend drawn over two whole frames."""
+    """The straightforward sprite: the legend drawn over two whole frames."""
     black = np.zeros(frame_shape[:2] + (3,), np.uint8)
     white = np.full(frame_shape[:2] + (3,), 255, np.uint8)
     overlay.draw_legend(black, contract, palette, present)

@@ -1,12 +1,17 @@
-"""The README stays true: its commands, flags and links exist.
+"""The README and docs/ stay true: their commands, flags and links exist.
 
-A newcomer copies commands from the README; a renamed flag or moved script breaks them
-silently unless this test reads the README's code blocks and checks each command against
-the real script's ``--help``. It also pins the two set-up commands (``bash run.sh demo``,
-``bash run.sh test``) and that CI runs exactly the second one. jetson/README.md gets the same
-checks, and both give the Jetson steps in the only order that works (copy without building,
-setup.sh on the Jetson, then the build).
+A newcomer copies commands from the README and the pages in docs/; a renamed flag or moved
+script breaks them silently unless this test reads every command (fenced blocks and inline
+code) and checks it against the real script's ``--help``. It also pins the two set-up
+commands (``bash run.sh demo``, ``bash run.sh test``) and that CI runs exactly the second
+one, keeps the README an overview (at most 200 lines, every docs page listed), resolves every
+relative link and heading anchor, and keeps issue numbers out of code, docs and tests.
+jetson/README.md gets the same checks, and the pages that walk through the Jetson give the
+steps in the only order that works (copy without building, setup.sh on the Jetson, then the
+build).
 """
+import functools
+import glob
 import math
 import os
 import re
@@ -18,16 +23,31 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
+DOCS_DIR = os.path.join(ROOT, "docs")
 JETSON_README = os.path.join(ROOT, "jetson", "README.md")
+JETSON_PAGE = os.path.join(DOCS_DIR, "jetson.md")
+TROUBLESHOOTING_PAGE = os.path.join(DOCS_DIR, "troubleshooting.md")
+BACKBONE_PAGES = [os.path.join(DOCS_DIR, "choosing-a-backbone.md"),
+                  os.path.join(DOCS_DIR, "benchmarks.md")]
 CI_SCRIPT = os.path.join(ROOT, ".ci", "run")
+README_MAX_LINES = 200
 DEMO_COMMAND = "bash run.sh demo"
 TEST_COMMAND = "bash run.sh test"
-FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
+# A fenced block or an inline code span (which may wrap lines, never across a blank line),
+# in document order: fences first, so their backticks are not read as spans.
+CODE = re.compile(r"^ *```[^\n]*\n(?P<block>.*?)^ *```|`(?P<span>[^`\n]+(?:\n[^`\n]+)*)`",
+                  re.S | re.M)
 FLAG = re.compile(r"^--[a-z0-9][a-z0-9-]*$")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$", re.M)
 SEPARATORS = ("&&", "||", "|", ";", ">", ">>", "2>", "&")
 PYTHONS = ("python", "python3", "python3.6")
 DEPLOY_BUILDS = "convert/build_engine.py"   # deploy.sh ... -- ARGS runs it with ARGS
+# The word "issue(s)" followed by a number, or "#" and a number (but not an external
+# reference like numpy/numpy#18131, an HTML entity or a CSS colour such as :#111).
+ISSUE_NUMBER = re.compile(r"\bissues?\s*#?\d+|(?<![\w/&:#])#\d+\b", re.I)
+CODE_FOLDERS = ("nanoseg", "edge", "train", "convert", "tools", "jetson", "tests", "docs")
+CODE_FILES = ("README.md", "demo.py", "run.sh", ".ci/run")
 
 
 def read(path):
@@ -35,15 +55,32 @@ def read(path):
         return handle.read()
 
 
+def relative(path):
+    return os.path.relpath(path, ROOT)
+
+
+def docs_pages():
+    return sorted(glob.glob(os.path.join(DOCS_DIR, "*.md")))
+
+
+def all_markdown():
+    """The README, every docs page and jetson/README.md."""
+    return [README] + docs_pages() + [JETSON_README]
+
+
 def code_lines(markdown):
-    """Every command line inside fenced code blocks, continuations joined, comments cut."""
+    """Every command line inside fenced blocks and inline code, in document order,
+    continuations joined, comments cut."""
     lines = []
-    for block in FENCE.findall(markdown):
-        block = block.replace("\\\n", " ")
-        for line in block.splitlines():
-            line = line.split(" #", 1)[0].strip()
-            if line and not line.startswith("#"):
-                lines.append(line)
+    for match in CODE.finditer(markdown):
+        if match.group("block") is not None:
+            block = match.group("block").replace("\\\n", " ")
+            for line in block.splitlines():
+                line = line.split(" #", 1)[0].strip()
+                if line and not line.startswith("#"):
+                    lines.append(line)
+        else:
+            lines.append(" ".join(match.group("span").split()))
     return lines
 
 
@@ -108,11 +145,21 @@ def lines(readme):
     return code_lines(readme)
 
 
+@pytest.fixture(scope="module")
+def every_line():
+    """Command lines of the README, every docs page and jetson/README.md."""
+    found = []
+    for path in all_markdown():
+        found += code_lines(read(path))
+    return found
+
+
+@functools.lru_cache(maxsize=None)
 def script_help(script, launcher):
-    """The --help text of a repo script, run the way the README runs it."""
+    """The --help text of a repo script, run the way the docs run it (once per script)."""
     env = dict(os.environ, SM_FRAMEWORK="tf.keras", TF_CPP_MIN_LOG_LEVEL="2",
                NO_ALBUMENTATIONS_UPDATE="1")
-    result = subprocess.run(launcher + [os.path.join(ROOT, script), "--help"], cwd=ROOT,
+    result = subprocess.run(list(launcher) + [os.path.join(ROOT, script), "--help"], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             universal_newlines=True, timeout=180)
     assert result.returncode == 0, "{} --help failed:\n{}".format(script, result.stdout)
@@ -120,24 +167,65 @@ def script_help(script, launcher):
 
 
 def check_flags(found, launcher):
-    """Every script exists and lists every flag the README gives it; -> problems."""
-    problems, helps = [], {}
+    """Every script exists and lists every flag the docs give it; -> problems."""
+    problems = []
     for script, flags in found:
         if not os.path.isfile(os.path.join(ROOT, script)):
             problems.append("{}: no such script".format(script))
             continue
-        if script not in helps:
-            helps[script] = script_help(script, launcher)
+        text = script_help(script, tuple(launcher))
         for flag in flags:
-            if not re.search(r"(?<![\w-]){}(?![\w-])".format(re.escape(flag)), helps[script]):
+            if not re.search(r"(?<![\w-]){}(?![\w-])".format(re.escape(flag)), text):
                 problems.append("{} {}: not in its --help".format(script, flag))
-    return problems
+    return sorted(set(problems))
+
+
+def anchor(heading):
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to '-'."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(markdown):
+    """The anchors of a page's headings (fenced code is not a heading)."""
+    prose = re.sub(r"^ *```.*?^ *```", "", markdown, flags=re.S | re.M)
+    return {anchor(title) for title in HEADING.findall(prose)}
+
+
+def broken_links(path):
+    """Relative links of a markdown file whose file, or heading anchor, does not exist."""
+    broken = []
+    text = read(path)
+    for target in LINK.findall(text):
+        if re.match(r"^[a-z]+:", target):
+            continue
+        file_part, _, fragment = target.partition("#")
+        linked = os.path.normpath(os.path.join(os.path.dirname(path), file_part)) \
+            if file_part else path
+        if not os.path.exists(linked):
+            broken.append(target)
+        elif fragment and linked.endswith(".md") and fragment not in anchors(read(linked)):
+            broken.append(target)
+    return broken
 
 
 def test_readme_leads_with_the_two_commands(lines):
     """The first two commands a newcomer meets are the demo and the test suite."""
     run_commands = [line for line in lines if line.startswith("bash run.sh")]
     assert run_commands[:2] == [DEMO_COMMAND, TEST_COMMAND], run_commands[:4]
+
+
+def test_readme_is_an_overview_of_at_most_200_lines(readme):
+    assert len(readme.splitlines()) <= README_MAX_LINES
+
+
+def test_readme_lists_every_docs_page(readme):
+    """Each page in docs/ is reachable from the README (the links themselves must resolve:
+    test_relative_links_and_anchors_resolve)."""
+    linked = {os.path.normpath(os.path.join(ROOT, target.split("#", 1)[0]))
+              for target in LINK.findall(readme)}
+    assert docs_pages(), "docs/ holds no pages"
+    assert [page for page in docs_pages() if page not in linked] == []
 
 
 def test_run_sh_knows_both_commands():
@@ -175,48 +263,95 @@ def test_ci_runs_exactly_the_readme_test_command(lines):
     assert TEST_COMMAND in lines
 
 
-def test_python_commands_name_real_scripts_and_flags(lines):
-    found = commands(lines, python_launcher)
-    scripts = {script for script, _ in found}
-    # the journey: every CLI a user runs by hand is shown at least once
-    for needed in ("train/train.py", "train/evaluate.py", "convert/export_onnx.py",
-                   "convert/validate.py", "convert/build_engine.py", "edge/run_camera.py"):
-        assert needed in scripts, "README shows no `python3 {}` command".format(needed)
+JOURNEY = ("train/train.py", "train/evaluate.py", "convert/export_onnx.py",
+           "convert/validate.py", "convert/build_engine.py", "edge/run_camera.py")
+
+
+def test_readme_journey_names_every_step_command(lines):
+    """The README's journey shows the command of each step (details on the pages)."""
+    scripts = {script for script, _ in commands(lines, python_launcher)}
+    assert [needed for needed in JOURNEY if needed not in scripts] == []
+    bash_scripts = {script for script, _ in commands(lines, bash_launcher)}
+    assert {"jetson/setup.sh", "jetson/deploy.sh"} <= bash_scripts
+
+
+def test_python_commands_name_real_scripts_and_flags(every_line):
+    """Every ``python3 path/x.py --flag`` in the README, docs/ and jetson/README.md."""
+    found = commands(every_line, python_launcher)
+    assert len(found) > len(JOURNEY)
     assert check_flags(found, [sys.executable]) == []
 
 
-def test_jetson_script_commands_use_real_flags(lines):
-    found = commands(lines, bash_launcher)
+def test_jetson_script_commands_use_real_flags(every_line):
+    found = commands(every_line, bash_launcher)
     assert {"jetson/setup.sh", "jetson/deploy.sh"} <= {script for script, _ in found}
     assert check_flags(found, ["bash"]) == []
-    assert check_flags(deploy_build_flags(lines), [sys.executable]) == []
+    assert check_flags(deploy_build_flags(every_line), [sys.executable]) == []
 
 
-def test_relative_links_exist(readme):
-    missing = []
-    for target in LINK.findall(readme):
-        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
-            continue
-        path = os.path.join(ROOT, target.split("#", 1)[0])
-        if not os.path.exists(path):
-            missing.append(target)
-    assert missing == []
+@pytest.mark.parametrize("path", all_markdown(), ids=relative)
+def test_relative_links_and_anchors_resolve(path):
+    assert broken_links(path) == []
 
 
 def test_command_parser_sees_flags_and_stops_at_separators():
     """The parser itself: a wrong reading would make the checks above vacuous."""
     lines = code_lines("```bash\npython3 train/train.py --data d \\\n  --out x  # c\n"
                        "cd D && python3 edge/run_camera.py --headless | tee log\n"
-                       "bash jetson/deploy.sh b u@h -- --workspace 128\n```\n")
+                       "bash jetson/deploy.sh b u@h -- --workspace 128\n```\n"
+                       "Then `python3 convert/validate.py\n--runs 5` inline.\n")
     assert commands(lines, python_launcher) == [
-        ("train/train.py", ["--data", "--out"]), ("edge/run_camera.py", ["--headless"])]
+        ("train/train.py", ["--data", "--out"]), ("edge/run_camera.py", ["--headless"]),
+        ("convert/validate.py", ["--runs"])]
     assert commands(lines, bash_launcher) == [("jetson/deploy.sh", [])]
     assert deploy_build_flags(lines) == [(DEPLOY_BUILDS, ["--workspace"])]
     assert check_flags([("train/train.py", ["--no-such-flag"])], [sys.executable]) == [
         "train/train.py --no-such-flag: not in its --help"]
 
 
-# -- the Jetson steps, in both READMEs --------------------------------------------------------
+def test_link_checker_sees_a_missing_file_and_a_missing_anchor(tmp_path):
+    page = tmp_path / "page.md"
+    (tmp_path / "other.md").write_text("# Other page\n\n## Sources (`--source URI`)\n")
+    page.write_text("[a](other.md#sources---source-uri) [b](other.md#nowhere) "
+                    "[c](missing.md) [d](#own-heading) [e](https://example.com/x)\n\n"
+                    "## Own heading\n")
+    assert broken_links(str(page)) == ["other.md#nowhere", "missing.md"]
+
+
+# -- no issue numbers --------------------------------------------------------------------------
+def project_text_files():
+    """Code, docs and tests: every .py, .sh and .md the project holds, plus the top files."""
+    files = [os.path.join(ROOT, name) for name in CODE_FILES]
+    for folder in CODE_FOLDERS:
+        for current, dirs, names in os.walk(os.path.join(ROOT, folder)):
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+            files += [os.path.join(current, name) for name in names
+                      if name.endswith((".py", ".sh", ".md"))]
+    return sorted(path for path in files if os.path.isfile(path))
+
+
+def test_no_issue_numbers_in_code_docs_or_tests():
+    """Code and docs say what is true now; where a change came from is git's job."""
+    found = []
+    for path in project_text_files():
+        for number, line in enumerate(read(path).splitlines(), 1):
+            if ISSUE_NUMBER.search(line) or re.search(r"def test_\w*issue_?\d", line, re.I):
+                found.append("{}:{}: {}".format(os.path.relpath(path, ROOT), number,
+                                                line.strip()))
+    assert found == []
+
+
+def test_issue_number_pattern_spares_external_references():
+    word, hash_mark = "issue", "#"  # spelled apart so this file passes its own check
+    for bad in ("as {} 10 measured".format(word), "see {}12".format(hash_mark),
+                "({}s 3)".format(word.title()), "{} {}4".format(word, hash_mark)):
+        assert ISSUE_NUMBER.search(bad), bad
+    for fine in ("numpy/numpy#18131", "background:#111", "&#160;", "## 1. Your data",
+                 "a tissue 3 mm", "x = 1  # 2 frames"):
+        assert not ISSUE_NUMBER.search(fine), fine
+
+
+# -- the Jetson steps --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def jetson_lines():
     return code_lines(read(JETSON_README))
@@ -225,22 +360,9 @@ def jetson_lines():
 def test_jetson_readme_commands_use_real_flags(jetson_lines):
     bash_found = commands(jetson_lines, bash_launcher)
     assert {"jetson/setup.sh", "jetson/deploy.sh"} <= {script for script, _ in bash_found}
-    assert check_flags(bash_found, ["bash"]) == []
     python_found = commands(jetson_lines, python_launcher)
     assert {"jetson/check_platform.py", "convert/build_engine.py"} <= {
         script for script, _ in python_found}
-    assert check_flags(python_found, [sys.executable]) == []
-    assert check_flags(deploy_build_flags(jetson_lines), [sys.executable]) == []
-
-
-def test_jetson_readme_links_exist():
-    missing = []
-    for target in LINK.findall(read(JETSON_README)):
-        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
-            continue
-        if not os.path.exists(os.path.join(ROOT, "jetson", target.split("#", 1)[0])):
-            missing.append(target)
-    assert missing == []
 
 
 def launched(line):
@@ -270,7 +392,7 @@ def jetson_step_order(lines):
     return copy, setup, build
 
 
-@pytest.mark.parametrize("path", [README, JETSON_README])
+@pytest.mark.parametrize("path", [README, JETSON_PAGE, JETSON_README], ids=relative)
 def test_jetson_steps_copy_then_setup_then_build(path):
     """build_engine needs the pycuda setup.sh installs, and the code arrives by deploy.sh:
     a plain deploy.sh (which builds) must come after setup.sh, after a --no-build copy."""
@@ -293,23 +415,33 @@ def test_jetson_step_order_parser_sees_a_wrong_order():
     assert jetson_step_order(right) == (0, 2, 3)
 
 
-@pytest.mark.parametrize("path", [README, JETSON_README])
-def test_out_of_memory_workspace_is_below_the_default(path):
-    """Advice to lower --workspace must name a value smaller than build_engine's default."""
-    from convert.build_engine import DEFAULT_WORKSPACE_MIB
+def workspace_values(path):
     values = []
     for line in code_lines(read(path)):
         words = split_words(line) or []
         values += [int(words[i + 1]) for i, word in enumerate(words[:-1])
-                   if word == "--workspace"]
-    assert values, "no --workspace example in " + path
-    assert all(value < DEFAULT_WORKSPACE_MIB for value in values), values
+                   if word == "--workspace" and words[i + 1].isdigit()]
+    return values
 
 
-def test_readme_vermin_command_covers_the_jetson_path(lines):
-    """The README's vermin command checks the files tests/test_python36.py checks."""
+@pytest.mark.parametrize("path", [JETSON_PAGE, TROUBLESHOOTING_PAGE, JETSON_README],
+                         ids=relative)
+def test_out_of_memory_advice_names_a_workspace(path):
+    assert workspace_values(path), "no --workspace example in " + path
+
+
+def test_every_workspace_example_is_below_the_default():
+    """Advice to lower --workspace must name a value smaller than build_engine's default."""
+    from convert.build_engine import DEFAULT_WORKSPACE_MIB
+    values = [value for path in all_markdown() for value in workspace_values(path)]
+    assert values and all(value < DEFAULT_WORKSPACE_MIB for value in values), values
+
+
+def test_vermin_command_covers_the_jetson_path(every_line):
+    """The documented vermin command checks the files tests/test_python36.py checks."""
     from tests.test_python36 import jetson_path_files
-    vermin = [split_words(line) for line in lines if "vermin" in line and "-t=3.6-" in line]
+    vermin = [split_words(line) for line in every_line if "vermin" in line
+              and "-t=3.6-" in line]
     assert len(vermin) == 1, vermin
     files = set()
     for word in vermin[0]:
@@ -317,50 +449,57 @@ def test_readme_vermin_command_covers_the_jetson_path(lines):
         if word.startswith("-") or "vermin" in word or not os.path.exists(path):
             continue
         if os.path.isdir(path):
-            files.update(os.path.join(path, name) for name in os.listdir(path)
-                         if name.endswith(".py"))
+            files.update(glob.glob(os.path.join(path, "**", "*.py"), recursive=True))
         else:
             files.add(path)
     assert sorted(files) == jetson_path_files()
 
 
-def backbone_table_rows(readme):
-    """(backbone, 'HxW', gflops, lower-bound ms) of the README's backbone table."""
+# -- the backbone tables -------------------------------------------------------------------
+def backbone_table_rows(markdown):
+    """(backbone, 'HxW', gflops, lower-bound ms, 'ms range (FPS)') of a backbone table:
+    rows whose second cell is a size; GFLOPs third, the Nano columns last."""
     rows = []
-    for line in readme.splitlines():
+    for line in markdown.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) == 9 and re.match(r"^\d+x\d+$", cells[1]):
-            rows.append((cells[0], cells[1], float(cells[2]), float(cells[7])))
+        if len(cells) >= 7 and re.match(r"^\d+x\d+$", cells[1]):
+            rows.append((cells[0], cells[1], float(cells[2]), float(cells[-2]), cells[-1]))
     return rows
 
 
-def test_backbone_table_nano_column_is_the_flops_estimate(readme):
-    """The README's Nano figures are FLOPs / 472 GFLOP/s, as compare_backbones computes."""
+@pytest.mark.parametrize("path", BACKBONE_PAGES, ids=relative)
+def test_backbone_table_nano_column_is_the_flops_estimate(path):
+    """The Nano figures are FLOPs / 472 GFLOP/s, as compare_backbones computes."""
     from tools.compare_backbones import DEFAULT_MODELS, nano_estimate
-    rows = backbone_table_rows(readme)
-    assert ["{}:{}".format(name, size) for name, size, _, _ in rows] == list(DEFAULT_MODELS)
-    for name, size, gflops, lower_ms in rows:
+    markdown = read(path)
+    rows = backbone_table_rows(markdown)
+    assert ["{}:{}".format(name, size) for name, size, _, _, _ in rows] == list(DEFAULT_MODELS)
+    for name, size, gflops, lower_ms, _ in rows:
         assert abs(nano_estimate(gflops)["lower_bound_ms"] - lower_ms) <= 0.051, name
-    assert "not measurements" in readme  # the table says the Nano column is an estimate
+    assert "not measurements" in markdown  # the page says the Nano column is an estimate
 
 
-def test_backbone_table_fps_is_rounded_from_the_ms_range(readme):
+@pytest.mark.parametrize("path", BACKBONE_PAGES, ids=relative)
+def test_backbone_table_fps_is_rounded_from_the_ms_range(path):
     """'(FPS)' is 1000 / the ms range, rounded once (12.55 -> 13, as every row does)."""
     from tools.compare_backbones import NANO_FP16_PEAK_FLOPS, REALISTIC_EFFICIENCY
-    checked = 0
-    for line in readme.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        match = re.match(r"^(\d+)-(\d+) \((\d+)-(\d+)\)$", cells[-1]) if len(cells) == 9 \
-            else None
-        if not match or not re.match(r"^\d+x\d+$", cells[1]):
-            continue
-        lower_ms = float(cells[2]) * 1e9 / NANO_FP16_PEAK_FLOPS * 1000.0
+    rows = backbone_table_rows(read(path))
+    for name, _, gflops, _, nano_range in rows:
+        match = re.match(r"^(\d+)-(\d+) \((\d+)-(\d+)\)$", nano_range)
+        assert match, (name, nano_range)
+        lower_ms = gflops * 1e9 / NANO_FP16_PEAK_FLOPS * 1000.0
         best, worst = (lower_ms / share for share in REALISTIC_EFFICIENCY)
         expected = [int(math.floor(value + 0.5)) for value in
                     (best, worst, 1000.0 / best, 1000.0 / worst)]
-        assert [int(g) for g in match.groups()] == expected, cells[0]
-        checked += 1
-    assert checked == len(backbone_table_rows(readme)) > 0
+        assert [int(g) for g in match.groups()] == expected, name
+    assert rows
+
+
+def test_benchmarks_page_keeps_the_measured_cpu_columns():
+    """The measured Keras / ONNX Runtime latencies stay with their date and machine."""
+    markdown = read(BACKBONE_PAGES[1])
+    assert "| Keras ms | ORT FP32 ms |" in markdown
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", markdown)
 
 
 def test_compare_backbones_rejects_bad_model_specs():
