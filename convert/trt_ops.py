@@ -25,7 +25,7 @@ table's "Y" rows with the two corrections below (Dropout, SoftmaxCrossEntropyLos
 * SoftmaxCrossEntropyLoss: "Y" in the 8.0 table, "N" in 8.2's (and every later one), with
   no importer in the parser: rejected.
 
-ArgMax is in the table but this project forbids it in exported graphs: the issue reports it
+ArgMax is in the table but this project forbids it in exported graphs: users report it
 missing on the Nano's TensorRT 8.2, and the edge runtime does argmax in numpy anyway.
 """
 

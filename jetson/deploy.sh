@@ -4,7 +4,7 @@
 #
 #   bash jetson/deploy.sh [--port N] [--dest DIR] [--dry-run] [--no-build] BUNDLE_DIR user@jetson [-- BUILD_ENGINE_ARGS]
 #
-# Copies what jetson/jetson-files.txt lists (nanoseg/ edge/ convert/ jetson/
+# Copies what jetson/jetson-files.txt lists (nanoseg/ edge/ convert/ jetson/ examples/
 # requirements-jetson.txt) to DEST (default ~/nanoseg) and the
 # bundle to DEST/bundles/<name>, without the Keras-only files (model.h5, weights.h5,
 # saved_model/, checkpoints/) and without overwriting engines/ built earlier; uses rsync when

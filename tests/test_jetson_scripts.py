@@ -366,7 +366,7 @@ def test_deploy_dry_run_prints_copy_and_build(fake_bundle):
                               "--workspace", "128"])
     assert code == 0, err
     commands = command_lines(out)
-    code_copy = [c for c in commands if "nanoseg edge convert jetson requirements-jetson.txt" in c
+    code_copy = [c for c in commands if "nanoseg edge convert jetson examples requirements-jetson.txt" in c
                  or "/edge " in c]
     assert code_copy, commands
     assert all(" train" not in c and "/train" not in c for c in code_copy)  # Keras stays home

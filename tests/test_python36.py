@@ -27,8 +27,8 @@ def jetson_path_files():
     return sorted(f for f in files if f.endswith(".py"))
 
 
-def test_the_jetson_set_is_the_core_runtime_conversion_and_jetson_folders():
-    assert py36_env.jetson_paths() == ["nanoseg", "edge", "convert", "jetson",
+def test_the_jetson_set_is_the_core_runtime_conversion_jetson_and_example_folders():
+    assert py36_env.jetson_paths() == ["nanoseg", "edge", "convert", "jetson", "examples",
                                        "requirements-jetson.txt"]
     assert "train" not in py36_env.jetson_paths()  # Keras stays on the desktop
 

@@ -9,8 +9,8 @@ ONNX Runtime FP32 at batch 1 on this CPU (the ONNX comes from convert/export_onn
 SavedModel -> tf2onnx path, opset 13, so it is the graph nanoseg ships), and ESTIMATES the
 Jetson Nano FP16 latency from FLOPs: ``FLOPs / 472e9`` is the lower bound at the GPU's peak;
 real engines reach roughly 25-50 % of peak, which gives the range. The estimate is not a
-measurement, and the table says so. It prints a Markdown table (the README's backbone table)
-with the machine, the date and the load average beside the numbers: on a shared CPU the
+measurement, and the table says so. It prints a Markdown table (docs/benchmarks.md's
+backbone table) with the machine, the date and the load average beside the numbers: on a shared CPU the
 timings move with the load.
 """
 if __package__ in (None, ""):  # run as a script: make the repo root importable
@@ -205,7 +205,7 @@ def _ms(stats):
 
 
 def format_markdown(report):
-    """The README table: measured CPU columns, then the FLOPs-based Nano estimate."""
+    """The backbone table: measured CPU columns, then the FLOPs-based Nano estimate."""
     machine = report["machine"]
     lines = [
         "| backbone | input | GFLOPs | decoder share | params (M) | Keras ms | ORT FP32 ms "

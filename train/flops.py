@@ -1,7 +1,8 @@
 """Count multiply-accumulates of a Keras model from its layers' shapes.
 
-Used to justify the default backbone and input size for the Jetson Nano (README): the Nano's
-~470 GFLOP/s FP16 peak makes the per-frame MAC count the first-order latency estimate.
+Used to justify the default backbone and input size for the Jetson Nano
+(docs/choosing-a-backbone.md): the Nano's ~470 GFLOP/s FP16 peak makes the per-frame MAC
+count the first-order latency estimate.
 Only layers that multiply matter (convolutions, depthwise and transposed convolutions,
 dense); BatchNorm folds into the preceding convolution in TensorRT and activations,
 additions and upsampling are memory-bound, so they are left out on purpose.
@@ -60,7 +61,7 @@ def model_macs(model):
 
 
 def count(model):
-    """{"macs", "gflops" (2 x MACs / 1e9), "params"} for a report or README table."""
+    """{"macs", "gflops" (2 x MACs / 1e9), "params"} for a report or a docs table."""
     macs = model_macs(model)
     return {"macs": int(macs), "gflops": round(2.0 * macs / 1e9, 3),
             "params": int(model.count_params())}
