@@ -12,7 +12,6 @@ import importlib
 import logging
 
 from edge.backends.base import as_bundle
-from edge.backends.onnxruntime_backend import DEVICES
 from nanoseg.bundle import ENGINES_DIR, MODEL_H5, ONNX, ONNX_FP16
 from nanoseg.errors import NanosegError
 
