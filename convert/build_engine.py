@@ -213,7 +213,7 @@ def verify(engine_path, bundle, onnx_contract, precision, max_diff, min_agreemen
     the camera runtime takes. ``reference`` is :func:`load_reference`'s result (loaded
     here when not given).
     """
-    from edge.backends import TensorRTBackend
+    from edge.tensorrt.backend import TensorRTBackend
     data = reference or load_reference(bundle, onnx_contract)
     backend = TensorRTBackend(bundle, engine_path)
     try:

@@ -23,7 +23,7 @@ import sys
 import threading
 
 from nanoseg import cli
-from edge.backends import BACKENDS, DEVICES, load_backend
+from edge.backends import DEVICES, backend_help, backends, load_backend
 from nanoseg.errors import NanosegError
 from edge.gst import DEFAULT_BITRATE_KBPS
 from edge.outputs import open_output
@@ -65,9 +65,7 @@ def add_source_args(parser):
 def add_backend_args(parser):
     """--backend / --device / --engine (shared with edge/benchmark.py)."""
     group = parser.add_argument_group("backend")
-    group.add_argument("--backend", default="auto", choices=BACKENDS,
-                       help="auto: the bundle's matching TensorRT engine when tensorrt "
-                            "imports, else ONNX Runtime")
+    group.add_argument("--backend", default="auto", choices=backends(), help=backend_help())
     group.add_argument("--device", default="cpu", choices=DEVICES,
                        help="ONNX Runtime execution provider")
     group.add_argument("--engine", default=None,

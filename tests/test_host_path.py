@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.benchmark import HostOnlyStandIn, fixed_labels, host_cpu_ms_per_frame
+from edge.benchmarks.goals import host_cpu_ms_per_frame
+from edge.benchmarks.standin import HostOnlyStandIn, fixed_labels
 from nanoseg.contract import Contract
 from nanoseg.normalization import Normalization
 from nanoseg.preprocess import labels_to_frame

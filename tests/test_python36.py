@@ -18,9 +18,10 @@ ROOT = py36_env.ROOT
 
 def jetson_path_files():
     """Every Python file that runs on the Jetson: those under jetson/jetson-files.txt's paths
-    (what jetson/deploy.sh copies), plus the tests that run under Python 3.6."""
+    (what jetson/deploy.sh copies), plus the tests that run under Python 3.6 and the
+    TensorRT stand-in they import."""
     files = []
-    for entry in py36_env.jetson_paths() + ["tests/py36"]:
+    for entry in py36_env.jetson_paths() + ["tests/py36", "tests/tensorrt_standin.py"]:
         path = os.path.join(ROOT, entry)
         files += glob.glob(os.path.join(path, "**", "*.py"), recursive=True) \
             if os.path.isdir(path) else [path]

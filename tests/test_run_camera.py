@@ -25,6 +25,7 @@ from nanoseg.normalization import Normalization
 from nanoseg.bundle import CONTRACT_JSON, GOLDEN_NPZ, MODEL_H5, ONNX, ONNX_CONTRACT, Bundle
 from nanoseg.errors import NanosegError
 from edge.runtime import RateMeter
+from edge.tensorrt.backend import TensorRTBackend
 from edge.sinks import Sink, VideoSink
 from edge.sources import ImageListReader, SourceStream
 from tests.video_helpers import (BrokenSink, FakeBackend, HangingSlowSink, LineReader,
@@ -251,7 +252,7 @@ def test_engine_from_another_model_is_refused(local_bundle, tmp_path):
     root = local_bundle[0]
     engine = _engine_of_another_model(root, tmp_path)
     with pytest.raises(NanosegError, match="engine .*contract differs .* in height, width"):
-        backends.TensorRTBackend(root, engine)
+        TensorRTBackend(root, engine)
 
 
 def _nchw_copy_of_onnx(source, target):

@@ -233,7 +233,7 @@ def test_missing_bundle_is_one_line_error(tmp_path, capsys):
 
 
 def _row(name, miou, status="ok"):
-    row = validate._new_row(name)
+    row = validate.new_row(name)
     row.update(status=status, miou=miou, file=name + ".x")
     return row
 

@@ -20,3 +20,26 @@ def exported_bundle(request):
         pytest.skip("NANOSEG_TEST_BUNDLE is not set: under Python 3.6 these tests are run "
                     "by tests/test_python36.py with a bundle the desktop suite exported")
     return request.getfixturevalue("exported_nails_bundle")
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    """A bundle as export leaves it, made from arrays (no model, no TensorFlow): contracts
+    (64x96 sigmoid, NCHW ONNX), stand-in ONNX bytes, golden.npz. Modules with a bundle of
+    their own (test_edge_runtime.py) override this fixture."""
+    import numpy as np
+    from nanoseg import golden
+    from nanoseg.bundle import GOLDEN_NPZ, ONNX, ONNX_CONTRACT, Bundle
+    from nanoseg.contract import Contract, save_contract
+    from nanoseg.normalization import Normalization
+    root = str(tmp_path / "bundle")
+    os.makedirs(root)
+    contract = Contract.create(64, 96, ["nail"], "sigmoid", Normalization.named("imagenet"))
+    save_contract(contract, os.path.join(root, "contract.json"))
+    save_contract(contract.copy(layout="NCHW"), os.path.join(root, ONNX_CONTRACT))
+    with open(os.path.join(root, ONNX), "wb") as handle:
+        handle.write(b"onnx bytes stand-in")
+    probs = np.random.RandomState(0).rand(2, 64, 96, 1).astype(np.float32)
+    golden.save_golden(os.path.join(root, GOLDEN_NPZ), np.zeros((2, 64, 96, 3), np.float32),
+                       probs, ["a", "b"], contract)
+    return Bundle(root)

@@ -1,0 +1,542 @@
+"""Stand-in ``tensorrt`` and ``pycuda.driver`` modules: TensorRT's Python API without a GPU.
+
+Every test that fakes TensorRT uses this module, in process (:func:`install`) or in a
+subprocess (:func:`write_modules`). One engine model, three API generations, as NVIDIA's
+bindings define them (NVIDIA/TensorRT python/src/infer/pyCore.cpp and
+python/src/parsers/pyOnnx.cpp at v8.6.0 and v10.3.0):
+
+- ``api="8"`` (8.0-8.4, JetPack 4.6's 8.0/8.2): engine ``num_bindings``,
+  ``get_binding_name/shape/dtype(index)``, ``binding_is_input(index)``; context
+  ``execute_async_v2(bindings, stream_handle) -> bool``; builder config
+  ``max_workspace_size``; builder ``build_engine`` beside ``build_serialized_network``;
+  parser errors ``node()``, ``desc()``.
+- ``api="8.6"`` (8.5/8.6): both engine and context APIs, ``max_workspace_size`` and
+  ``set_memory_pool_limit``.
+- ``api="10"`` (10.x): engine ``num_io_tensors``, ``get_tensor_name(index)``,
+  ``get_tensor_mode/shape/dtype(name)`` (``TensorIOMode.INPUT``/``OUTPUT``); context
+  ``set_tensor_address(name, memory) -> bool``, ``execute_async_v3(stream_handle) -> bool``;
+  ``set_memory_pool_limit(MemoryPoolType.WORKSPACE, size)``; ``build_serialized_network``
+  only; parser errors add ``node_name()``, ``node_operator()`` (since 9.x).
+
+All three: ``Builder(logger)`` with ``platform_has_fast_fp16``, ``create_network(flags)``
+(``NetworkDefinitionCreationFlag.EXPLICIT_BATCH``), ``create_builder_config()``; config
+``set_flag``/``clear_flag`` (``BuilderFlag.FP16``/``TF32``), ``create_timing_cache(data)``,
+``set_timing_cache(cache, ignore_mismatch) -> bool``, ``get_timing_cache()``;
+``Runtime(logger).deserialize_cuda_engine(data)`` -> engine or None;
+``OnnxParser(network, logger)`` with ``parse``, ``num_errors``, ``get_error(index)``.
+
+pycuda.driver (2021.1), :class:`FakeCuda`: ``init()``, ``Device(i)`` with ``name()``,
+``retain_primary_context()`` (not made current) and ``make_context()`` (made current),
+contexts with ``push``/``pop``/``detach``, ``Stream()`` with ``handle``/``synchronize()``,
+``pagelocked_empty(shape, dtype)`` (the array's ``.base`` is the allocation),
+``mem_alloc(nbytes)`` (``int()`` is the device address), ``memcpy_htod_async`` /
+``memcpy_dtoh_async(dest, src, stream)``, ``Error``. Device memory lives in bytearrays;
+everything that needs a current CUDA context asserts one, and ``log`` records the order.
+
+Python 3.6 syntax, numpy only: tests/py36 import it too.
+"""
+import os
+import sys
+import threading
+import types
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The I/O of the stand-in engine: NCHW input, NHWC single-channel output (a nanoseg model).
+STANDARD_IO = (("input", (1, 3, 64, 96), "FLOAT", True),
+               ("probabilities", (1, 64, 96, 1), "FLOAT", False))
+NUMPY_TYPES = {"FLOAT": np.float32, "HALF": np.float16, "INT32": np.int32}
+
+
+class Named(object):
+    """An enum member as the bindings expose it: ``.name`` is what nanoseg reads."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return "Named({!r})".format(self.name)
+
+
+# -- engines and execution contexts ---------------------------------------------------------
+class _Engine(object):
+    """I/O tensors, a numpy ``forward`` and the context class to create."""
+
+    context_class = None
+
+    def __init__(self, io=STANDARD_IO, forward=None, cuda=None, context_class=None):
+        self.io, self.forward, self.cuda = tuple(io), forward, cuda
+        self.context_class = context_class or self.context_class
+        self.context = None
+
+    def create_execution_context(self):
+        self.context = self.context_class(self, self.cuda)
+        return self.context
+
+
+class Engine8(_Engine):
+    """The binding API (TensorRT 8.0-8.4)."""
+
+    @property
+    def num_bindings(self):
+        return len(self.io)
+
+    def get_binding_name(self, index):
+        return self.io[index][0]
+
+    def get_binding_shape(self, index):
+        return self.io[index][1]
+
+    def get_binding_dtype(self, index):
+        return Named(self.io[index][2])
+
+    def binding_is_input(self, index):
+        return self.io[index][3]
+
+
+class Engine10(_Engine):
+    """The named-tensor API (TensorRT >= 8.5; the only one in 10.x)."""
+
+    def _tensor(self, name):
+        return [t for t in self.io if t[0] == name][0]
+
+    @property
+    def num_io_tensors(self):
+        return len(self.io)
+
+    def get_tensor_name(self, index):
+        return self.io[index][0]
+
+    def get_tensor_shape(self, name):
+        return self._tensor(name)[1]
+
+    def get_tensor_dtype(self, name):
+        return Named(self._tensor(name)[2])
+
+    def get_tensor_mode(self, name):
+        return Named("INPUT" if self._tensor(name)[3] else "OUTPUT")
+
+
+class Engine86(Engine8, Engine10):
+    """TensorRT 8.5/8.6: both engine APIs."""
+
+
+class _Context(object):
+    """Records every call in ``calls``; with a FakeCuda, runs the engine's ``forward`` on
+    the device buffers (which needs a current CUDA context)."""
+
+    def __init__(self, engine=None, cuda=None):
+        self.engine, self.cuda = engine, cuda
+        self.calls = []
+
+    def _run(self, addresses):
+        if self.cuda is None or self.engine is None or self.engine.forward is None:
+            return
+        assert self.cuda.stack, "enqueued with no current context"
+        io = self.engine.io
+        inputs = [np.frombuffer(bytes(self.cuda.memory(a)), NUMPY_TYPES[t[2]]).reshape(t[1])
+                  for t, a in zip(io, addresses) if t[3]]
+        outputs = self.engine.forward(inputs)
+        for tensor, address, out in zip([t for t in io if not t[3]],
+                                        [a for t, a in zip(io, addresses) if not t[3]],
+                                        outputs):
+            data = np.asarray(out, NUMPY_TYPES[tensor[2]]).reshape(tensor[1])
+            self.cuda.memory(address)[:] = data.tobytes()
+
+
+class Context8(_Context):
+    def execute_async_v2(self, bindings, stream_handle):
+        self.calls.append(("v2", list(bindings), stream_handle))
+        self._run(list(bindings))
+        return True
+
+
+class Context10(_Context):
+    def __init__(self, engine=None, cuda=None):
+        _Context.__init__(self, engine, cuda)
+        self.addresses = {}
+
+    def set_tensor_address(self, name, memory):
+        self.calls.append(("address", name, memory))
+        self.addresses[name] = memory
+        return True
+
+    def execute_async_v3(self, stream_handle):
+        self.calls.append(("v3", stream_handle))
+        if self.engine is not None:
+            self._run([self.addresses[t[0]] for t in self.engine.io])
+        return True
+
+
+class Context86(Context8, Context10):
+    """TensorRT 8.5/8.6: execute_async_v2 and v3."""
+
+
+Engine8.context_class, Engine10.context_class, Engine86.context_class = (
+    Context8, Context10, Context86)
+
+
+def channel_sum(inputs):
+    """The default engine: output (1,H,W,1) = input (1,3,H,W) summed over channels."""
+    return [inputs[0].sum(axis=1)[..., None]]
+
+
+def sigmoid_conv(inputs, weights=(0.5, -0.25, 1.0)):
+    """A 1x1 conv + sigmoid, NCHW in, NHWC out; its bias is $FAKE_TRT_BIAS (default -0.2),
+    read at every call, so a test can make the engine disagree with Keras."""
+    z = np.tensordot(np.asarray(weights, np.float32), inputs[0][0], axes=1) + \
+        float(os.environ.get("FAKE_TRT_BIAS", "-0.2"))
+    return [(1.0 / (1.0 + np.exp(-z)))[None, :, :, None]]
+
+
+FORWARDS = {"channel_sum": channel_sum, "sigmoid_conv": sigmoid_conv}
+
+
+# -- builder parts ----------------------------------------------------------------------------
+class TimingCache(object):
+    """A timing cache: ``cache:<TensorRT version>`` then what was timed (``header`` is what
+    an empty cache serializes to once a config of some TensorRT version took it)."""
+
+    def __init__(self, data, header=b""):
+        self.data, self.header = bytes(data), header
+
+    def serialize(self):
+        return memoryview((self.data or self.header) + b"+timings")
+
+
+class _Config(object):
+    """IBuilderConfig: flags, the timing cache (``calls`` records create/set)."""
+
+    def __init__(self, trt):
+        self.trt, self.flags, self.attached, self.calls = trt, set(), None, []
+
+    def set_flag(self, flag):
+        self.flags.add(flag)
+
+    def clear_flag(self, flag):
+        self.flags.discard(flag)
+        self.flags.add("no " + flag)
+
+    def create_timing_cache(self, serialized_timing_cache):
+        """Raises on bytes that are no timing cache at all, like TensorRT's deserializer."""
+        data = bytes(serialized_timing_cache)
+        self.calls.append(("create", data))
+        if data and not data.startswith(b"cache:"):
+            raise RuntimeError("Serialization assertion failed: magic tag mismatch")
+        return TimingCache(data)
+
+    def set_timing_cache(self, cache, ignore_mismatch):
+        """False for a cache another TensorRT version made (its header says which)."""
+        self.calls.append(("set", cache.data, ignore_mismatch))
+        header = b"cache:" + self.trt.__version__.encode()
+        if cache.data and not cache.data.startswith(header):
+            return False
+        self.trt.loaded_caches.append(cache.data)
+        cache.header, self.attached = header, cache
+        return True
+
+    def get_timing_cache(self):
+        return self.attached
+
+
+class _WorkspaceSize(object):
+    """TensorRT < 10: the workspace limit as an attribute."""
+
+    max_workspace_size = 0
+
+
+class _MemoryPools(object):
+    """TensorRT >= 8.4: memory pool limits."""
+
+    def set_memory_pool_limit(self, pool, pool_size):
+        self.calls.append((pool, pool_size))
+
+
+class _SerializedEngine(object):
+    def __init__(self, plan):
+        self.plan = plan
+
+    def serialize(self):
+        return self.plan
+
+
+class _Builder(object):
+    """IBuilder; counts builders and builds on the module (``builders``, ``builds``).
+
+    The plan is b"plan:<version>:<fp16|fp32>:<build number>" (what Runtime deserializes).
+    """
+
+    def __init__(self, logger):
+        self.trt.builders += 1
+        self.platform_has_fast_fp16 = self.trt.fast_fp16
+
+    def create_network(self, flags=0):
+        return ("network", flags)
+
+    def create_builder_config(self):
+        return self.config_class(self.trt)
+
+    def build_serialized_network(self, network, config):
+        if self.trt.build_fails:
+            return None
+        self.trt.builds.append(sorted(config.flags))
+        return "plan:{}:{}:{}".format(self.trt.__version__, "fp16" if "FP16" in config.flags
+                                      else "fp32", len(self.trt.builds)).encode()
+
+
+class _BuildEngine(object):
+    """TensorRT < 10: build_engine(network, config) -> an engine to serialize."""
+
+    def build_engine(self, network, config):
+        plan = self.build_serialized_network(network, config)
+        return None if plan is None else _SerializedEngine(plan)
+
+
+class ParserError8(object):
+    """An ONNX parser error of TensorRT 8.x: the node index and the message."""
+
+    def __init__(self, node, desc):
+        self._node, self._desc = node, desc
+
+    def node(self):
+        return self._node
+
+    def desc(self):
+        return self._desc
+
+
+class ParserError10(ParserError8):
+    """TensorRT >= 9: also the node's name and operator."""
+
+    def __init__(self, node, desc, name, operator):
+        ParserError8.__init__(self, node, desc)
+        self._name, self._operator = name, operator
+
+    def node_name(self):
+        return self._name
+
+    def node_operator(self):
+        return self._operator
+
+
+class _OnnxParser(object):
+    def __init__(self, network, logger):
+        self.errors = list(self.trt.parse_errors)
+
+    @property
+    def num_errors(self):
+        return len(self.errors)
+
+    def parse(self, model):
+        return not self.errors
+
+    def get_error(self, index):
+        return self.errors[index]
+
+
+APIS = {  # api -> (default version, engine class, builder config mixins, builder mixins)
+    "8": ("8.2.1.8", Engine8, (_WorkspaceSize,), (_BuildEngine,)),
+    "8.6": ("8.6.1", Engine86, (_WorkspaceSize, _MemoryPools), (_BuildEngine,)),
+    "10": ("10.3.0", Engine10, (_MemoryPools,), ()),
+}
+
+
+def make_tensorrt(api="10", version=None, cuda=None, forward=channel_sum, io=STANDARD_IO,
+                  context_class=None, fast_fp16=True, parse_errors=(), build_fails=False):
+    """A ``tensorrt`` module of API generation ``api`` ("8", "8.6" or "10").
+
+    ``Runtime`` deserializes any plan starting with b"plan" into an engine with ``io`` that
+    computes ``forward`` on ``cuda``'s buffers (None: an engine that records calls only);
+    anything else is an engine of another TensorRT (None). The module counts ``builders``
+    and ``builds`` (the flags of each) and the timing caches it ``loaded_caches``.
+    """
+    default_version, engine_class, config_mixins, builder_mixins = APIS[api]
+    trt = types.ModuleType("tensorrt")
+    trt.__version__ = version or default_version
+    trt.fast_fp16, trt.parse_errors, trt.build_fails = fast_fp16, list(parse_errors), build_fails
+    trt.builders, trt.builds, trt.loaded_caches = 0, [], []
+
+    class Logger(object):
+        WARNING = 2
+
+        def __init__(self, severity=2):
+            self.severity = severity
+
+    class Runtime(object):
+        def __init__(self, logger):
+            assert cuda is None or cuda.stack, "engine deserialized with no current context"
+
+        def deserialize_cuda_engine(self, serialized_engine):
+            if not bytes(serialized_engine).startswith(b"plan"):
+                return None
+            return engine_class(io, forward if cuda is not None else None, cuda, context_class)
+
+    trt.Logger, trt.Runtime = Logger, Runtime
+    trt.DataType = types.SimpleNamespace(FLOAT=Named("FLOAT"), HALF=Named("HALF"))
+    trt.TensorIOMode = types.SimpleNamespace(INPUT=Named("INPUT"), OUTPUT=Named("OUTPUT"))
+    trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
+    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0)
+    trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", TF32="TF32")
+    config_class = type("IBuilderConfig", config_mixins + (_Config,), {})
+    trt.Builder = type("Builder", builder_mixins + (_Builder,),
+                       {"trt": trt, "config_class": config_class})
+    trt.OnnxParser = type("OnnxParser", (_OnnxParser,), {"trt": trt})
+    return trt
+
+
+# -- pycuda.driver ------------------------------------------------------------------------
+class FakeCudaError(Exception):
+    """What pycuda.driver raises (pycuda.driver.Error)."""
+
+
+class FakeCudaContext(object):
+    def __init__(self, cuda, name):
+        self.cuda, self.name = cuda, name
+
+    def push(self):
+        self.cuda.stack.append(self)
+        self.cuda.log.append(("push", self.name, threading.current_thread().name))
+
+    def pop(self):  # pycuda: a static method popping whatever is current
+        if not self.cuda.stack:
+            raise FakeCudaError("context::pop: cannot pop non-current context")
+        self.cuda.log.append(("pop", self.cuda.stack.pop().name))
+
+    def detach(self):
+        self.cuda.log.append(("detach", self.name))
+        self.cuda.detached.append(self)
+
+
+class OldFakeDevice(object):
+    """A pycuda without retain_primary_context: make_context() pushes a new context."""
+
+    def __init__(self, cuda, index):
+        self.cuda, self.index = cuda, index
+
+    def name(self):
+        return self.cuda.device_name
+
+    def make_context(self):
+        context = FakeCudaContext(self.cuda, "own")
+        context.push()
+        return context
+
+
+class FakeDevice(OldFakeDevice):
+    def retain_primary_context(self):  # not made current (cuDevicePrimaryCtxRetain)
+        self.cuda.log.append(("retain", self.index))
+        return FakeCudaContext(self.cuda, "primary")
+
+
+class FakeAllocation(bytearray):
+    """Device memory (or, as a numpy buffer, page-locked host memory) that must be freed."""
+
+    def __init__(self, cuda, nbytes, kind):
+        bytearray.__init__(self, nbytes)
+        self.cuda, self.kind, self.freed = cuda, kind, False
+        self.address = 0x10000 + 0x1000 * len(cuda.allocations)
+        cuda.allocations.append(self)
+
+    def __int__(self):
+        return self.address
+
+    def free(self):
+        assert self.cuda.stack, "{} freed with no current context".format(self.kind)
+        self.freed = True
+        self.cuda.log.append(("free", self.kind))
+
+
+class FakeStream(object):
+    handle = 42
+
+    def __init__(self, cuda):
+        assert cuda.stack, "stream created with no current context"
+        self.cuda = cuda
+
+    def synchronize(self):
+        pass
+
+    def __del__(self):
+        self.cuda.log.append(("stream destroyed", bool(self.cuda.stack)))
+
+
+class FakeCuda(object):
+    """The parts of pycuda.driver TrtRunner uses, as an object that stands in for the module.
+
+    ``log`` records pushes, pops, frees and detaches in order; ``stack`` is the current
+    context stack; ``init_error`` makes ``init()`` fail like a machine without a GPU.
+    """
+
+    def __init__(self, device_class=FakeDevice, init_error=None, device_name="Fake Tegra X1"):
+        self.device_class, self.init_error = device_class, init_error
+        self.device_name = device_name
+        self.log, self.stack, self.allocations, self.detached = [], [], [], []
+        self.Error = FakeCudaError
+
+    def init(self):
+        if self.init_error:
+            raise FakeCudaError(self.init_error)
+
+    def Device(self, index):
+        return self.device_class(self, index)
+
+    def Stream(self):
+        return FakeStream(self)
+
+    def pagelocked_empty(self, shape, dtype):
+        assert self.stack, "host memory allocated with no current context"
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        return np.ndarray(shape, dtype, buffer=FakeAllocation(self, nbytes, "host"))
+
+    def mem_alloc(self, nbytes):
+        assert self.stack, "device memory allocated with no current context"
+        return FakeAllocation(self, nbytes, "device")
+
+    def memory(self, address):
+        return [a for a in self.allocations if a.kind == "device" and a.address == address][0]
+
+    def memcpy_htod_async(self, dest, src, stream=None):
+        dest[:] = src.tobytes()
+
+    def memcpy_dtoh_async(self, dest, src, stream=None):
+        dest[...] = np.frombuffer(bytes(src), dest.dtype).reshape(dest.shape)
+
+
+# -- installing them ------------------------------------------------------------------------
+def install(monkeypatch, cuda, trt):
+    """Make ``import tensorrt`` and ``import pycuda.driver`` return the stand-ins."""
+    pycuda = types.ModuleType("pycuda")
+    pycuda.driver = cuda
+    monkeypatch.setitem(sys.modules, "pycuda", pycuda)
+    monkeypatch.setitem(sys.modules, "pycuda.driver", cuda)
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+
+
+_TENSORRT_SHIM = '''import sys
+sys.path.insert(0, {root!r})
+import pycuda.driver
+from tests import tensorrt_standin
+sys.modules[__name__] = tensorrt_standin.make_tensorrt(
+    {api!r}, cuda=sys.modules["pycuda.driver"], forward=tensorrt_standin.FORWARDS[{forward!r}])
+'''
+_PYCUDA_SHIM = '''import sys
+sys.path.insert(0, {root!r})
+from tests import tensorrt_standin
+sys.modules[__name__] = tensorrt_standin.FakeCuda(device_name={device!r})
+'''
+
+
+def write_modules(folder, api="8", forward="sigmoid_conv", device_name="Stand-in GPU"):
+    """Write ``tensorrt.py`` and ``pycuda/driver.py`` into ``folder`` (put it on a
+    subprocess's PYTHONPATH): each replaces itself, on import, with the stand-in."""
+    folder = str(folder)
+    os.makedirs(os.path.join(folder, "pycuda"))
+    with open(os.path.join(folder, "pycuda", "__init__.py"), "w") as handle:
+        handle.write("")
+    with open(os.path.join(folder, "pycuda", "driver.py"), "w") as handle:
+        handle.write(_PYCUDA_SHIM.format(root=ROOT, device=device_name))
+    with open(os.path.join(folder, "tensorrt.py"), "w") as handle:
+        handle.write(_TENSORRT_SHIM.format(root=ROOT, api=api, forward=forward))
+    return folder
