@@ -36,17 +36,18 @@ class BackendRow(object):
     libraries are imported; ``needs``: ((library, hint), ...) that must import;
     ``locate``: ``"module:function"`` (bundle, engine_path) -> (path, None) or (None, why),
     for artifacts that are searched (after ``needs``); ``probe``: ``"module:function"``
-    (bundle) -> an artifact path or None, whether ``--backend auto`` takes this row.
+    (bundle) -> an artifact path or None, whether ``--backend auto`` takes this row;
+    ``auto``: the row's place in what ``--backend auto`` tries (lowest first; None: never).
     """
 
     def __init__(self, name, artifact, opener, help, backend=None, artifact_hint="",
                  takes=(), fixed=None, opener_hint="", prepare=None, needs=(), locate=None,
-                 probe=None):
+                 probe=None, auto=None):
         self.name, self.artifact, self.opener, self.help = name, artifact, opener, help
         self.backend, self.artifact_hint = backend, artifact_hint
         self.takes, self.fixed = tuple(takes), dict(fixed or {})
         self.opener_hint, self.prepare, self.needs = opener_hint, prepare, tuple(needs)
-        self.locate, self.probe = locate, probe
+        self.locate, self.probe, self.auto = locate, probe, auto
 
     def __repr__(self):
         return "BackendRow({!r}, backend={!r})".format(self.name, self.backend)
@@ -62,7 +63,7 @@ ROWS = [
                opener_hint="train/ stays on the desktop, where Keras runs",
                prepare="train.keras_env:prepare",
                needs=[("tensorflow", "on the Jetson the golden outputs are the reference")]),
-    BackendRow("onnx", ONNX, ONNXRUNTIME, backend="onnxruntime", takes=["device"],
+    BackendRow("onnx", ONNX, ONNXRUNTIME, backend="onnxruntime", takes=["device"], auto=2,
                help="ONNX Runtime on model.onnx (CPU, or CUDA with onnxruntime-gpu)",
                artifact_hint=EXPORT_HINT, needs=[("onnxruntime", "pip install onnxruntime")]),
     BackendRow("onnx-fp16", ONNX_FP16, ONNXRUNTIME, takes=["device"],
@@ -76,11 +77,14 @@ ROWS = [
                needs=[("tensorrt", "JetPack provides it on the Jetson"),
                       ("pycuda.driver", "JetPack + jetson/setup.sh provide it")],
                locate="edge.tensorrt.backend:locate_engine",
-               probe="edge.tensorrt.backend:auto_engine"),
+               probe="edge.tensorrt.backend:auto_engine", auto=1),
 ]
-# What --backend auto tries, in order: the first row whose probe finds its artifact (a row
-# without a probe always can).
-AUTO_ORDER = ("tensorrt", "onnxruntime")
+
+
+def auto_rows():
+    """What --backend auto tries, in order (rows' ``auto``): the first row whose probe finds
+    its artifact (a row without a probe always can)."""
+    return sorted((row for row in ROWS if row.auto is not None), key=lambda row: row.auto)
 
 
 def formats():
@@ -193,8 +197,7 @@ def open_row(row, bundle, device="cpu", engine_path=None):
 
 def _auto_row(bundle, engine_path):
     """(row, engine path or None) for ``--backend auto``."""
-    for name in AUTO_ORDER:
-        row = find_row(name)
+    for row in auto_rows():
         if engine_path is not None and "engine_path" in row.takes:
             return row, engine_path
         if row.probe is None:
