@@ -26,10 +26,10 @@ from nanoseg import cli
 from edge.backends import DEVICES, backend_help, backends, load_backend
 from nanoseg.errors import NanosegError
 from edge.gst import DEFAULT_BITRATE_KBPS
-from edge.outputs import open_output
+from edge.outputs import open_output, output_help
 from edge.runtime import format_summary, run_pipeline, write_summary
-from edge.sinks import MaskSink, VideoSink, ViewerSink, WindowSink
-from edge.sources import RTSP_CODECS, STALL_TIMEOUT, open_source
+from edge.sinks import MaskSink, ViewerSink, WindowSink
+from edge.sources import RTSP_CODECS, STALL_TIMEOUT, SourceURI, open_source
 from edge.viewer import MjpegViewer
 
 LOG = logging.getLogger("run_camera")
@@ -84,9 +84,7 @@ def parse_args(argv=None):
     out.add_argument("--save-video", default=None,
                      help="write the overlay to this .mp4 with OpenCV's software writer")
     out.add_argument("--output", action="append", default=[], metavar="URI",
-                     help="send the overlay to FILE.mp4|.mkv (H.264 through GStreamer: the "
-                          "hardware encoder on a Jetson), rtp://HOST:PORT (H.264 over UDP) or "
-                          "rtsp://@:PORT/NAME (an RTSP server here); repeatable")
+                     help=output_help())
     out.add_argument("--output-bitrate", type=int, default=DEFAULT_BITRATE_KBPS,
                      help="H.264 bitrate of --output in kbit/s")
     out.add_argument("--video-fps", type=float, default=None,
@@ -118,8 +116,9 @@ def make_sinks(args, stream_fps):
     sinks = []
     try:
         fps = args.video_fps or stream_fps or 30.0
-        if args.save_video:
-            sinks.append(VideoSink(args.save_video, fps))
+        if args.save_video:  # OpenCV's writer whatever the extension, as its help says
+            sinks.append(open_output(args.save_video, fps, scheme="video-file",
+                                     flag="--save-video"))
         for uri in args.output:
             sinks.append(open_output(uri, fps, args.output_bitrate))
         if args.save_masks:
@@ -197,10 +196,10 @@ def prefer_rtsp_over_tcp(source, environ=None):
 
     Used only when OpenCV has no GStreamer. OpenCV 4.1.1's VideoCapture takes no per-capture
     options: FFmpeg reads them from OPENCV_FFMPEG_CAPTURE_OPTIONS when a capture opens. That
-    is process-wide state, so the CLI (which owns the process) sets it, never edge/sources.py.
+    is process-wide state, so the CLI (which owns the process) sets it, never edge/sources.
     """
     environ = os.environ if environ is None else environ
-    if str(source).strip().lower().startswith(("rtsp://", "rtsps://")):
+    if SourceURI(source).scheme in ("rtsp", "rtsps"):
         environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
 
 

@@ -1,6 +1,6 @@
 """The live pipeline: capture ∥ (preprocess → infer → postprocess) ∥ render ∥ slow sinks.
 
-Threads joined by bounded hand-offs: the source's capture thread (edge/sources.py),
+Threads joined by bounded hand-offs: the source's capture thread (edge/sources/stream.py),
 inference on the *calling* thread (the TensorRT backend pushes its CUDA context around each
 call, so any one thread may run it), a render thread that draws the overlay once and hands
 it to the sinks, and one worker per slow sink (edge/delivery.py: the video and mask writers

@@ -14,6 +14,7 @@ import time
 
 import cv2
 
+from nanoseg import platform_info
 from nanoseg.preprocess import labels_to_frame
 from nanoseg.errors import NanosegError
 
@@ -24,7 +25,6 @@ QUIT_KEYS = (ord("q"), 27)  # q or Esc in the window
 FOURCCS = {".mp4": ("mp4v", "avc1"), ".m4v": ("mp4v", "avc1"), ".mov": ("mp4v", "avc1"),
            ".avi": ("MJPG", "XVID", "mp4v"), ".mkv": ("mp4v", "MJPG")}
 DEFAULT_FOURCCS = ("mp4v", "MJPG")
-GUI_KEYS = ("gtk+", "gtk+ 2.x", "gtk+ 3.x", "qt", "win32 ui", "cocoa", "winrt")
 
 
 class Result(object):
@@ -212,30 +212,9 @@ def mask_filename(index, name):
     return os.path.join(*parts)
 
 
-def opencv_has_gui(build_information=None):
-    """False for a headless OpenCV (no GUI backend in cv2.getBuildInformation()), else True."""
-    text = cv2.getBuildInformation() if build_information is None else build_information
-    lines = text.splitlines()
-    for number, line in enumerate(lines):
-        key, sep, value = line.strip().partition(":")
-        if not sep or key.strip() != "GUI":
-            continue
-        if value.strip():  # OpenCV >= 4.5: "GUI: NONE", "GUI: GTK3", "GUI: QT5"
-            return value.strip().upper() != "NONE"
-        indent = len(line) - len(line.lstrip())
-        for sub in lines[number + 1:]:  # OpenCV 4.1: "GUI:" then "GTK+: YES (ver ...)"
-            if not sub.strip() or len(sub) - len(sub.lstrip()) <= indent:
-                break
-            name, _, flag = sub.strip().partition(":")
-            if name.strip().lower() in GUI_KEYS and flag.strip().upper().startswith("YES"):
-                return True
-        return False
-    return True  # no GUI section: let the window call decide
-
-
 def window_unavailable_reason(environ=None, platform=None):
     """Why no OpenCV window can open here (one phrase), or None when it can."""
-    if not opencv_has_gui():
+    if not platform_info.opencv_has_gui():
         return "this OpenCV {} is a headless build".format(cv2.__version__)
     env = os.environ if environ is None else environ
     platform = sys.platform if platform is None else platform

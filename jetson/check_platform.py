@@ -19,27 +19,20 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 import importlib
 import json
 import logging
-import os
 import platform
 import re
 import subprocess
 import sys
 
 from edge import gst
+from nanoseg import platform_info
 from nanoseg.cli import add_logging_args, make_parser, run, setup_logging
 from nanoseg.errors import NanosegError
+from nanoseg.platform_info import TEGRA_RELEASE, l4t_supported, read_tegra_release
 
 LOG = logging.getLogger(__name__)
 
-TEGRA_RELEASE = "/etc/nv_tegra_release"
-SUPPORTED_L4T = ((32, 6), (32, 7))  # JetPack 4.6.x: TensorRT 8.0 (32.6) / 8.2 (32.7), CUDA 10.2
 SUPPORTED_PYTHON = (3, 6)
-# Exact L4T -> JetPack pairs from NVIDIA's release notes; other R32.6/R32.7 are "4.6.x".
-JETPACK_OF_L4T = {
-    "32.6.1": "4.6", "32.7.1": "4.6.1", "32.7.2": "4.6.2", "32.7.3": "4.6.3",
-    "32.7.4": "4.6.4", "32.7.5": "4.6.5",
-}
-JETPACK_OF_MAJOR = {32: "4.x", 34: "5.0 (developer preview)", 35: "5.x", 36: "6.x"}
 CHECKS = ("l4t", "python", "tensorrt", "pycuda", "cv2", "gstreamer")
 APT_HINTS = {
     "tensorrt": "sudo apt-get install python3-libnvinfer (part of nvidia-jetpack)",
@@ -47,55 +40,6 @@ APT_HINTS = {
            "install opencv-python on the Jetson)",
     "pycuda": "bash jetson/setup.sh (builds pycuda against CUDA 10.2)",
 }
-_TEGRA_RE = re.compile(r"#\s*R(?P<major>\d+)\s*\(release\),\s*REVISION:\s*(?P<revision>[\d.]+)")
-
-
-def parse_tegra_release(text, source=TEGRA_RELEASE):
-    """Parse the first line of /etc/nv_tegra_release into a dict.
-
-    The line looks like ``# R32 (release), REVISION: 7.1, GCID: 29818004, BOARD: t210ref,
-    EABI: aarch64, DATE: Sat Feb 19 17:05:08 UTC 2022``; the L4T version is R32 + 7.1.
-    """
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    match = _TEGRA_RE.search(first)
-    if not match:
-        raise NanosegError("{} does not look like an L4T release line (expected '# R32 "
-                           "(release), REVISION: 7.1, ...'), got {!r}".format(source, first[:80]))
-    info = {"major": int(match.group("major")), "revision": match.group("revision")}
-    for field in first[match.end():].split(","):
-        key, sep, value = field.partition(":")
-        if sep and key.strip():
-            info[key.strip().lower()] = value.strip()
-    info["l4t"] = "{}.{}".format(info["major"], info["revision"])
-    info["jetpack"] = jetpack_for_l4t(info["l4t"])
-    return info
-
-
-def jetpack_for_l4t(l4t):
-    """The JetPack release of an L4T version string such as ``32.7.1``."""
-    if l4t in JETPACK_OF_L4T:
-        return JETPACK_OF_L4T[l4t]
-    parts = l4t.split(".")
-    major, minor = int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
-    if (major, minor) in SUPPORTED_L4T:
-        return "4.6.x"
-    return JETPACK_OF_MAJOR.get(major, "unknown")
-
-
-def l4t_supported(info):
-    """True for R32.6.x / R32.7.x (JetPack 4.6.x), the release nanoseg's Jetson path targets."""
-    if not info:
-        return False
-    minor = int(info["revision"].split(".")[0])
-    return (info["major"], minor) in SUPPORTED_L4T
-
-
-def read_tegra_release(path=TEGRA_RELEASE):
-    """The parsed release file, or None when it is absent (not a Jetson)."""
-    if not os.path.isfile(path):
-        return None
-    with open(path, "r") as handle:
-        return parse_tegra_release(handle.read(), source=path)
 
 
 def _command_output(argv, timeout=10):
@@ -144,21 +88,9 @@ def module_status(name):
     return {"ok": True, "version": str(version) if version is not None else "unknown"}
 
 
-def gstreamer_in_build_info(build_info):
-    """True/False from cv2.getBuildInformation()'s ``GStreamer: YES/NO`` line, None if absent."""
-    match = re.search(r"^\s*GStreamer:\s*(\S+)", build_info, re.MULTILINE)
-    if not match:
-        return None
-    return match.group(1).upper().startswith("YES")
-
-
 def cv2_gstreamer():
     """Whether the importable cv2 has GStreamer (None when cv2 does not import)."""
-    try:
-        import cv2
-    except Exception:  # reported by module_status("cv2")
-        return None
-    return gstreamer_in_build_info(cv2.getBuildInformation())
+    return platform_info.opencv_build_flag("GStreamer")
 
 
 def gst_element_status(jetson, exists=gst.element_exists):

@@ -18,7 +18,7 @@ GST_PYTHON = os.environ.get("NANOSEG_GST_PYTHON", "/usr/bin/python3")
 APT_PACKAGES_FILE = os.path.join(ROOT, "tests", "gst", "apt-packages.txt")
 PROBE = ("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', "
          "'1.0'); from gi.repository import Gst, GstRtspServer; import cv2, numpy, pytest; "
-         "from edge.sources import opencv_has_gstreamer; "
+         "from nanoseg.platform_info import opencv_has_gstreamer; "
          "assert opencv_has_gstreamer(), 'cv2 %s has no GStreamer' % cv2.__version__")
 
 

@@ -7,6 +7,7 @@ real in tests/gst (tests/test_gst.py).
 import pytest
 
 from edge import gst, outputs
+from edge.outputs import schemes as output_schemes
 from nanoseg.errors import NanosegError
 from edge.run_camera import parse_args
 from edge.sinks import VideoSink
@@ -16,31 +17,69 @@ from tests.video_helpers import count_frames, rendered_results
 ALL = lambda name: True  # noqa: E731  every element present
 
 
-def test_each_encoder_chain_feeds_h264parse():
-    nvidia = gst.encoder_chain("nvv4l2h264enc", 2000, 15)
-    assert "nvvidconv ! video/x-raw(memory:NVMM)" in nvidia
-    assert "nvv4l2h264enc bitrate=2000000 iframeinterval=15" in nvidia
-    x264 = gst.encoder_chain("x264enc", 2000, 15)
-    assert "x264enc tune=zerolatency speed-preset=ultrafast bitrate=2000 key-int-max=15" in x264
-    assert "openh264enc bitrate=2000000 gop-size=15" in gst.encoder_chain("openh264enc", 2000,
-                                                                          15)
-    for chain in (nvidia, x264):
-        assert chain.endswith("! h264parse config-interval=-1")
-    with pytest.raises(NanosegError, match="unknown H.264 encoder"):
-        gst.encoder_chain("vp8enc")
+# A sample of every row of the table, and what it must parse to.
+ROW_SAMPLES = [
+    ("h264-file", "runs/Overlay.MKV", {"scheme": "file", "path": "runs/Overlay.MKV",
+                                       "extension": ".mkv", "host": None, "port": None}),
+    ("video-file", "overlay.avi", {"scheme": "file", "path": "overlay.avi",
+                                   "extension": ".avi"}),
+    ("rtp", "rtp://192.168.1.10:5000", {"scheme": "rtp", "host": "192.168.1.10",
+                                        "port": 5000, "bad_port": False}),
+    ("rtsp", "RTSP://@:8600/live/", {"scheme": "rtsp", "host": None, "port": 8600,
+                                     "name": "live", "path": "/live/"}),
+]
 
 
-def test_file_and_rtp_pipelines():
-    mp4 = gst.file_pipeline('/tmp/my "odd" dir/x.mp4', "x264enc", ".mp4")
-    assert mp4.startswith("appsrc ! videoconvert") and "! mp4mux ! filesink location=" in mp4
-    assert mp4.endswith('location="/tmp/my \\"odd\\" dir/x.mp4"')
-    assert "matroskamux" in gst.file_pipeline("x.mkv", "x264enc", ".mkv")
-    with pytest.raises(NanosegError, match=".mp4 or .mkv"):
-        gst.file_pipeline("x.avi", "x264enc", ".avi")
-    rtp = gst.rtp_pipeline("10.0.0.7", 5000, "x264enc")
-    assert 'rtph264pay config-interval=1 pt=96 ! udpsink host="10.0.0.7" port=5000' in rtp
-    media = gst.rtsp_media_launch(6000)
-    assert media.startswith("( udpsrc") and "port=6000" in media and "name=pay0" in media
+@pytest.mark.parametrize("name, uri, expected", ROW_SAMPLES)
+def test_each_output_row_parses_its_uri_once_and_recognises_it(name, uri, expected):
+    parsed = outputs.OutputURI(uri)
+    fields = parsed.fields()
+    assert dict((key, fields[key]) for key in expected) == expected
+    assert outputs.scheme_for(parsed).name == name
+    assert [row.name for row in outputs.OUTPUTS if row.accepts(parsed)] == [name]
+
+
+def test_every_row_has_a_sample_and_the_rows_open_what_they_parsed(monkeypatch):
+    assert [name for name, _, _ in ROW_SAMPLES] == [row.name for row in outputs.OUTPUTS]
+    made, opened = [], []
+
+    class CountingURI(outputs.OutputURI):
+        __slots__ = ()
+
+        def __init__(self, uri):
+            made.append(uri)
+            outputs.OutputURI.__init__(self, uri)
+    monkeypatch.setattr(output_schemes, "OutputURI", CountingURI)
+    row = outputs.output_scheme("rtp")
+    monkeypatch.setattr(row, "open", lambda uri, options: opened.append((uri, options)))
+    outputs.open_output("rtp://10.0.0.7:5000", fps=12.0, bitrate_kbps=900)
+    assert made == ["rtp://10.0.0.7:5000"]
+    (uri, options), = opened
+    assert (uri.host, uri.port, options.fps, options.bitrate_kbps, options.flag) == (
+        "10.0.0.7", 5000, 12.0, 900, "--output")
+
+
+def test_output_help_lists_every_row(capsys):
+    text = outputs.output_help()
+    for row in outputs.OUTPUTS:
+        assert row.help in text
+    assert text.startswith("send the overlay to FILE.mp4|.mkv (H.264 through GStreamer")
+    assert text.endswith(" or rtsp://@:PORT/NAME (an RTSP server here); repeatable")
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert " ".join(text.split()) in shown  # run_camera --help prints it
+
+
+def test_save_video_is_the_video_file_row_whatever_the_extension(tmp_path):
+    """--save-video FILE.mp4 stays OpenCV's software writer, and its errors say --save-video."""
+    sink = outputs.open_output(str(tmp_path / "x.mp4"), 20.0, scheme="video-file",
+                               flag="--save-video", exists=ALL)
+    assert type(sink) is VideoSink and sink.flag == "--save-video"
+    sink.close()
+    with pytest.raises(NanosegError, match="^--save-video folder .* does not exist"):
+        outputs.open_output(str(tmp_path / "missing" / "x.mkv"), scheme="video-file",
+                            flag="--save-video")
 
 
 def test_uri_mistakes_are_one_line_errors(tmp_path):

@@ -30,7 +30,7 @@ def gstreamer_python_problem():
         gi.require_version("GstRtspServer", "1.0")
         from gi.repository import Gst, GstRtspServer  # noqa: F401
         import cv2
-        from edge.sources import opencv_has_gstreamer
+        from nanoseg.platform_info import opencv_has_gstreamer
     except (ImportError, ValueError) as exc:
         return "{}: {}".format(type(exc).__name__, exc)
     if not opencv_has_gstreamer():

@@ -25,7 +25,7 @@ def cv2_gstreamer_reason():
         import cv2
     except ImportError:
         return "cv2 is not importable in {}".format(sys.executable)
-    from edge.sources import opencv_has_gstreamer
+    from nanoseg.platform_info import opencv_has_gstreamer
     if not opencv_has_gstreamer():
         return ("this cv2 {} has no GStreamer (pip's opencv-python wheels are built without "
                 "it): run the gst tests with Debian's /usr/bin/python3 and apt's "
@@ -191,7 +191,7 @@ NVVIDCONV_TO_VIDEOFLIP = {0: "identity", 1: "90l", 2: "180", 3: "90r", 4: "horiz
 
 
 def csi_standin(pipeline, num_buffers=3, pattern="colors"):
-    """``pipeline`` (edge.sources.csi_pipeline's) with desktop elements for the Jetson ones.
+    """``pipeline`` (edge.gst.csi_pipeline's) with desktop elements for the Jetson ones.
 
     nvarguscamerasrc -> a live videotestsrc (``num_buffers`` frames; "colors" is static and
     different under every flip, unlike "smpte", whose first frame varies), NVMM caps -> system

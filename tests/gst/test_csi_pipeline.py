@@ -1,6 +1,6 @@
 """The CSI pipeline's caps chain, run for real with desktop stand-ins for the Jetson elements.
 
-edge.sources.csi_pipeline builds ``nvarguscamerasrc ! NVMM NV12 caps ! nvvidconv
+edge.gst.csi_pipeline builds ``nvarguscamerasrc ! NVMM NV12 caps ! nvvidconv
 flip-method=N ! BGRx caps ! videoconvert ! BGR ! appsink``. Here videotestsrc plays the
 camera and videoflip the nvvidconv rotation (tests/gst/gst_helpers.csi_standin); every caps
 filter stays the product's own, so a wrong output size for a flip method fails to negotiate
@@ -9,7 +9,7 @@ and cv2.VideoCapture does not open.
 import numpy as np
 import pytest
 
-from edge import sources
+from edge import gst
 from tests.gst.gst_helpers import csi_standin, psnr, requires_cv2_gstreamer
 
 pytestmark = pytest.mark.gst
@@ -42,7 +42,7 @@ def read_one_frame(pipeline):
 
 
 def test_standin_translation_keeps_every_caps_filter_and_maps_each_flip_method():
-    product = sources.csi_pipeline(2, 640, 480, 15, flip=5)
+    product = gst.csi_pipeline(2, 640, 480, 15, flip=5)
     standin = csi_standin(product, num_buffers=4)
     assert standin.startswith("videotestsrc is-live=true num-buffers=4 ")
     assert "video/x-raw, width=(int)640, height=(int)480, framerate=(fraction)15/1, " \
@@ -56,12 +56,12 @@ def test_standin_translation_keeps_every_caps_filter_and_maps_each_flip_method()
 
 @requires_cv2_gstreamer
 def test_every_flip_method_gives_the_size_and_orientation_nvvidconv_would():
-    upright = read_one_frame(csi_standin(sources.csi_pipeline(0, WIDTH, HEIGHT, 30, flip=0)))
+    upright = read_one_frame(csi_standin(gst.csi_pipeline(0, WIDTH, HEIGHT, 30, flip=0)))
     assert upright is not None and upright.shape == (HEIGHT, WIDTH, 3)
-    for flip in sources.FLIP_METHODS:
-        frame = read_one_frame(csi_standin(sources.csi_pipeline(0, WIDTH, HEIGHT, 30, flip)))
+    for flip in gst.FLIP_METHODS:
+        frame = read_one_frame(csi_standin(gst.csi_pipeline(0, WIDTH, HEIGHT, 30, flip)))
         assert frame is not None, "flip-method={}: the caps chain did not negotiate".format(flip)
-        expected = (WIDTH, HEIGHT) if flip in sources.TRANSPOSING_FLIPS else (HEIGHT, WIDTH)
+        expected = (WIDTH, HEIGHT) if flip in gst.TRANSPOSING_FLIPS else (HEIGHT, WIDTH)
         assert frame.shape == expected + (3,), flip
         scores = {m: psnr(frame, np.ascontiguousarray(f(upright)))
                   for m, f in NUMPY_FLIPS.items() if f(upright).shape == frame.shape}
@@ -72,6 +72,6 @@ def test_every_flip_method_gives_the_size_and_orientation_nvvidconv_would():
 @requires_cv2_gstreamer
 def test_a_caps_chain_with_the_wrong_output_size_does_not_open():
     """The check above can fail: output caps that do not match the rotation never negotiate."""
-    transposed = sources.csi_pipeline(0, WIDTH, HEIGHT, 30, flip=1)
+    transposed = gst.csi_pipeline(0, WIDTH, HEIGHT, 30, flip=1)
     wrong = transposed.replace("flip-method=1", "flip-method=0")
     assert read_one_frame(csi_standin(wrong)) is None

@@ -12,9 +12,11 @@ import subprocess
 import sys
 import time
 
+import cv2
 import pytest
 
-from edge import rtsp_probe, sources
+from edge import sources
+from edge.sources import rtsp_probe
 from nanoseg.errors import NanosegError
 from tests.gst.gst_helpers import (HERE, RtspServer, best_match, camvid_images,
                                    requires_rtsp_server, wait_until, write_video_frames)
@@ -104,7 +106,7 @@ def never_opened(*args):
 
 def test_a_wrong_password_is_one_line_naming_the_redacted_uri_and_the_fix(serve, monkeypatch):
     server = serve(user=USER, password=PASSWORD)
-    monkeypatch.setattr(sources.cv2, "VideoCapture", never_opened)
+    monkeypatch.setattr(cv2, "VideoCapture", never_opened)
     with pytest.raises(NanosegError) as wrong:
         sources.open_source(server.uri(USER, "not-it"))
     message = str(wrong.value)
@@ -130,7 +132,7 @@ def test_digest_credentials_open_the_stream_and_the_probe_answers_digest_too(ser
 
 def test_no_server_and_a_wrong_path_are_told_apart(serve, monkeypatch):
     server = serve()
-    monkeypatch.setattr(sources.cv2, "VideoCapture", never_opened)
+    monkeypatch.setattr(cv2, "VideoCapture", never_opened)
     with pytest.raises(NanosegError, match=r"no stream at /nope \(RTSP 404"):
         sources.open_source(server.uri(path="/nope"))
     port = server.port

@@ -1,4 +1,4 @@
-"""edge.rtsp_probe against a scripted RTSP camera on 127.0.0.1 (also under Python 3.6).
+"""edge.sources.rtsp_probe against a scripted RTSP camera on 127.0.0.1 (also under Python 3.6).
 
 The camera answers DESCRIBE like an IP camera: 401 with a Basic or Digest challenge until
 the right credentials come, 404 for another path. tests/gst/test_rtsp_source.py checks the
@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from edge import rtsp_probe
+from edge.sources import rtsp_probe
 from nanoseg.errors import NanosegError
 
 USER, PASSWORD, REALM, NONCE = "zoe7", "p@ss word", "IPCAM", "abc123"
@@ -183,7 +183,7 @@ def test_the_request_uri_is_the_uri_as_given(monkeypatch, uri, host, port):
 
 def test_the_debug_log_holds_no_query_token(camera, caplog):
     secret = location(camera) + "?token=s3cr3t-t0ken"
-    with caplog.at_level(logging.DEBUG, logger="edge.rtsp_probe"):
+    with caplog.at_level(logging.DEBUG, logger="edge.sources.rtsp_probe"):
         rtsp_probe.refusal(secret, USER, PASSWORD, timeout=5)
         rtsp_probe.refusal(secret, USER, PASSWORD, timeout=5, shown="rtsp://cam/live?token=***")
     assert "RTSP probe of 127.0.0.1:" in caplog.text and "token=***" in caplog.text

@@ -141,8 +141,9 @@ def describe(location, user=None, password=None, timeout=PROBE_TIMEOUT):
 def probe(location, user=None, password=None, timeout=PROBE_TIMEOUT, shown=None):
     """(RTSP status or None, a message for the error's tail or None) for ``location``.
 
-    ``location`` is the URI without credentials (edge.sources.split_credentials gives both);
-    ``shown`` the URI safe to log (edge.sources.redact_uri's: a query may hold a token).
+    ``location`` is the URI without credentials (edge.sources.uri.SourceURI's ``location``,
+    ``user`` and ``password``); ``shown`` the URI safe to log (its ``shown``: a query may
+    hold a token).
     Status None with a message: nothing RTSP answered; with None: the probe cannot tell
     (rtsps:// needs TLS). The message never names the user or the password.
     """

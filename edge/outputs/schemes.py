@@ -1,0 +1,94 @@
+"""The table of output schemes, like jetson-utils' videoOutput::Create: a URI -> a sink.
+
+Each row: a name, the form errors list, the ``--output`` help text, how it recognises a
+parsed :class:`~edge.outputs.uri.OutputURI` and the function that opens its sink. The rows'
+tests never overlap; their order is the order of the help text. Adding an output = one
+module (``accepts(uri)`` and ``open(uri, options)``) + one row.
+"""
+from edge import gst
+from edge.outputs import files, rtp, rtsp
+from edge.outputs.uri import OutputURI
+from edge.outputs.writer import OUTPUT_FLAG
+from nanoseg.errors import NanosegError
+
+
+class OutputScheme(object):
+    """One row: ``accepts(uri) -> bool`` and ``open(uri, options) -> Sink``."""
+
+    __slots__ = ("name", "form", "help", "accepts", "open")
+
+    def __init__(self, name, form, help_text, accepts, opener):
+        self.name = name
+        self.form = form
+        self.help = help_text
+        self.accepts = accepts
+        self.open = opener
+
+
+class OutputOptions(object):
+    """What the output flags ask of every sink: frame rate, H.264 bitrate, the element lookup
+    (tests inject one) and the flag the user gave (errors name it)."""
+
+    __slots__ = ("fps", "bitrate_kbps", "exists", "flag")
+
+    def __init__(self, fps=30.0, bitrate_kbps=gst.DEFAULT_BITRATE_KBPS,
+                 exists=gst.element_exists, flag=OUTPUT_FLAG):
+        self.fps = fps
+        self.bitrate_kbps = bitrate_kbps
+        self.exists = exists
+        self.flag = flag
+
+
+OUTPUTS = (
+    OutputScheme("h264-file", "FILE.mp4 or FILE.mkv (H.264)",
+                 "FILE.mp4|.mkv (H.264 through GStreamer: the hardware encoder on a Jetson)",
+                 files.is_h264_file, files.open_h264_file),
+    OutputScheme("video-file", "another video file (OpenCV's writer)",
+                 "another video file (OpenCV's software writer)",
+                 files.is_video_file, files.open_video_file),
+    OutputScheme("rtp", "rtp://HOST:PORT", "rtp://HOST:PORT (H.264 over UDP)",
+                 rtp.accepts, rtp.open_rtp),
+    OutputScheme("rtsp", "rtsp://@:PORT/NAME", "rtsp://@:PORT/NAME (an RTSP server here)",
+                 rtsp.accepts, rtsp.open_rtsp),
+)
+OUTPUT_FORMS = tuple(row.form for row in OUTPUTS)
+
+
+def output_help():
+    """run_camera's ``--output`` help, one phrase per row."""
+    phrases = [row.help for row in OUTPUTS]
+    return "send the overlay to {} or {}; repeatable".format(", ".join(phrases[:-1]),
+                                                            phrases[-1])
+
+
+def output_scheme(name):
+    """The row called ``name``."""
+    for row in OUTPUTS:
+        if row.name == name:
+            return row
+    raise KeyError(name)
+
+
+def scheme_for(uri):
+    """The row for a parsed ``uri``; one-line errors for what no row takes."""
+    for row in OUTPUTS:
+        if row.accepts(uri):
+            return row
+    if uri.scheme == "file":
+        raise NanosegError("--output {} has no extension: name a .mp4 or .mkv file, or use "
+                           "one of: {}".format(uri.text, "; ".join(OUTPUT_FORMS)))
+    raise NanosegError("--output {}: unknown kind; use one of: {}".format(
+        uri.text, "; ".join(OUTPUT_FORMS)))
+
+
+def open_output(uri, fps=30.0, bitrate_kbps=gst.DEFAULT_BITRATE_KBPS,
+                exists=gst.element_exists, scheme=None, flag=OUTPUT_FLAG):
+    """The sink for one output ``uri``, parsed here once.
+
+    ``scheme`` names the row to use instead of recognising one (``--save-video FILE`` is
+    the "video-file" row whatever the extension: OpenCV's writer); ``flag`` is the option
+    the user gave, for the errors.
+    """
+    parsed = OutputURI(uri)
+    row = output_scheme(scheme) if scheme is not None else scheme_for(parsed)
+    return row.open(parsed, OutputOptions(fps, bitrate_kbps, exists, flag))
