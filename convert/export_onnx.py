@@ -191,13 +191,15 @@ def load_golden_images(contract, data=None, layout=None, split="val", count=8, c
     dataset_for: same root, layout, classes and the split saved in ``bundle_dir``'s split.csv),
     so golden images are validation images the model never trained on.
     """
+    from nanoseg.datasets import DatasetRecipe
     from nanoseg.evaluation import dataset_for
-    if classes is None and not contract.extra.get("dataset", {}).get("classes_arg"):
+    recipe = DatasetRecipe.of(contract)
+    if classes is None and not recipe.classes_arg:
         classes = contract.class_names[1:]  # the model's classes, in label order
     dataset = dataset_for(contract, data, layout, split, classes, bundle_dir=bundle_dir)
     if len(dataset) == 0:
         raise NanosegError("the {} split of {} is empty: pick another --split".format(
-            split, data or contract.extra.get("dataset", {}).get("root")))
+            split, data or recipe.root))
     indices = sorted(set(np.linspace(0, len(dataset) - 1, min(count, len(dataset)))
                          .round().astype(int).tolist()))
     return [(dataset.samples[i].name, dataset.load(i)[0]) for i in indices]

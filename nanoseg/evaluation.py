@@ -6,16 +6,15 @@ preprocessing, i.e. the edge's) and the numbers from ``nanoseg.metrics``. Tensor
 Python 3.6, so the Jetson (convert/validate.py) scores with the same samples.
 """
 import logging
-import os
 
 import numpy as np
 
+from nanoseg.datasets import LAYOUT_NAMES, SPLITS, DatasetRecipe
 from nanoseg.preprocess import preprocess_image, probabilities_to_labels, resize_mask
 from nanoseg.errors import NanosegError
 from nanoseg.metrics import MetricAccumulator
 
 LOG = logging.getLogger(__name__)
-SPLITS = ("train", "val", "test", "all")
 
 
 def iterate_validation(segmentation_dataset, contract):
@@ -68,11 +67,10 @@ def add_dataset_args(parser, title, split_help="which split to score"):
     One group for every CLI that reads a bundle's dataset (evaluate, export_onnx, validate);
     :func:`dataset_for` turns the parsed values into a dataset.
     """
-    from nanoseg.readers import LAYOUTS
     group = parser.add_argument_group(title)
     group.add_argument("--data", default=None,
                        help="dataset root (default: the one the bundle was trained on)")
-    group.add_argument("--layout", default=None, choices=LAYOUTS,
+    group.add_argument("--layout", default=None, choices=LAYOUT_NAMES,
                        help="dataset layout (default: the training layout)")
     group.add_argument("--split", default="val", choices=SPLITS, help=split_help)
     group.add_argument("--classes", nargs="+", default=None,
@@ -85,48 +83,18 @@ def dataset_for(contract, data=None, layout=None, split="val", classes=None,
                 bundle_dir=None):
     """Open the evaluation data; by default the dataset and split the bundle was trained on.
 
-    On the training dataset (``data`` not given) the split comes from the bundle's
-    ``split.csv`` when ``bundle_dir`` has one, so images added to the folder since training
-    never move training images into validation; otherwise (other data, a moved bundle) the
-    seeded split is rebuilt from the contract's seed and fraction. The classes must be the
-    contract's, in the same order, or the IoU would be scored against the wrong labels.
+    The contract's :class:`~nanoseg.datasets.DatasetRecipe` opens it (the split saved in
+    ``bundle_dir``'s split.csv on the training data, the seeded split otherwise). The classes
+    must be the contract's, in the same order, or the IoU would be scored against the wrong
+    labels.
     """
-    from nanoseg.readers import open_dataset
-    info = contract.extra.get("dataset", {})
-    on_training_data = not data
-    data = data or info.get("root")
-    layout = layout or info.get("layout")
-    if not data or not layout:
-        raise NanosegError("the bundle does not record its dataset: pass --data and --layout")
-    classes = classes if classes is not None else info.get("classes_arg")
-    same_folders = on_training_data and layout == info.get("layout")
-    options = dict(split=split, classes=classes, val_fraction=info.get("val_fraction", 0.2),
-                   seed=info.get("seed", 0),
-                   mask_invert=bool(info.get("mask_invert")) and layout in ("flat", "csv"),
-                   images_dir=info.get("images_dir") if same_folders else None,
-                   masks_dir=info.get("masks_dir") if same_folders else None)
-    split_csv = _saved_split(bundle_dir, info) if same_folders else None
-    dataset = None
-    if split_csv and layout in ("flat", "csv"):
-        try:
-            dataset = open_dataset(data, layout, split_csv=split_csv, **options)
-        except NanosegError as exc:     # e.g. the bundle moved: its relative paths broke
-            LOG.warning("cannot use the saved split %s (%s): rebuilding the seeded split",
-                        split_csv, exc)
-    if dataset is None:
-        dataset = open_dataset(data, layout, **options)
+    recipe = DatasetRecipe.of(contract)
+    dataset = recipe.open(split, data, layout, classes, bundle_dir)
     if [n.lower() for n in dataset.class_names] != [n.lower() for n in contract.class_names[1:]]:
         raise NanosegError("dataset {} has classes {} but the bundle's model predicts {}: pass "
-                           "--classes {}".format(data, dataset.class_names,
+                           "--classes {}".format(data or recipe.root, dataset.class_names,
                                                  contract.class_names[1:],
                                                  " ".join(contract.class_names[1:])))
     return dataset
 
 
-
-def _saved_split(bundle_dir, info):
-    """The bundle's split.csv, if training wrote one."""
-    if not bundle_dir or not info.get("split_csv"):
-        return None
-    path = os.path.join(str(bundle_dir), info["split_csv"])
-    return path if os.path.isfile(path) else None

@@ -22,7 +22,7 @@ from train.backbones import backbone_names, normalization_for, resolve_normaliza
 
 from nanoseg.evaluation import iterate_validation  # noqa: E402
 from train.pipeline import Dataset, make_tf_dataset  # noqa: E402
-from nanoseg.readers import SegmentationDataset, open_dataset  # noqa: E402
+from nanoseg.datasets import SegmentationDataset, open_dataset  # noqa: E402
 
 SIZE = (96, 128)  # (H, W): not square, so a swapped width/height cannot pass
 NUM_IMAGES = 4

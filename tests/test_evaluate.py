@@ -136,7 +136,7 @@ def _names(dataset):
 def test_dataset_for_reads_the_bundles_saved_split_and_folders(tmp_path, caplog):
     """By default the evaluation split is the one training saved (split.csv), even after
     images were added to the folder, with the --images-dir/--masks-dir it trained with."""
-    from nanoseg.readers import open_dataset, write_split_csv
+    from nanoseg.datasets import open_dataset, write_split_csv
     data, bundle = str(tmp_path / "data"), tmp_path / "bundle"
     _tiny_flat_dataset(data)
     bundle.mkdir()

@@ -20,7 +20,7 @@ import tensorflow as tf  # noqa: E402
 from nanoseg.evaluation import iterate_validation  # noqa: E402
 from train.pipeline import (Dataloader, Dataset, encode_target, make_tf_dataset,  # noqa
                             nanoseg_error_from, pipeline_parallelism)
-from nanoseg.readers import SegmentationDataset, open_dataset  # noqa: E402
+from nanoseg.datasets import SegmentationDataset, open_dataset  # noqa: E402
 
 SIZE = (64, 96)
 NUM_IMAGES = 10

@@ -40,7 +40,7 @@ PARITY_IMAGES = 8
 def training_inputs(nails_dir, contract, names):
     """(RGB image, x) per name through the training side: reader + train.pipeline.load_sample."""
     from train.pipeline import load_sample
-    from nanoseg.readers import open_dataset
+    from nanoseg.datasets import open_dataset
     dataset = open_dataset(nails_dir, "flat", split="all", classes=["nail"])
     index = {sample.name: i for i, sample in enumerate(dataset.samples)}
     pairs = []

@@ -94,7 +94,7 @@ def test_unknown_source_lists_the_accepted_forms(tmp_path):
 
 def test_nested_folder_order_is_the_training_readers_order(nails_dir, tmp_path):
     """'a-b/x' sorts before 'a/x' as a string ('-' < '/'): edge and readers must agree."""
-    from nanoseg import readers
+    from nanoseg.datasets import pairing
     folder = tmp_path / "frames"
     image = sorted(os.listdir(os.path.join(nails_dir, "images")))[0]
     for relative in ("a/x", "a-b/x", "a.b/y", "a/b/z", "ab"):
@@ -102,7 +102,7 @@ def test_nested_folder_order_is_the_training_readers_order(nails_dir, tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(os.path.join(nails_dir, "images", image), str(path))
     frames = drain(sources.open_source(str(folder)))
-    assert [f.name for f in frames] == sorted(readers._list_by_key(str(folder)))
+    assert [f.name for f in frames] == sorted(pairing.list_by_key(str(folder)))
     assert [f.name for f in frames] == ["a-b/x", "a.b/y", "a/b/z", "a/x", "ab"]
 
 

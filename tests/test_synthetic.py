@@ -14,7 +14,7 @@ from nanoseg.preprocess import preprocess_image, resize_mask
 from nanoseg.errors import NanosegError
 from tools import synthetic
 from train import keras_env
-from nanoseg.readers import open_dataset
+from nanoseg.datasets import open_dataset
 from tools.synthetic import make_synthetic_dataset, make_synthetic_video
 from tests.video_helpers import decode_frames
 

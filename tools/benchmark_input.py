@@ -30,7 +30,7 @@ from nanoseg.normalization import NORMALIZATIONS, Normalization  # noqa: E402
 from nanoseg.preprocess import IMAGE_READ_FLAGS, resize_image  # noqa: E402
 from train import keras_env  # noqa: E402
 from train.model import DEFAULT_BACKBONE, DEFAULT_SIZE  # noqa: E402
-from nanoseg.readers import LAYOUTS, open_dataset  # noqa: E402
+from nanoseg.datasets import LAYOUT_NAMES, open_dataset  # noqa: E402
 
 LOG = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def parse_args(argv=None):
     parser = make_parser("Measure the training input pipeline (images/s) against a bare "
                          "cv2 decode+resize loop and print a Markdown table.")
     parser.add_argument("--data", required=True, help="dataset root folder")
-    parser.add_argument("--layout", default="flat", choices=LAYOUTS, help="dataset layout")
+    parser.add_argument("--layout", default="flat", choices=LAYOUT_NAMES, help="dataset layout")
     parser.add_argument("--classes", nargs="*", default=None,
                         help="classes to read (layout-specific, as for train/train.py)")
     parser.add_argument("--size", nargs=2, type=int, default=list(DEFAULT_SIZE),

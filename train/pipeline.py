@@ -14,7 +14,7 @@ proves it bit for bit).
   ``tf.distribute``, batch and prefetch.
 
 A ``segmentation_dataset`` is anything with ``len()`` and ``load(index) -> (rgb uint8
-HxWx3, labels uint8 HxW)``, i.e. ``nanoseg.readers.SegmentationDataset``.
+HxWx3, labels uint8 HxW)``, i.e. ``nanoseg.datasets.SegmentationDataset``.
 Import after ``train.keras_env.prepare()``.
 """
 import logging

@@ -20,6 +20,7 @@ import warnings
 from nanoseg import cli
 from nanoseg import bundle as names
 from nanoseg.bundle import TRAIN_LOG
+from nanoseg.datasets import LAYOUT_NAMES, layout_row, layouts_with
 from nanoseg.errors import NanosegError
 from nanoseg.normalization import NORMALIZATION_CHOICES
 from train.model import DEFAULT_BACKBONE, DEFAULT_SIZE  # no TensorFlow on import
@@ -27,6 +28,18 @@ from train.model import DEFAULT_BACKBONE, DEFAULT_SIZE  # no TensorFlow on impor
 LOG = logging.getLogger(__name__)
 
 STRATEGIES = ("default", "mirrored", "multiworker")
+# Data flags that only some layouts take: (flag, the capability of nanoseg.datasets.LAYOUTS
+# that allows it, why the other layouts refuse it; {layouts} are those that take it).
+LAYOUT_FLAGS = (
+    ("--mask-invert", "binary_masks", "is for binary masks ({layouts}); {layout} masks hold "
+                                      "class ids"),
+    ("--split-csv", "seeded_split", "is for {layouts} datasets without a split; {layout} "
+                                    "datasets come with train/val lists"),
+    ("--images-dir", "folders", "names the images folder of a {layouts} dataset; {layout} "
+                                "datasets find their images themselves"),
+    ("--masks-dir", "folders", "names the masks folder of a {layouts} dataset; {layout} "
+                               "datasets find their masks themselves"),
+)
 
 
 # -- the CLI ------------------------------------------------------------------------------
@@ -35,8 +48,8 @@ def parse_args(argv=None):
                              "(model.h5, contract.json, logs, curves, evaluation).")
     data = parser.add_argument_group("data")
     data.add_argument("--data", required=True, help="dataset root folder (or CSV for csv)")
-    data.add_argument("--layout", required=True, choices=["flat", "camvid", "voc", "csv"],
-                      help="dataset layout (see nanoseg/readers.py)")
+    data.add_argument("--layout", required=True, choices=LAYOUT_NAMES,
+                      help="dataset layout (see nanoseg/datasets/layouts.py)")
     data.add_argument("--classes", nargs="+", default=None,
                       help="classes to learn, in label order (flat binary masks: one name "
                            "or name=id pairs; camvid/voc: class names). Default: all")
@@ -107,18 +120,22 @@ def check_args(args):
             args.val_fraction))
     if not 0.0 < args.bn_momentum < 1.0:
         raise NanosegError("--bn-momentum must be in (0, 1), got {}".format(args.bn_momentum))
-    if args.mask_invert and args.layout in ("camvid", "voc"):
-        raise NanosegError("--mask-invert is for binary masks (flat/csv); {} masks hold class "
-                           "ids".format(args.layout))
-    if args.split_csv and args.layout in ("camvid", "voc"):
-        raise NanosegError("--split-csv is for flat/csv datasets without a split; {} "
-                           "datasets come with train/val lists".format(args.layout))
+    check_layout_flags(args)
     if args.resume and args.strategy == "multiworker":
         # Only the chief holds <out>.partial: the other workers would start from fresh
         # weights at epoch 0 while the chief resumes, and the collectives would hang.
         raise NanosegError("--resume is not supported with --strategy multiworker (only the "
                            "chief has the checkpoint): rerun without --resume, or resume on "
                            "one machine with --strategy mirrored")
+
+
+def check_layout_flags(args):
+    """A data flag the layout does not take is an error, not silently ignored."""
+    row = layout_row(args.layout)
+    for flag, capability, why in LAYOUT_FLAGS:
+        if getattr(args, flag[2:].replace("-", "_")) and not getattr(row, capability):
+            raise NanosegError("{} {}".format(flag, why.format(
+                layouts="/".join(layouts_with(capability)), layout=args.layout)))
 
 
 def main(args):
@@ -135,7 +152,7 @@ def main(args):
 # -- the run ------------------------------------------------------------------------------
 def open_datasets(args):
     """(train, val) SegmentationDatasets with the same classes and a reproducible split."""
-    from nanoseg.readers import open_dataset
+    from nanoseg.datasets import open_dataset
     common = dict(classes=args.classes, images_dir=args.images_dir, masks_dir=args.masks_dir,
                   val_fraction=args.val_fraction, seed=args.seed, split_csv=args.split_csv,
                   mask_invert=args.mask_invert)
@@ -149,7 +166,7 @@ def log_binary_class(dataset, mask_invert):
     A class covering most pixels usually means the masks mark the object dark (or the
     background bright): --mask-invert flips that, and the log says so before training.
     """
-    from nanoseg.readers import binary_class_summary
+    from nanoseg.datasets import binary_class_summary
     text, share = binary_class_summary(dataset)
     if text is None:
         return
@@ -534,7 +551,7 @@ def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_
     from train.model import compile_model, predict_probabilities
     from nanoseg.evaluation import iterate_validation
     from train.plots import plot_curves
-    from nanoseg.readers import write_split_csv
+    from nanoseg.datasets import DatasetRecipe, write_split_csv
     compile_model(model, contract, args.lr)      # so model.h5 records loss and metrics
     with warnings.catch_warnings():   # h5 is deliberate: tf2onnx and TF 2.x all read it
         warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")
@@ -556,12 +573,6 @@ def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_
     contract.artifacts = {name: {"sha256": sha256_file(os.path.join(work_dir, name))}
                           for name in (names.MODEL_H5, names.WEIGHTS_H5)}
     contract.extra = {
-        "dataset": {"root": os.path.abspath(args.data), "layout": args.layout,
-                    "classes_arg": args.classes, "images_dir": args.images_dir,
-                    "masks_dir": args.masks_dir, "mask_invert": bool(args.mask_invert),
-                    "val_fraction": args.val_fraction,
-                    "seed": args.seed, "train_images": len(train_set),
-                    "val_images": len(val_set), "split_csv": names.SPLIT_CSV},
         "train_args": dict((k, v) for k, v in vars(args).items()),
         "precision": "mixed_float16" if args.mixed_precision else "float32",
         "saved_precision": "float32",
@@ -569,6 +580,11 @@ def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_
         "keras_val_iou": keras_val_iou(log_path),
         "val_miou": report["miou"],
     }
+    DatasetRecipe(root=os.path.abspath(args.data), layout=args.layout, classes_arg=args.classes,
+                  images_dir=args.images_dir, masks_dir=args.masks_dir,
+                  mask_invert=bool(args.mask_invert), val_fraction=args.val_fraction,
+                  seed=args.seed, train_images=len(train_set), val_images=len(val_set),
+                  split_csv=names.SPLIT_CSV).store(contract)
     save_contract(contract, os.path.join(work_dir, CONTRACT_JSON))
 
 
