@@ -525,3 +525,50 @@ def test_compare_backbones_table_rounds_fps_once_from_unrounded_times():
     line = [l for l in table.splitlines() if l.startswith("| efficientnetb0")][0]
     assert line.endswith("| 19.9 | 40-80 (25-13) |"), line
     assert "| 637 | skipped |" in line
+
+
+# -- quoted repository paths -----------------------------------------------------------------
+# A word in inline code or a fenced block whose first folder is one of the repository's names
+# a file or folder of the repository (a trailing "/" a folder), so it must exist: the pages
+# cannot drift from the tree. User paths (`bundles/nails`, `demo_out/...`) start elsewhere;
+# placeholders (`tests/test_<module>.py`) are not checked.
+REPO_FOLDERS = ("nanoseg", "edge", "convert", "train", "tools", "jetson", "examples", "tests",
+                "docs", ".ci")
+# Dataset paths in the docs' examples that start with a split folder named like train/.
+USER_PATHS = ("train/images/a.jpg", "train/masks/a.jpg", "train/val")
+PLACEHOLDER = re.compile(r"[<>{}$]|\.\.\.")
+
+
+def quoted_repo_paths(markdown):
+    """Every word of the page's code (fenced and inline) that names a repository path."""
+    paths = []
+    for match in CODE.finditer(markdown):
+        code = match.group("block") if match.group("block") is not None else match.group("span")
+        for word in code.split():
+            word = re.sub(r"'s$", "", word.strip("\"'`(),;:"))
+            if word.split("/", 1)[0] in REPO_FOLDERS and "/" in word \
+                    and not PLACEHOLDER.search(word) and word not in USER_PATHS:
+                paths.append(word)
+    return paths
+
+
+def missing_paths(markdown):
+    """The quoted repository paths with no such file or folder (globs must match one)."""
+    return sorted(set(path for path in quoted_repo_paths(markdown)
+                      if not glob.glob(os.path.join(ROOT, path))))
+
+
+@pytest.mark.parametrize("path", all_markdown(), ids=relative)
+def test_quoted_repository_paths_exist(path):
+    assert missing_paths(read(path)) == []
+
+
+def test_path_checker_sees_a_moved_file_and_a_missing_folder():
+    page = ("The table is `SCHEMES` in `edge/sources/schemes.py`, one module per scheme in\n"
+            "`edge/sources/`; `edge/sources.py` and `nanoseg/readers/` are gone, and\n"
+            "`edge/gst.py/` is a file, not a folder. `jetson/*.sh`, `tests/test_<module>.py`,\n"
+            "`bundles/nails`, `demo_out/summary.md`.\n\n"
+            "```bash\npython3 train/gone.py --out runs/x  # convert/validate.py's report\n```\n")
+    assert missing_paths(page) == ["edge/gst.py/", "edge/sources.py", "nanoseg/readers/",
+                                   "train/gone.py"]
+    assert "jetson/*.sh" in quoted_repo_paths(page)
