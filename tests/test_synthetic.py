@@ -19,7 +19,7 @@ from tools.synthetic import make_synthetic_dataset, make_synthetic_video
 from tests.video_helpers import decode_frames
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "train", "make_synthetic.py")
+SCRIPT = os.path.join(ROOT, "tools", "make_synthetic.py")
 
 
 def _files(folder):

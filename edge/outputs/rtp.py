@@ -5,7 +5,7 @@ from nanoseg.errors import NanosegError
 
 
 class RtpSink(GstWriterSink):
-    """H.264 RTP (payload 96) over UDP to ``host:port``; receivers need the caps (see README)."""
+    """H.264 RTP (payload 96) over UDP to ``host:port``; receivers need the caps (docs/camera.md)."""
 
     def __init__(self, host, port, fps=30.0, encoder=None,
                  bitrate_kbps=gst.DEFAULT_BITRATE_KBPS, description=None):
