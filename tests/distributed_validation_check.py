@@ -30,7 +30,7 @@ def main(nails_dir, count):
     from train.model import compile_model
     from train.pipeline import WrapAroundPadding, make_tf_dataset
     from nanoseg.datasets import SegmentationDataset, open_dataset
-    from train.train import validation_input
+    from train.distribute import validation_input
     full = open_dataset(nails_dir, "flat", split="all", classes=["nail"])
     val_set = SegmentationDataset(full.samples[:count], full.class_names, full.source_ids,
                                   None, full.mask_decoder)

@@ -16,7 +16,7 @@ from nanoseg.contract import load_contract
 from nanoseg.files import sha256_file
 from nanoseg.errors import NanosegError
 from tests.train_helpers import train_args
-from train import bundle_io
+from train import bundle_io, callbacks
 from train import train as train_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -259,14 +259,14 @@ def test_callbacks_run_in_the_order_resume_and_the_lr_column_need(tmp_path):
     """Keras calls callbacks in list order: the plateau callback must precede the CSV logger
     (it adds "lr" to the logs) and the resume state must follow both counted callbacks."""
     import tensorflow as tf
-    callbacks = train_cli.make_callbacks(str(tmp_path), {"contract": {}, "mask_invert": False},
-                                         False, 4, 0)
-    kinds = [type(c).__name__ for c in callbacks]
+    made = callbacks.make_callbacks(str(tmp_path), {"contract": {}, "mask_invert": False},
+                                    False, 4, 0)
+    kinds = [type(c).__name__ for c in made]
     assert kinds[0] == "ModelCheckpoint" and kinds[-1] == "ResumeState"
     position = {kind: kinds.index(kind) for kind in kinds}
     assert position["ReduceLROnPlateau"] < position["CSVLogger"]
     assert position["EarlyStopping"] < position["ResumeState"]
-    assert isinstance(callbacks[position["ReduceLROnPlateau"]],
+    assert isinstance(made[position["ReduceLROnPlateau"]],
                       tf.keras.callbacks.ReduceLROnPlateau)
 
 
@@ -286,10 +286,10 @@ def test_resume_restores_plateau_counters_after_keras_resets_them():
     before["early_stopping"].wait, before["early_stopping"].best = 3, 0.25
     before["reduce_lr"].wait, before["reduce_lr"].cooldown_counter = 1, 2
     before["reduce_lr"].best = 0.5
-    saved = json.loads(json.dumps(train_cli.callback_counters(before)))   # as the state file
+    saved = json.loads(json.dumps(callbacks.callback_counters(before)))   # as the state file
 
     after = fresh()
-    resume = train_cli.resume_state_callback("unused", None, {}, after, saved)
+    resume = callbacks.resume_state_callback("unused", None, {}, after, saved)
     for callback in list(after.values()) + [resume]:    # Keras' order: resume comes last
         callback.on_train_begin()
     assert (after["early_stopping"].wait, after["early_stopping"].best) == (3, 0.25)
@@ -298,7 +298,7 @@ def test_resume_restores_plateau_counters_after_keras_resets_them():
 
     untouched = fresh()              # an infinite best is saved as None and left alone
     untouched["early_stopping"].on_train_begin()
-    train_cli.restore_callback_counters(untouched, {"early_stopping": {"best": None}})
+    callbacks.restore_callback_counters(untouched, {"early_stopping": {"best": None}})
     assert untouched["early_stopping"].best == np.inf
 
 

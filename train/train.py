@@ -11,7 +11,6 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     import os, sys  # noqa: E401
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-import json
 import logging
 import os
 import sys
@@ -19,15 +18,16 @@ import warnings
 
 from nanoseg import cli
 from nanoseg import bundle as names
-from nanoseg.bundle import TRAIN_LOG
 from nanoseg.datasets import LAYOUT_NAMES, layout_row, layouts_with
 from nanoseg.errors import NanosegError
 from nanoseg.normalization import NORMALIZATION_CHOICES
+from train.callbacks import make_callbacks, run_identity
+from train.distribute import (STRATEGIES, check_validation_size, cluster_info, distributed_data,
+                              make_strategy, steps_for, validation_input)
 from train.model import DEFAULT_BACKBONE, DEFAULT_SIZE  # no TensorFlow on import
 
 LOG = logging.getLogger(__name__)
 
-STRATEGIES = ("default", "mirrored", "multiworker")
 # Data flags that only some layouts take: (flag, the capability of nanoseg.datasets.LAYOUTS
 # that allows it, why the other layouts refuse it; {layouts} are those that take it).
 LAYOUT_FLAGS = (
@@ -192,183 +192,6 @@ def make_contract(dataset, args):
                            backbone=args.backbone, **dataset.contract_classes())
 
 
-def make_strategy(name):
-    """The tf.distribute strategy (create it before any other TensorFlow op)."""
-    import tensorflow as tf
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    config = os.environ.get("TF_CONFIG")
-    if not config:
-        raise NanosegError("--strategy multiworker needs TF_CONFIG (the cluster and this "
-                           "worker's task), e.g. {\"cluster\": {\"worker\": [\"host1:12345\", "
-                           "\"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}")
-    try:
-        json.loads(config)["cluster"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise NanosegError("TF_CONFIG is not valid JSON with a \"cluster\" ({})".format(exc))
-    return tf.distribute.MultiWorkerMirroredStrategy()
-
-
-def cluster_info(strategy):
-    """(number of input pipelines = workers, is_chief) for any strategy."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return 1, True
-    spec = resolver.cluster_spec().as_dict()
-    workers = sum(len(spec.get(kind, [])) for kind in ("chief", "worker"))
-    task_type, task_id = resolver.task_type, resolver.task_id
-    is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0
-                                        and "chief" not in spec)
-    return max(1, workers), is_chief
-
-
-def steps_for(num_samples, global_batch, pipelines, what):
-    """Full global batches every worker can take (the smallest shard decides)."""
-    steps = (num_samples // pipelines) // max(1, global_batch // pipelines)
-    if steps < 1:
-        raise NanosegError("the {} split has {} images, fewer than one global batch of {} "
-                           "(--batch x replicas): lower --batch or add images".format(
-                               what, num_samples, global_batch))
-    return steps
-
-
-def check_validation_size(num_samples, pipelines):
-    """Validation scores every image in batches of any size; each worker needs one image."""
-    if num_samples < pipelines:
-        raise NanosegError("the validation split has {} images, fewer than the {} workers "
-                           "that each score a share of it: add validation images (or a "
-                           "larger --val-fraction)".format(num_samples, pipelines))
-
-
-def distributed_data(strategy, dataset, contract, global_batch, augment, shuffle, seed,
-                     drop_remainder=True):
-    """Per-worker sharded, per-replica batched input through an InputContext.
-
-    Training drops the incomplete batch (static shapes, equal steps on every replica);
-    validation goes through :func:`validation_input`, which scores every image.
-    """
-    from train.pipeline import make_tf_dataset
-
-    def dataset_fn(input_context):
-        return make_tf_dataset(dataset, contract, global_batch, augment, shuffle, seed,
-                               input_context=input_context, drop_remainder=drop_remainder)
-
-    return strategy.distribute_datasets_from_function(dataset_fn)
-
-
-def validation_input(strategy, val_set, contract, global_batch, pipelines, seed):
-    """(distributed validation data, steps) that score every validation image.
-
-    Keras needs the step count of a distributed dataset: every batch, the last incomplete
-    one included. One replica takes that incomplete batch as it is: each image counts
-    once. Several replicas or workers must each get a full batch of static shape, so the
-    last global batch is filled with the split's first images again
-    (:class:`train.pipeline.WrapAroundPadding`).
-    """
-    steps = -(-len(val_set) // global_batch)
-    if strategy.num_replicas_in_sync * pipelines == 1:
-        return distributed_data(strategy, val_set, contract, global_batch, None, False, seed,
-                                drop_remainder=False), steps
-    from train.pipeline import WrapAroundPadding
-    padded = WrapAroundPadding(val_set, steps * global_batch)
-    if len(padded) > len(val_set):
-        LOG.info("validation: %d images in %d global batches of %d; the last batch repeats "
-                 "%d of them so that every replica gets a full batch", len(val_set), steps,
-                 global_batch, len(padded) - len(val_set))
-    return distributed_data(strategy, padded, contract, global_batch, None, False, seed,
-                            drop_remainder=True), steps
-
-
-def make_callbacks(work_dir, state, resume, patience, verbose):
-    """Checkpoint (val_loss, min), TensorBoard, CSV log, early stop, LR on plateau, resume."""
-    import tensorflow as tf
-    from train import bundle_io
-    best = tf.keras.callbacks.ModelCheckpoint(
-        bundle_io.checkpoint_path(work_dir, names.BEST_WEIGHTS), monitor="val_loss",
-        mode="min", save_best_only=True, save_weights_only=True, verbose=int(verbose > 0),
-        initial_value_threshold=state.get("best"))
-    early_stop = tf.keras.callbacks.EarlyStopping(monitor="val_loss", mode="min",
-                                                  patience=patience, verbose=int(verbose > 0))
-    reduce_lr = tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", mode="min",
-                                                     factor=0.5, patience=max(1, patience // 2),
-                                                     verbose=int(verbose > 0))
-    # Order matters: Keras calls callbacks in list order. ReduceLROnPlateau adds the epoch's
-    # learning rate to the logs, so it precedes the CSV logger (an "lr" column); the resume
-    # state comes last (see resume_state_callback).
-    return [
-        best,
-        early_stop,
-        reduce_lr,
-        tf.keras.callbacks.TensorBoard(os.path.join(work_dir, names.LOGS_DIR),
-                                       write_graph=False, profile_batch=0),
-        tf.keras.callbacks.CSVLogger(os.path.join(work_dir, TRAIN_LOG), append=resume),
-        resume_state_callback(work_dir, best, run_identity(state),
-                              {"early_stopping": early_stop, "reduce_lr": reduce_lr},
-                              state.get("counters")),
-    ]
-
-
-# The plateau counters of these callbacks: without them a resumed run would wait a full
-# patience again before stopping or lowering the rate (the rate itself is an optimizer
-# variable and comes back with the checkpoint).
-COUNTER_ATTRIBUTES = ("wait", "best", "cooldown_counter")
-
-
-def callback_counters(callbacks):
-    """{name: {attribute: value}} of the plateau counters, JSON-ready (inf kept as None)."""
-    counters = {}
-    for name, callback in callbacks.items():
-        values = {}
-        for attribute in COUNTER_ATTRIBUTES:
-            if hasattr(callback, attribute):
-                value = float(getattr(callback, attribute))
-                values[attribute] = value if abs(value) != float("inf") else None
-        counters[name] = values
-    return counters
-
-
-def restore_callback_counters(callbacks, counters):
-    """Put saved counters back (call after the callbacks' own on_train_begin reset them)."""
-    for name, values in (counters or {}).items():
-        callback = callbacks.get(name)
-        for attribute, value in values.items():
-            if callback is None or value is None or not hasattr(callback, attribute):
-                continue
-            kind = float if attribute == "best" else int
-            setattr(callback, attribute, kind(value))
-
-
-def resume_state_callback(work_dir, best_checkpoint, extra, counted=None, counters=None):
-    """Every epoch: weights + optimizer (TF checkpoint), the epoch count and the plateau
-    counters of ``counted`` callbacks, for --resume; restores ``counters`` at train begin.
-
-    It must come after the ``counted`` callbacks in the list: Keras calls callbacks in order,
-    so this one restores after their on_train_begin reset and records after their epoch end.
-    It runs on every worker: saving reads synchronized variables (a collective op), and only
-    the chief's work folder is the real one. The class is made here because Keras callbacks
-    need TensorFlow, which the CLI imports only after parsing arguments.
-    """
-    import tensorflow as tf
-    from train import bundle_io
-    counted = counted or {}
-
-    class ResumeState(tf.keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            restore_callback_counters(counted, counters)
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.model.save_weights(bundle_io.checkpoint_path(work_dir,
-                                                              names.LAST_WEIGHTS))
-            best = best_checkpoint.best
-            finite = best not in (float("inf"), float("-inf"))
-            state = dict(extra, counters=callback_counters(counted))
-            bundle_io.write_state(work_dir, epoch + 1, best if finite else None, state)
-
-    return ResumeState()
-
-
 def train(args, extra_callbacks=()):
     """Train per ``args`` (the CLI namespace) and return the published bundle path.
 
@@ -407,12 +230,6 @@ def train(args, extra_callbacks=()):
     _write_bundle(best, args, contract, train_set, val_set, work_dir, args.strategy,
                   strategy.num_replicas_in_sync)
     return bundle_io.publish(work_dir, args.out)
-
-
-def run_identity(state):
-    """What a resumed run must repeat, kept in the resume state: the contract, and whether
-    masks are inverted (labels the contract alone does not pin down)."""
-    return {"contract": state["contract"], "mask_invert": state["mask_invert"]}
 
 
 def _check_resumable(state, contract, args):
