@@ -420,17 +420,6 @@ def test_a_sink_that_cannot_open_closes_those_opened_before(monkeypatch):
     assert not [t for t in threading.enumerate() if t.name == "viewer" and t.is_alive()]
 
 
-def test_benchmark_closes_the_backend_when_a_measurement_fails(monkeypatch, tmp_path):
-    from edge import benchmark
-    fake = FakeBackend()
-    monkeypatch.setattr(benchmark, "load_backend", lambda *args: fake)
-    args = benchmark.parse_args(["--bundle", "b", "--video", str(tmp_path / "missing.mp4"),
-                                 "--runs", "1", "--warmup", "0"])
-    with pytest.raises(NanosegError, match="unknown --source"):
-        benchmark.main(args)
-    assert fake.closed
-
-
 def test_ffmpeg_rtsp_options_are_set_by_the_cli_not_the_library():
     from edge import run_camera
     env = {}
