@@ -1,10 +1,10 @@
-"""The training input pipeline: targets, Dataset/Dataloader batching, tf.data, augmentation.
+"""train/pipeline.py: targets, Dataset/Dataloader batching, tf.data, augmented feeds.
 
 Real nails images through the project's flat reader; hand-made labels where the exact
 answer must be known. The tf.data checks prove static shapes (what Keras and the ONNX
-export need) and that without augmentation it yields exactly the Dataset's values.
+export need) and that without augmentation it yields exactly the Dataset's values. (The
+augmentation itself is tests/test_augment.py.)
 """
-import concurrent.futures
 import os
 
 import numpy as np
@@ -13,7 +13,7 @@ import pytest
 from nanoseg.contract import Contract, IGNORE_ID
 from nanoseg.normalization import Normalization
 from nanoseg.errors import NanosegError
-from train.augment import Augmentation, build_augmentation
+from train.augment import build_augmentation
 
 import tensorflow as tf  # noqa: E402
 
@@ -247,59 +247,7 @@ def test_tf_dataset_error_comes_back_as_one_line(nails):
         make_tf_dataset(bad, _binary_contract(), 4, augment=False, shuffle=True, seed=0)
 
 
-# -- augmentation --------------------------------------------------------------------------
-def test_augmentation_fills_exposed_border_with_ignore():
-    image = np.random.RandomState(1).randint(0, 256, (120, 160, 3)).astype(np.uint8)
-    mask = np.ones((120, 160), np.uint8)  # all foreground: any 0 would be fake background
-    augmentation = Augmentation("default", seed=0)
-    saw_border = 0
-    for seed in range(30):
-        out_image, out_mask = augmentation(image, mask, seed=seed)
-        assert out_image.shape == image.shape and out_image.dtype == np.uint8
-        assert out_mask.shape == mask.shape and out_mask.dtype == np.uint8
-        assert set(np.unique(out_mask)) <= {1, IGNORE_ID}
-        saw_border += int((out_mask == IGNORE_ID).any())
-    assert saw_border >= 5, "the affine transform should expose borders in some draws"
-
-
-def test_augmentation_keeps_labels_and_is_seeded(nails):
-    augmentation = build_augmentation("default", seed=0)
-    image, mask = nails.load(0)
-    changed = 0
-    for seed in range(8):
-        out_image, out_mask = augmentation(image, mask, seed=seed)
-        again_image, again_mask = augmentation(image, mask, seed=seed)
-        assert np.array_equal(out_image, again_image) and np.array_equal(out_mask, again_mask)
-        assert set(np.unique(out_mask)) <= {0, 1, IGNORE_ID}
-        changed += int(not np.array_equal(out_image, image))
-    assert changed >= 6
-    assert build_augmentation("none") is None
-    with pytest.raises(NanosegError, match="unknown augmentation 'heavy'"):
-        build_augmentation("heavy")
-
-
-def test_augmentation_transforms_draw_independently():
-    """Reseeding per sample must not make all transforms fire together (albumentations'
-    set_random_seed gives every child the same seed): ~4% of draws may be untouched."""
-    augmentation = Augmentation("default", seed=0)
-    image = np.random.RandomState(2).randint(0, 256, (40, 50, 3)).astype(np.uint8)
-    mask = np.zeros((40, 50), np.uint8)
-    untouched = sum(np.array_equal(augmentation(image, mask, seed=s)[0], image)
-                    for s in range(100))
-    assert untouched <= 12
-
-
-def test_augmentation_is_thread_safe_per_sample_seed(nails):
-    """tf.data calls it from many threads: a seed must give one answer whatever the thread."""
-    augmentation = Augmentation("default", seed=5)
-    image, mask = nails.load(1)
-    expected = [augmentation(image, mask, seed=s) for s in range(12)]
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        got = list(pool.map(lambda s: augmentation(image, mask, seed=s), range(12)))
-    for (ei, em), (gi, gm) in zip(expected, got):
-        assert np.array_equal(ei, gi) and np.array_equal(em, gm)
-
-
+# -- augmentation through the pipeline ----------------------------------------------------
 def test_tf_dataset_augmentation_is_reproducible_with_seed(nails):
     def first_epoch(seed):
         data = make_tf_dataset(nails, _binary_contract(), batch_size=5, augment=True,
@@ -359,25 +307,3 @@ def test_keras_fits_on_dataloader_and_tf_data(nails):
     data = make_tf_dataset(nails, contract, 4, augment=True, shuffle=True, seed=0)
     history = model.fit(data, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
-
-
-# -- the benchmark CLI ------------------------------------------------------------------------
-def test_benchmark_prints_a_table(nails_dir, capsys):
-    from tools import benchmark_input as benchmark
-    args = benchmark.parse_args(["--data", nails_dir, "--size", "64", "64", "--batch", "2",
-                                 "--batches", "1", "--warmup", "0", "--num-parallel", "2"])
-    assert benchmark.main(args) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith("52 images from") and lines[1].startswith("| pipeline |")
-    rows = [line.split(" | ") for line in lines[3:-1]]
-    assert [r[0] for r in rows] == ["| bare decode + resize (cv2, 1 thread)",
-                                    "| tf.data, no augmentation", "| tf.data + augmentation",
-                                    "| train step (mobilenetv2 Unet)"]
-    assert all(float(r[3]) > 0 for r in rows)
-    assert lines[-1].startswith(("the pipeline keeps up", "the pipeline STARVES"))
-    table = benchmark.format_table([{"pipeline": "a", "images/s": 1.0},
-                                    {"pipeline": "train step", "images/s": 2.5, "ms": 3}])
-    assert table.splitlines()[-1] == "| train step | 2.5 | 3 |"
-    assert benchmark.run(benchmark.main, benchmark.parse_args,
-                         ["--data", nails_dir, "--batch", "0"]) == 2
-    assert "--batch must be at least 1" in capsys.readouterr().err

@@ -1,7 +1,8 @@
-"""The edge runtime end to end: a real trained bundle, real images, the real CLI.
+"""edge/run_camera.py end to end: a real trained bundle, real images, the real CLI.
 
 The session's trained and exported nails bundle (tests/conftest.py) runs through
-edge/run_camera.py headless on a CamVid video and on the nails folder.
+edge/run_camera.py headless on a CamVid video and on the nails folder. (The runtime's
+threads under faults, with a model-free backend, are in tests/test_runtime.py.)
 """
 import glob
 import json
@@ -24,13 +25,10 @@ from nanoseg import contract as contract_mod, golden, preprocess
 from nanoseg.normalization import Normalization
 from nanoseg.bundle import CONTRACT_JSON, GOLDEN_NPZ, MODEL_H5, ONNX, ONNX_CONTRACT, Bundle
 from nanoseg.errors import NanosegError
-from edge.runtime import RateMeter
 from edge.tensorrt.backend import TensorRTBackend
-from edge.sinks import Sink, VideoSink
-from edge.sources import ImageListReader, SourceStream
-from tests.video_helpers import (BrokenSink, FakeBackend, HangingSlowSink, LineReader,
-                                 SlowSink, StallingCamera, count_frames, default_sigint,
-                                 run_bounded, wait_until, write_frames)
+from edge.sinks import Sink
+from tests.video_helpers import (BrokenSink, FakeBackend, LineReader, count_frames,
+                                 default_sigint, folder_stream)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_CAMERA = os.path.join(ROOT, "edge", "run_camera.py")
@@ -400,161 +398,7 @@ def test_a_signal_while_recording_leaves_a_playable_mp4_with_every_frame_so_far(
     assert "VideoSink    every" in err  # the workers' counts are in the log
 
 
-# -- the runtime's threads under faults (a model-free backend, real sinks and files) -----
-def _folder_stream(tmp_path, count=20):
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    paths = write_frames(folder, count)
-    return SourceStream(ImageListReader(paths, "test frames")).start()
-
-
-def test_a_crashing_sink_ends_the_run_and_the_video_is_still_finalized(tmp_path, caplog):
-    out = str(tmp_path / "out.mp4")
-    video = VideoSink(out, 10.0)
-    broken = BrokenSink(fail_at=3)
-    with caplog.at_level(logging.ERROR):
-        summary, _ = run_bounded(stream=_folder_stream(tmp_path), backend=FakeBackend(),
-                                  sinks=[video, broken])
-    assert summary["end_reason"] == "sink error" and summary["frames"] < 20
-    assert summary["error"] == ("the BrokenSink failed on frame 2: ValueError: unsupported "
-                                "pixel layout (the log has the traceback)")
-    assert count_frames(out) == video.frames >= 3  # closed: the mp4 plays
-    assert broken.closed_on == "render"  # sinks are closed on the render thread
-    tracebacks = [r for r in caplog.records if r.levelno == logging.ERROR and r.exc_info]
-    assert tracebacks and "BrokenSink failed on frame 2" in tracebacks[0].getMessage()
-
-
-def test_a_render_thread_stuck_in_a_sink_does_not_block_the_end(tmp_path):
-    """finish() gives up after its timeout, reports the stuck sink, closes the others."""
-    from edge.runtime import RenderThread, StageTimer
-    from edge.sinks import Result
-
-    class Stuck(Sink):
-        def __init__(self):
-            self.release = threading.Event()
-            self.closed = False
-
-        def write(self, result):
-            self.release.wait()
-
-        def close(self):
-            self.closed = True
-
-    stuck, other = Stuck(), BrokenSink(fail_at=100)
-    render = RenderThread([other, stuck], FakeBackend().contract, StageTimer(),
-                          finish_timeout=0.5).start()
-    image = np.zeros((16, 16, 3), np.uint8)
-    stop = threading.Event()
-    try:
-        for index in range(3):  # one in the sink, two in the queue: the queue is full
-            assert render.put(Result(index, "f", image, np.zeros((16, 16), np.uint8)), stop)
-        started = time.monotonic()
-        render.finish()
-        assert time.monotonic() - started < 5
-        assert render.error == "the render thread did not finish within 0.5 s (stuck in Stuck)"
-        assert other.closed_on == threading.current_thread().name and not stuck.closed
-    finally:
-        stuck.release.set()
-    assert wait_until(lambda: stuck.closed)  # closed by the render thread once it got free
-
-
-def _render_with(sinks, finish_timeout, frames):
-    """A started RenderThread over ``sinks`` that was handed ``frames`` small results."""
-    from edge.runtime import RenderThread, StageTimer
-    from edge.sinks import Result
-    render = RenderThread(sinks, FakeBackend().contract, StageTimer(),
-                          finish_timeout=finish_timeout).start()
-    image, stop = np.zeros((16, 16, 3), np.uint8), threading.Event()
-    for index in range(frames):
-        assert render.put(Result(index, "f", image, np.zeros((16, 16), np.uint8)), stop)
-    return render
-
-
-def test_slow_workers_drain_and_close_in_parallel_within_one_deadline():
-    """Every worker is told to end first, then all are joined against one deadline: two
-    closes of 1.2 s fit in 2 s together (one after the other they would not)."""
-    first, second = SlowSink(write_s=0.01, close_s=1.2), SlowSink(write_s=0.01, close_s=1.2)
-    render = _render_with([first, second], finish_timeout=2.0, frames=5)
-    started = time.monotonic()
-    render.finish()
-    took = time.monotonic() - started
-    assert render.error is None and took < 2.0
-    assert first.closed and second.closed and first.written == second.written == 5
-
-
-def test_a_worker_stuck_in_close_is_named_and_the_others_are_closed():
-    hang = threading.Event()
-    stuck, other = HangingSlowSink(hang=hang), SlowSink(close_s=0.3)
-    try:
-        render = _render_with([stuck, other], finish_timeout=1.0, frames=3)
-        started = time.monotonic()
-        render.finish()
-        assert time.monotonic() - started < 3
-        assert render.error == ("the HangingSlowSink did not finish within 1 s (stuck in "
-                                "close; 0 frames still queued): its file may be incomplete")
-        assert other.closed and not stuck.closed and stuck.written == 3
-    finally:
-        hang.set()
-    assert wait_until(lambda: stuck.closed)
-
-
-def test_a_stalled_camera_finalizes_the_outputs_before_the_stream_is_stopped(tmp_path):
-    camera = StallingCamera(stall_after=5)
-    stream = SourceStream(camera, stall_timeout=60.0).start()  # the watchdog stays quiet
-    events = []
-    real_stop = stream.stop
-
-    def stop(*args, **kwargs):
-        events.append("stream stopped")
-        real_stop(*args, **kwargs)
-    stream.stop = stop
-    out = str(tmp_path / "stalled.mp4")
-    sinks = [VideoSink(out, 10.0), BrokenSink(fail_at=100,
-                                               on_close=lambda: events.append("sinks closed"))]
-    try:
-        summary, took = run_bounded(stream=stream, backend=FakeBackend(), sinks=sinks,
-                                     duration=1.0)
-        assert events == ["sinks closed", "stream stopped"]
-        assert summary["end_reason"] == "duration" and summary["frames"] == 5
-        assert count_frames(out) == 5 and took < 10
-        assert not camera.connections[0].released  # still inside its read(): not released
-    finally:
-        camera.unblock.set()
-    assert wait_until(lambda: camera.connections[0].released)
-    assert not camera.connections[0].released_while_reading
-
-
-def test_the_watchdog_reconnects_a_stalled_camera_during_a_run():
-    camera = StallingCamera(stall_after=4)
-    stream = SourceStream(camera, stall_timeout=0.3, backoff=0.01).start()
-    try:
-        summary, _ = run_bounded(stream=stream, backend=FakeBackend(), max_frames=15)
-    finally:
-        camera.unblock.set()
-    assert summary["end_reason"] == "max frames" and summary["frames"] == 15
-    assert summary["stalls"] == 1 and summary["reconnects"] == 1 and summary["error"] is None
-
-
-def test_elapsed_time_excludes_teardown_and_the_screen_shows_the_recent_rate(tmp_path):
-    class SlowClose(Sink):
-        def write(self, result):
-            pass
-
-        def close(self):
-            time.sleep(1.0)  # e.g. a long recording's index being written
-
-    summary, took = run_bounded(stream=_folder_stream(tmp_path, count=5),
-                                 backend=FakeBackend(), sinks=[SlowClose()])
-    assert summary["frames"] == 5 and took >= 1.0
-    assert summary["elapsed_s"] < 0.8 and summary["fps"] > 5 / 0.8
-    meter = RateMeter(window=5)
-    for step in range(10):
-        meter.tick(now=step * 0.1)  # 10 FPS for a second...
-    for step in range(1, 5):
-        rate = meter.tick(now=0.9 + step * 0.5)  # ...then 2 FPS
-    assert abs(rate - 2.0) < 1e-9  # the last frames' rate, not the run's average
-
-
+# -- the CLI's own pieces, model-free --------------------------------------------------
 def test_a_sink_that_cannot_open_closes_those_opened_before(monkeypatch):
     """--view-port then a window that cannot open: the viewer's port is free again."""
     from edge import run_camera
@@ -574,17 +418,6 @@ def test_a_sink_that_cannot_open_closes_those_opened_before(monkeypatch):
     finally:
         again.close()
     assert not [t for t in threading.enumerate() if t.name == "viewer" and t.is_alive()]
-
-
-def test_benchmark_closes_the_backend_when_a_measurement_fails(monkeypatch, tmp_path):
-    from edge import benchmark
-    fake = FakeBackend()
-    monkeypatch.setattr(benchmark, "load_backend", lambda *args: fake)
-    args = benchmark.parse_args(["--bundle", "b", "--video", str(tmp_path / "missing.mp4"),
-                                 "--runs", "1", "--warmup", "0"])
-    with pytest.raises(NanosegError, match="unknown --source"):
-        benchmark.main(args)
-    assert fake.closed
 
 
 def test_ffmpeg_rtsp_options_are_set_by_the_cli_not_the_library():
@@ -685,7 +518,7 @@ def test_a_ctrl_c_while_the_outputs_are_drained_after_the_source_ended_is_ignore
     sink = SignalDuringCloseSink()
     try:
         with caplog.at_level(logging.WARNING, logger="edge.run_camera"):
-            summary = runtime.run_pipeline(_folder_stream(tmp_path, 3),
+            summary = runtime.run_pipeline(folder_stream(tmp_path, 3),
                                            FakeBackend(), [sink], stop_event=stop_event)
     finally:
         restore()

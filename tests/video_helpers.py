@@ -15,7 +15,7 @@ from edge import overlay
 from nanoseg import contract as contract_mod
 from nanoseg.normalization import Normalization
 from edge.sinks import Result, Sink
-from edge.sources import Reader
+from edge.sources import ImageListReader, Reader, SourceStream
 
 
 def decode_frames(path, limit=1000):
@@ -64,6 +64,14 @@ def write_frames(folder, count, size=(48, 64)):
         paths.append(path)
     return paths
 
+
+
+def folder_stream(tmp_path, count=20):
+    """A started SourceStream over ``count`` frames written under ``tmp_path``/frames."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    paths = write_frames(folder, count)
+    return SourceStream(ImageListReader(paths, "test frames")).start()
 
 class FakeBackend(object):
     """The backend interface (edge.backends.Backend) without a model: all background."""

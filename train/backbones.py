@@ -4,7 +4,7 @@ segmentation_models' ``get_preprocessing(backbone)`` hides four schemes behind o
 (measured on segmentation-models 1.0.1 / keras-applications 1.0.8 / image-classifiers 1.0.0).
 The edge cannot import segmentation_models, so each scheme is written down here as the
 contract's numbers (``y = (x * scale - mean) / std``) plus the channel order the encoder
-expects; tests/test_contract.py checks every backbone against the real function.
+expects; tests/test_backbones.py checks every backbone against the real function.
 """
 from nanoseg.normalization import BACKBONE, IMAGENET_MEAN, IMAGENET_STD, Normalization
 from nanoseg.errors import NanosegError

@@ -4,7 +4,7 @@ Three ways to feed Keras, one sample path (:func:`load_sample`):
 read (RGB uint8, label mask) -> optional albumentations augmentation on uint8 ->
 ``nanoseg.preprocess.preprocess_image(image, contract, "RGB")`` for the input and a nearest
 resize + :func:`encode_target` for the target. Validation skips augmentation, so the
-validation input *is* what the edge computes from the same picture (tests/test_contract.py
+validation input *is* what the edge computes from the same picture (tests/test_preprocess.py
 proves it bit for bit).
 
 - :class:`Dataset` / :class:`Dataloader`: indexable + a ``keras.utils.Sequence`` that batches,

@@ -1,0 +1,54 @@
+"""edge/benchmark.py and edge/benchmarks/: the host-only stand-in waits without the CPU, the
+host CPU budget adds CPU times only, and a failed measurement still closes the backend.
+
+(The benchmark's table on the trained bundle is in tests/test_run_camera.py.)
+"""
+import time
+
+import numpy as np
+import pytest
+
+from edge import benchmark
+from edge.benchmarks.goals import host_cpu_ms_per_frame
+from edge.benchmarks.standin import HostOnlyStandIn, fixed_labels
+from nanoseg.contract import Contract
+from nanoseg.errors import NanosegError
+from nanoseg.normalization import Normalization
+from tests.video_helpers import FakeBackend
+
+
+def street_contract():
+    return Contract.create(64, 64, ["road", "car"], "softmax",
+                           Normalization.named("imagenet"))
+
+
+def test_host_only_waits_without_using_the_cpu():
+    standin = HostOnlyStandIn(street_contract(), 200)
+    x = np.zeros((64, 64, 3), np.float32)
+    wall, cpu = time.monotonic(), time.process_time()
+    for _ in range(3):
+        probs = standin.infer(x)
+    wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+    assert wall >= 0.6
+    assert cpu < 0.03, "the stand-in used {:.3f} s of CPU in {:.3f} s".format(cpu, wall)
+    assert probs.shape == (64, 64, 3) and probs.dtype == np.float32
+    labels = np.argmax(probs, axis=2)
+    assert np.array_equal(labels, fixed_labels(standin.contract))
+    assert set(np.unique(labels).tolist()) == {0, 1, 2}
+
+
+def test_the_host_cpu_budget_adds_cpu_times_only():
+    """The render's wall median (here inflated by a busy machine) is not CPU time."""
+    results = {"bare_loop": {"cpu_ms_per_frame": 10.0}, "raw_inference": {"cpu_ms": 4.0},
+               "render": {"median_ms": 9.0, "cpu_median_ms": 2.5}}
+    assert host_cpu_ms_per_frame(results) == 10.0 - 4.0 + 2.5
+
+
+def test_benchmark_closes_the_backend_when_a_measurement_fails(monkeypatch, tmp_path):
+    fake = FakeBackend()
+    monkeypatch.setattr(benchmark, "load_backend", lambda *args: fake)
+    args = benchmark.parse_args(["--bundle", "b", "--video", str(tmp_path / "missing.mp4"),
+                                 "--runs", "1", "--warmup", "0"])
+    with pytest.raises(NanosegError, match="unknown --source"):
+        benchmark.main(args)
+    assert fake.closed
