@@ -16,10 +16,10 @@ def latency_stats(samples):
     """
     wall = np.asarray([w for w, _ in samples], dtype=np.float64) * 1000.0
     cpu = np.asarray([c for _, c in samples], dtype=np.float64) * 1000.0
-    median = float(np.median(wall))
+    median, mean = float(np.median(wall)), float(np.mean(wall))
     return {"median_ms": round(median, 3), "p90_ms": round(float(np.percentile(wall, 90)), 3),
             "fps": round(1000.0 / median, 2) if median > 0 else None, "runs": int(wall.size),
-            "mean_fps": round(1000.0 / float(np.mean(wall)), 2) if wall.size else None,
+            "mean_fps": round(1000.0 / mean, 2) if mean > 0 else None,
             "cpu_median_ms": round(float(np.median(cpu)), 3),
             "cpu_p90_ms": round(float(np.percentile(cpu, 90)), 3)}
 

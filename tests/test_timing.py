@@ -20,6 +20,11 @@ def test_latency_stats_from_known_samples():
     assert stats["runs"] == 4
 
 
+def test_calls_too_fast_to_measure_have_no_frame_rate_instead_of_a_division_error():
+    stats = timing.latency_stats([(0.0, 0.0), (0.0, 0.0)])
+    assert stats["median_ms"] == 0.0 and stats["fps"] is None and stats["mean_fps"] is None
+
+
 def test_interleaved_timing_takes_turns_after_the_warmup():
     calls = []
     first, second = (lambda: calls.append("a")), (lambda: calls.append("b"))
