@@ -32,7 +32,7 @@ from edge.benchmarks.standin import HostOnlyStandIn
 from nanoseg import cli
 from nanoseg.bundle import Bundle
 from nanoseg.errors import NanosegError
-from nanoseg.files import write_text_atomic
+from nanoseg.files import check_writable, write_text_for_flag
 
 LOG = logging.getLogger("benchmark")
 
@@ -77,6 +77,8 @@ def main(args):
         raise NanosegError("--runs must be positive and --warmup not negative")
     if args.view_fps <= 0:
         raise NanosegError("--view-fps must be positive, got {:g}".format(args.view_fps))
+    if args.json:  # before the measurements, not after them
+        check_writable(args.json, "--json")
     backend = open_backend(args)
     folder = tempfile.mkdtemp(prefix="nanoseg-bench-")
     try:
@@ -92,7 +94,7 @@ def main(args):
               "+ render median; of it, decoding --video alone: {:.2f} ms)".format(
                   results["decode_cpu_ms_per_frame"]))
     if args.json:
-        write_text_atomic(args.json, json.dumps(results, indent=2) + "\n")
+        write_text_for_flag(args.json, json.dumps(results, indent=2) + "\n", "--json")
     return 0
 
 

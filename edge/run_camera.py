@@ -26,11 +26,12 @@ from nanoseg import cli
 from edge.backends import DEVICES, backend_help, backends, load_backend
 from nanoseg.errors import NanosegError
 from edge.gst import DEFAULT_BITRATE_KBPS
-from edge.outputs import open_output, output_help
+from edge.outputs import OutputURI, open_output, output_help
 from edge.runtime import format_summary, run_pipeline, write_summary
 from edge.sinks import MaskSink, ViewerSink, WindowSink
 from edge.sources import RTSP_CODECS, STALL_TIMEOUT, SourceURI, open_source
-from edge.viewer import MjpegViewer
+from edge.viewer import MjpegViewer, check_port
+from nanoseg.files import check_writable
 
 LOG = logging.getLogger("run_camera")
 
@@ -189,6 +190,29 @@ def check_args(args):
     if args.stall_timeout < 0:
         raise NanosegError("--stall-timeout must be 0 (off) or more seconds, got {}".format(
             args.stall_timeout))
+    if args.video_fps is not None and args.video_fps <= 0:
+        raise NanosegError("--video-fps must be positive, got {:g}".format(args.video_fps))
+    if args.view_port is not None:
+        check_port(args.view_port)
+    for flag, path, folder in written_paths(args):
+        check_writable(path, flag, folder=folder)
+
+
+def written_paths(args):
+    """(flag, path, is a folder) of every file or folder the run writes: checked before the
+    model and the source open, so a typo is not found after the whole run."""
+    paths = []
+    if args.save_video:
+        paths.append(("--save-video", args.save_video, False))
+    for uri in args.output:
+        parsed = OutputURI(uri)
+        if parsed.scheme == "file":
+            paths.append(("--output", parsed.path, False))
+    if args.save_masks:
+        paths.append(("--save-masks", args.save_masks, True))
+    if args.summary:
+        paths.append(("--summary", args.summary, False))
+    return paths
 
 
 def prefer_rtsp_over_tcp(source, environ=None):
@@ -228,6 +252,17 @@ def run_with_backend(args, stop_event):
         backend.close()
 
 
+def save_summary(summary, path):
+    """Write --summary (already in the log); when the run failed too, its error is the one
+    the CLI ends with and the failed write is logged."""
+    try:
+        write_summary(summary, path)
+    except NanosegError as exc:
+        if not summary["error"]:
+            raise
+        LOG.error("%s", exc)
+
+
 def main(args):
     cli.setup_logging(args.log_level)
     check_args(args)
@@ -238,7 +273,7 @@ def main(args):
         for line in format_summary(summary):
             LOG.info("%s", line)
         if args.summary:
-            write_summary(summary, args.summary)
+            save_summary(summary, args.summary)
     finally:
         restore_handlers()
     if summary["error"]:

@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from edge import delivery, overlay
-from nanoseg.files import write_text_atomic
+from nanoseg.files import write_text_for_flag
 from edge.delivery import one_line
 from edge.segmenter import Segmenter
 from nanoseg.errors import NanosegError
@@ -423,6 +423,6 @@ def format_sink(stats):
     return line
 
 
-def write_summary(summary, path):
-    """The summary as JSON, written atomically."""
-    write_text_atomic(path, json.dumps(summary, indent=2) + "\n")
+def write_summary(summary, path, flag="--summary"):
+    """The summary as JSON, written atomically; a failed write is one line naming ``path``."""
+    write_text_for_flag(path, json.dumps(summary, indent=2) + "\n", flag)

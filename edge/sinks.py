@@ -17,6 +17,7 @@ import cv2
 from nanoseg import platform_info
 from nanoseg.preprocess import labels_to_frame
 from nanoseg.errors import NanosegError
+from nanoseg.files import check_writable
 
 LOG = logging.getLogger(__name__)
 QUIT_KEYS = (ord("q"), 27)  # q or Esc in the window
@@ -79,10 +80,9 @@ class Sink(object):
 
 
 def check_output_folder(path, flag):
-    """A one-line error naming ``flag`` when the folder ``path`` goes into does not exist."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise NanosegError("{} folder {} does not exist: create it first".format(flag, folder))
+    """A one-line error naming ``flag`` unless the file ``path`` can be written (its folder
+    exists and takes a new file): before a writer blames its encoders for it."""
+    check_writable(path, flag)
 
 
 def fit_frame(image, size):
@@ -178,6 +178,7 @@ class MaskSink(Sink):
 
     def __init__(self, folder):
         self.folder = folder
+        check_writable(folder, "--save-masks", folder=True)
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:

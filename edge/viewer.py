@@ -4,10 +4,14 @@
 (one JPEG part per published frame); ``/frame.jpg`` is the latest frame. Standard library
 http.server + threading (Python 3.6 has no ThreadingHTTPServer, so the mixin is spelled out).
 Bound to 127.0.0.1 by default: exposing the camera on the network is an explicit choice.
+A client that disconnects (a closed tab, a reset) is one DEBUG line; one that stays silent,
+or stops reading the stream, is dropped after ``idle_timeout`` seconds so it cannot hold a
+thread forever.
 """
 import html
 import logging
 import socket
+import sys
 import threading
 import time
 
@@ -18,6 +22,10 @@ from nanoseg.errors import NanosegError
 
 LOG = logging.getLogger(__name__)
 BOUNDARY = "nanosegframe"
+IDLE_TIMEOUT = 20.0  # s a client may send nothing, or not read, before its thread drops it
+BACKLOG = 64  # connections waiting to be accepted (a browser opens several at once)
+# a client that went away mid-request: expected, not a server error
+CLIENT_GONE = (ConnectionError, socket.timeout)
 INDEX_HTML = (
     "<!doctype html><html><head><title>nanoseg</title>"
     "<style>body{{background:#111;color:#ddd;font-family:sans-serif;margin:0}}"
@@ -68,13 +76,37 @@ class FrameBoard(object):
             self._cond.notify_all()
 
 
+def check_port(port, flag="--view-port"):
+    """A one-line error unless ``port`` is 0 (any free port) to 65535; the socket layer's
+    own error is an OverflowError from deep inside."""
+    if not 0 <= port <= 65535:
+        raise NanosegError("{} must be 1-65535 (0: any free port), got {}".format(flag, port))
+    return port
+
+
 class _Server(ThreadingMixIn, HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = BACKLOG
+    idle_timeout = IDLE_TIMEOUT
+
+    def handle_error(self, request, client_address):
+        """A client that left is one DEBUG line; anything else is a bug, with its traceback
+        (the default prints every one to stderr)."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, CLIENT_GONE):
+            LOG.debug("viewer client %s left (%s: %s)", client_address[0],
+                      type(exc).__name__, exc)
+        else:
+            LOG.error("viewer: the request from %s failed", client_address[0], exc_info=True)
 
 
 class _Handler(BaseHTTPRequestHandler):
     """Serves the index page, the MJPEG stream and single frames from the server's board."""
+
+    def setup(self):
+        self.timeout = self.server.idle_timeout  # the socket's: reads and writes give up
+        BaseHTTPRequestHandler.setup(self)
 
     def do_GET(self):
         path = self.path.split("?")[0]
@@ -116,18 +148,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
         board, seq = self.server.board, 0
-        try:
-            while not board.closed:
-                seq, jpeg = board.wait_next(seq)
-                if jpeg is None:
-                    continue
-                self.wfile.write("--{}\r\nContent-Type: image/jpeg\r\nContent-Length: {}"
-                                 "\r\n\r\n".format(BOUNDARY, len(jpeg)).encode("ascii"))
-                self.wfile.write(jpeg)
-                self.wfile.write(b"\r\n")
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError, socket.timeout):
-            LOG.debug("viewer client %s left", self.client_address[0])
+        while not board.closed:  # a client that leaves ends it in _Server.handle_error
+            seq, jpeg = board.wait_next(seq)
+            if jpeg is None:
+                continue
+            self.wfile.write("--{}\r\nContent-Type: image/jpeg\r\nContent-Length: {}"
+                             "\r\n\r\n".format(BOUNDARY, len(jpeg)).encode("ascii"))
+            self.wfile.write(jpeg)
+            self.wfile.write(b"\r\n")
+            self.wfile.flush()
 
     def log_message(self, fmt, *args):
         LOG.debug("viewer %s: " + fmt, self.client_address[0], *args)
@@ -136,13 +165,15 @@ class _Handler(BaseHTTPRequestHandler):
 class MjpegViewer(object):
     """Start with :meth:`start`, feed JPEG bytes with :meth:`publish`, end with :meth:`close`.
 
-    ``port=0`` picks a free port (see ``.port``), handy for tests.
+    ``port=0`` picks a free port (see ``.port``), handy for tests. ``idle_timeout``: seconds
+    a client may send nothing or read nothing before it is dropped.
     """
 
-    def __init__(self, host="127.0.0.1", port=8080, title="camera"):
+    def __init__(self, host="127.0.0.1", port=8080, title="camera", idle_timeout=IDLE_TIMEOUT):
         self.host = host
-        self.requested_port = int(port)
+        self.requested_port = check_port(int(port))
         self.title = title
+        self.idle_timeout = float(idle_timeout)
         self.board = FrameBoard()
         self._server = None
         self._thread = None
@@ -163,6 +194,7 @@ class MjpegViewer(object):
                                "or --view-host".format(self.requested_port, self.host, exc))
         self._server.board = self.board
         self._server.title = self.title
+        self._server.idle_timeout = self.idle_timeout
         self._thread = threading.Thread(target=self._server.serve_forever, name="viewer",
                                         kwargs={"poll_interval": 0.2}, daemon=True)
         self._thread.start()

@@ -5,6 +5,9 @@ Python 3.6, standard library only.
 import contextlib
 import hashlib
 import os
+import tempfile
+
+from nanoseg.errors import NanosegError
 
 
 @contextlib.contextmanager
@@ -34,6 +37,50 @@ def write_text_atomic(path, text):
     with atomic_path(path) as tmp:
         with open(tmp, "w") as handle:
             handle.write(text)
+
+
+def write_text_for_flag(path, text, flag):
+    """:func:`write_text_atomic` for a file the user named with ``flag`` (``--summary``): a
+    failed write (disk full, folder gone) is a one-line error naming both."""
+    try:
+        write_text_atomic(path, text)
+    except (IOError, OSError) as exc:
+        raise NanosegError("cannot write {} {}: {}".format(flag, path, exc.strerror or exc))
+
+
+def check_writable(path, flag, folder=False):
+    """A one-line error naming ``flag`` and ``path`` unless the run will be able to write it.
+
+    Called before the slow work (loading a model, opening a camera) so a typo costs seconds,
+    not a whole run. ``folder=False``: ``path`` is a file whose folder must exist;
+    ``folder=True``: ``path`` is a folder, made with its missing parents if need be. The
+    folder that will hold the new entry gets a temporary file created and removed: only a
+    real write tells a read-only mount, a full quota or missing permissions apart (and
+    permission bits do not stop root).
+    """
+    path = str(path)
+    target = os.path.abspath(path)
+    if folder:
+        if os.path.exists(target) and not os.path.isdir(target):
+            raise NanosegError("{} {} is a file: name a folder".format(flag, path))
+        while not os.path.exists(target):  # the nearest existing ancestor gets the entries
+            target = os.path.dirname(target)
+    else:
+        if os.path.isdir(target):
+            raise NanosegError("{} {} is a folder: name a file".format(flag, path))
+        target = os.path.dirname(target)
+        if not os.path.lexists(target):
+            raise NanosegError("{} folder {} does not exist: create it first".format(
+                flag, target))
+    if not os.path.isdir(target):
+        raise NanosegError("{} {}: {} is not a folder".format(flag, path, target))
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".nanoseg-write-check-", dir=target)
+    except (IOError, OSError) as exc:
+        raise NanosegError("{} {}: cannot write into folder {} ({}): pick a writable "
+                           "one".format(flag, path, target, exc.strerror or exc))
+    os.close(handle)
+    os.remove(probe)
 
 
 def write_bytes_atomic(path, data):

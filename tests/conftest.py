@@ -4,6 +4,7 @@ Tests that need ../shared/data skip with a reason when it is absent (a fresh clo
 CI always has it. TensorRT tests skip unless tensorrt and a GPU are present.
 """
 import os
+import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,6 +60,26 @@ def camvid_dir():
     if not HAS_CAMVID:
         pytest.skip("../shared/data/camvid-mini is absent")
     return CAMVID
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """An empty folder on a read-only tmpfs mount: writes fail even for root, which
+    permission bits do not stop. Skips where mounting is not permitted."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    try:
+        mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs",
+                                str(folder)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               universal_newlines=True)
+    except OSError as exc:  # no mount command
+        pytest.skip("cannot mount a read-only tmpfs here: {}".format(exc))
+    if mount.returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here: {}".format(mount.stdout.strip()))
+    try:
+        yield str(folder)
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
 
 
 # -- shared trained bundles: trained once per session, used by convert/edge/validate tests --

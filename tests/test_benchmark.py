@@ -52,3 +52,36 @@ def test_benchmark_closes_the_backend_when_a_measurement_fails(monkeypatch, tmp_
     with pytest.raises(NanosegError, match="unknown --source"):
         benchmark.main(args)
     assert fake.closed
+
+
+def test_json_that_cannot_be_written_is_one_line_before_the_measurements(
+        monkeypatch, tmp_path):
+    def must_not_load(*args):
+        raise AssertionError("loaded before --json was checked")
+    monkeypatch.setattr(benchmark, "load_backend", must_not_load)
+    plain = tmp_path / "notes.txt"
+    plain.write_text("not a folder")
+    for path, message in ((tmp_path / "missing" / "r.json", "--json folder {} does not "
+                           "exist: create it first".format(tmp_path / "missing")),
+                          (plain / "r.json", "--json {}: {} is not a folder".format(
+                              plain / "r.json", plain))):
+        args = benchmark.parse_args(["--bundle", "b", "--json", str(path)])
+        with pytest.raises(NanosegError) as info:
+            benchmark.main(args)
+        assert str(info.value) == message
+
+
+def test_json_that_fails_to_write_after_the_measurements_is_one_line(monkeypatch, tmp_path):
+    folder = tmp_path / "usb"
+    folder.mkdir()
+    monkeypatch.setattr(benchmark, "load_backend", lambda *args: FakeBackend())
+
+    def measure_while_the_disk_goes(backend, args, scratch):
+        folder.rmdir()  # checked at the start, gone at the end (an unmounted disk)
+        return {"ratios": []}, []
+    monkeypatch.setattr(benchmark, "measure", measure_while_the_disk_goes)
+    args = benchmark.parse_args(["--bundle", "b", "--json", str(folder / "r.json")])
+    with pytest.raises(NanosegError) as info:
+        benchmark.main(args)
+    assert str(info.value) == "cannot write --json {}: No such file or directory".format(
+        folder / "r.json")

@@ -1,11 +1,13 @@
 """nanoseg/files.py: a reader sees the old file or the whole new one, never half of one; and
-sample names and checksums are what their callers rely on."""
+sample names and checksums are what their callers rely on; a path a flag names is
+checked writable before the work starts, and a failed write is one line naming it."""
 import hashlib
 import os
 
 import pytest
 
 from nanoseg import files
+from nanoseg.errors import NanosegError
 
 
 def _leftovers(folder, keep):
@@ -78,3 +80,58 @@ def test_sha256_file_reads_in_chunks_and_matches_hashlib(tmp_path):
     expected = hashlib.sha256(data).hexdigest()
     assert files.sha256_file(path) == expected
     assert files.sha256_file(path, chunk=7) == expected  # the last chunk is partial
+
+
+def _error(path, flag, folder=False):
+    with pytest.raises(NanosegError) as info:
+        files.check_writable(path, flag, folder=folder)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def test_check_writable_passes_a_writable_folder_and_leaves_nothing_behind(tmp_path):
+    files.check_writable(str(tmp_path / "run.json"), "--summary")
+    files.check_writable(str(tmp_path / "masks" / "day1"), "--save-masks", folder=True)
+    files.check_writable(str(tmp_path), "--save-masks", folder=True)
+    assert os.listdir(str(tmp_path)) == []  # no probe left, no folder made
+
+
+def test_check_writable_names_the_flag_and_a_missing_folder(tmp_path):
+    missing = tmp_path / "missing"
+    assert _error(str(missing / "run.json"), "--summary") == \
+        "--summary folder {} does not exist: create it first".format(missing)
+
+
+def test_check_writable_refuses_a_path_under_a_file_and_a_file_for_a_folder(tmp_path):
+    plain = tmp_path / "notes.txt"
+    plain.write_text("x")
+    assert _error(str(plain / "out.mp4"), "--save-video") == \
+        "--save-video {}: {} is not a folder".format(plain / "out.mp4", plain)
+    assert _error(str(plain / "masks"), "--save-masks", folder=True) == \
+        "--save-masks {}: {} is not a folder".format(plain / "masks", plain)
+    assert _error(str(plain), "--save-masks", folder=True) == \
+        "--save-masks {} is a file: name a folder".format(plain)
+    assert _error(str(tmp_path), "--json") == "--json {} is a folder: name a file".format(
+        tmp_path)
+
+
+def test_check_writable_refuses_a_read_only_folder_even_for_root(read_only_folder):
+    target = os.path.join(read_only_folder, "run.json")
+    assert _error(target, "--summary") == "--summary {}: cannot write into folder {} " \
+        "(Read-only file system): pick a writable one".format(target, read_only_folder)
+    assert "cannot write into folder {} (Read-only".format(read_only_folder) in _error(
+        os.path.join(read_only_folder, "masks", "day1"), "--save-masks", folder=True)
+
+
+def test_a_failed_text_write_is_one_line_naming_the_flag_and_path(tmp_path, read_only_folder):
+    path = str(tmp_path / "run.json")
+    files.write_text_for_flag(path, "{}\n", "--summary")
+    with open(path) as handle:
+        assert handle.read() == "{}\n"
+    target = os.path.join(read_only_folder, "run.json")
+    with pytest.raises(NanosegError) as info:
+        files.write_text_for_flag(target, "{}\n", "--summary")
+    assert str(info.value) == "cannot write --summary {}: Read-only file system".format(target)
+    gone = str(tmp_path / "gone" / "run.json")
+    with pytest.raises(NanosegError, match="^cannot write --json .*gone/run.json: No such"):
+        files.write_text_for_flag(gone, "{}\n", "--json")

@@ -420,6 +420,107 @@ def test_a_sink_that_cannot_open_closes_those_opened_before(monkeypatch):
     assert not [t for t in threading.enumerate() if t.name == "viewer" and t.is_alive()]
 
 
+def _run_refused_before_the_work(argv, monkeypatch, capsys):
+    """run_camera in process with a bundle and a source that must not open: the one error
+    line (exit 2) of an argument check."""
+    from edge import run_camera
+    from nanoseg import cli
+
+    def must_not_open(*args, **kwargs):
+        raise AssertionError("opened before the arguments were checked")
+    monkeypatch.setattr(run_camera, "load_backend", must_not_open)
+    monkeypatch.setattr(run_camera, "open_source", must_not_open)
+    status = cli.run(run_camera.main, run_camera.parse_args,
+                     ["--bundle", "b", "--source", "x", "--headless"] + [str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+def test_bad_output_arguments_are_one_line_before_the_model_and_source_open(
+        tmp_path, monkeypatch, capsys):
+    plain = tmp_path / "notes.txt"
+    plain.write_text("not a folder")
+    missing = tmp_path / "missing"
+    cases = [
+        (["--video-fps", "0"], "--video-fps must be positive, got 0"),
+        (["--video-fps", "-5"], "--video-fps must be positive, got -5"),
+        (["--view-port", "99999"], "--view-port must be 1-65535 (0: any free port), got 99999"),
+        (["--view-port", "-1"], "--view-port must be 1-65535 (0: any free port), got -1"),
+        (["--summary", missing / "run.json"],
+         "--summary folder {} does not exist: create it first".format(missing)),
+        (["--save-video", missing / "out.mp4"],
+         "--save-video folder {} does not exist: create it first".format(missing)),
+        (["--output", missing / "out.mkv"],
+         "--output folder {} does not exist: create it first".format(missing)),
+        (["--summary", plain / "run.json"],
+         "--summary {}: {} is not a folder".format(plain / "run.json", plain)),
+        (["--save-video", plain / "out.mp4"],
+         "--save-video {}: {} is not a folder".format(plain / "out.mp4", plain)),
+        (["--output", "rtp://127.0.0.1:5000", "--output", plain / "out.mp4"],
+         "--output {}: {} is not a folder".format(plain / "out.mp4", plain)),
+        (["--save-masks", plain / "masks"],
+         "--save-masks {}: {} is not a folder".format(plain / "masks", plain)),
+        (["--summary", tmp_path], "--summary {} is a folder: name a file".format(tmp_path)),
+    ]
+    for argv, message in cases:
+        assert _run_refused_before_the_work(argv, monkeypatch, capsys) == "error: " + message
+
+
+def test_outputs_into_a_read_only_folder_are_one_line_before_the_model_and_source_open(
+        read_only_folder, monkeypatch, capsys):
+    for flag, name in (("--save-video", "out.mp4"), ("--output", "out.mp4"),
+                       ("--save-masks", "masks"), ("--summary", "run.json")):
+        path = os.path.join(read_only_folder, name)
+        assert _run_refused_before_the_work([flag, path], monkeypatch, capsys) == \
+            "error: {} {}: cannot write into folder {} (Read-only file system): pick a " \
+            "writable one".format(flag, path, read_only_folder)
+
+
+def _finished_run(error=None):
+    """What run_with_backend returns after a short run."""
+    return {"frames": 3, "written": 3, "captured": 3, "dropped": 0, "reconnects": 0,
+            "stalls": 0, "elapsed_s": 0.5, "fps": 6.0, "end_reason": "end of source",
+            "source": "x", "backend": "fake", "stages": {}, "error": error, "sinks": []}
+
+
+@pytest.mark.parametrize("run_error", [None, "the VideoSink failed on frame 2: boom"])
+def test_a_summary_that_cannot_be_written_at_the_end_is_one_line_naming_it(
+        tmp_path, monkeypatch, capsys, caplog, run_error):
+    """The folder checked at the start is gone at the end (an unmounted disk): one line,
+    exit 2; when the run failed too, its error ends the CLI and the write is logged."""
+    from edge import run_camera
+    from nanoseg import cli
+    folder = tmp_path / "usb"
+    folder.mkdir()
+    path = folder / "run.json"
+
+    def run_while_the_disk_goes(args, stop_event):
+        folder.rmdir()
+        return _finished_run(run_error)
+    monkeypatch.setattr(run_camera, "run_with_backend", run_while_the_disk_goes)
+    status = cli.run(run_camera.main, run_camera.parse_args,
+                     ["--bundle", "b", "--source", "x", "--headless", "--summary", str(path)])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    write_error = "cannot write --summary {}: No such file or directory".format(path)
+    if run_error is None:
+        assert errors == ["error: " + write_error]
+    else:
+        assert errors == ["error: " + run_error]
+        assert write_error in [r.getMessage() for r in caplog.records
+                               if r.levelno == logging.ERROR]
+
+
+def test_the_port_is_checked_before_the_bundle_loads(tmp_path):
+    line = error_line(run_cli("--bundle", tmp_path / "missing", "--source", tmp_path,
+                              "--headless", "--view-port", "99999", timeout=120))
+    assert line == "error: --view-port must be 1-65535 (0: any free port), got 99999"
+
+
 def test_ffmpeg_rtsp_options_are_set_by_the_cli_not_the_library():
     from edge import run_camera
     env = {}

@@ -6,6 +6,7 @@ MjpegViewer, no model: the benchmark's host-only stand-in returns a fixed label 
 contract's size. The faults: crashing, stuck and slow sinks, a stalled camera, teardown
 time, with a model-free backend on real sinks and files.
 """
+import json
 import logging
 import os
 import re
@@ -19,9 +20,10 @@ import pytest
 
 from edge.benchmarks.standin import HostOnlyStandIn, fixed_labels
 from nanoseg.contract import Contract
+from nanoseg.errors import NanosegError
 from nanoseg.normalization import Normalization
 from nanoseg.preprocess import labels_to_frame
-from edge.runtime import RateMeter
+from edge.runtime import RateMeter, write_summary
 from edge.sinks import MaskSink, Sink, VideoSink, ViewerSink
 from edge.sources import SourceStream, open_source
 from edge.viewer import MjpegViewer
@@ -152,7 +154,6 @@ def test_a_crashing_worker_ends_the_run_in_one_line_and_the_video_still_plays(
 
 
 def test_an_unknown_delivery_is_one_line_and_closes_the_sinks_already_started(tmp_path):
-    from nanoseg.errors import NanosegError
     from edge.runtime import RenderThread, StageTimer
 
     class Sometimes(BrokenSink):
@@ -338,3 +339,17 @@ def test_elapsed_time_excludes_teardown_and_the_screen_shows_the_recent_rate(tmp
     for step in range(1, 5):
         rate = meter.tick(now=0.9 + step * 0.5)  # ...then 2 FPS
     assert abs(rate - 2.0) < 1e-9  # the last frames' rate, not the run's average
+
+
+def test_a_summary_that_cannot_be_written_is_one_line_naming_its_path(tmp_path):
+    summary, _ = run_bounded(stream=folder_stream(tmp_path, count=2),
+                             backend=FakeBackend())
+    path = tmp_path / "run.json"
+    write_summary(summary, str(path))
+    assert json.loads(path.read_text())["frames"] == 2
+    plain = tmp_path / "notes.txt"
+    plain.write_text("not a folder")
+    with pytest.raises(NanosegError) as info:
+        write_summary(summary, str(plain / "run.json"))
+    assert str(info.value) == "cannot write --summary {}: Not a directory".format(
+        plain / "run.json")

@@ -1,6 +1,11 @@
 """The MJPEG browser viewer, the window and video sinks, the overlay, with a real HTTP client."""
+import logging
 import os
+import socket
+import struct
+import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -15,7 +20,7 @@ from nanoseg.normalization import Normalization
 from nanoseg.errors import NanosegError
 from edge.runtime import RenderThread, StageTimer
 from edge.sinks import Result, VideoSink, ViewerSink, WindowSink
-from edge.viewer import BOUNDARY, MjpegViewer
+from edge.viewer import BACKLOG, BOUNDARY, MjpegViewer
 from tests.video_helpers import count_frames
 
 
@@ -100,6 +105,117 @@ def test_viewer_binds_localhost_by_default_and_reports_busy_ports(viewer):
     with pytest.raises(NanosegError, match="--view-port {} on 127.0.0.1 cannot be opened".format(
             viewer.port)):
         MjpegViewer("127.0.0.1", viewer.port).start()
+
+
+def test_ports_outside_0_to_65535_are_one_line_errors_before_any_socket():
+    for port in (99999, 65536, -1):
+        with pytest.raises(NanosegError) as info:
+            MjpegViewer("127.0.0.1", port)
+        assert str(info.value) == \
+            "--view-port must be 1-65535 (0: any free port), got {}".format(port)
+
+
+def _reset(sock):
+    """Close with SO_LINGER 0: the peer gets a TCP RST, as from a crashed or killed client."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def _wait_for(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_client_that_resets_its_connection_is_one_debug_line_without_a_traceback(
+        viewer, caplog, capfd):
+    """Reset before its request, and while waiting for /frame.jpg (the reply hits the RST)."""
+    caplog.set_level(logging.DEBUG, logger="edge.viewer")
+    first = socket.create_connection(("127.0.0.1", viewer.port), timeout=5)
+    time.sleep(0.1)  # the server is reading the request line
+    _reset(first)
+    _wait_for(lambda: len([r for r in caplog.records if " left " in r.getMessage()]) == 1)
+    second = socket.create_connection(("127.0.0.1", viewer.port), timeout=5)
+    second.sendall(b"GET /frame.jpg HTTP/1.1\r\nHost: x\r\n\r\n")
+    _wait_for(lambda: viewer.watching)
+    _reset(second)
+    viewer.publish(b"\xff" * 100000)
+    _wait_for(lambda: len([r for r in caplog.records if " left " in r.getMessage()]) == 2)
+    time.sleep(0.2)  # anything else the handlers would log
+    left = [r for r in caplog.records if " left " in r.getMessage()]
+    assert [r.levelno for r in left] == [logging.DEBUG] * 2
+    assert "Connection reset by peer" in left[0].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_an_idle_client_is_dropped_after_the_idle_timeout():
+    view = MjpegViewer("127.0.0.1", 0, idle_timeout=0.5).start()
+    try:
+        silent = socket.create_connection(("127.0.0.1", view.port), timeout=10)
+        start = time.monotonic()
+        assert silent.recv(1024) == b""  # the server closed it
+        assert time.monotonic() - start < 5
+        silent.close()
+    finally:
+        view.close()
+
+
+def test_a_stream_client_that_stops_reading_is_dropped(camvid_frame):
+    """Its socket buffers fill, the server's write blocks: the idle timeout ends it."""
+    view = MjpegViewer("127.0.0.1", 0, idle_timeout=0.5).start()
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        stuck.connect(("127.0.0.1", view.port))
+        stuck.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+        _wait_for(lambda: view.watching)
+        deadline = time.monotonic() + 15
+        while view.watching and time.monotonic() < deadline:
+            view.publish(os.urandom(1 << 20))  # never read: the buffers fill
+            time.sleep(0.05)
+        assert not view.watching
+    finally:
+        stuck.close()
+        view.close()
+
+
+def _accept_queue(port):
+    """Connections waiting in the listening socket's accept queue (Linux's /proc/net/tcp)."""
+    with open("/proc/net/tcp") as handle:
+        for line in handle:
+            fields = line.split()
+            if fields[1].endswith(":{:04X}".format(port)) and fields[3] == "0A":  # LISTEN
+                return int(fields[4].split(":")[1], 16)
+    raise AssertionError("no listening socket on port {}".format(port))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/net/tcp")
+def test_many_clients_connecting_at_once_wait_in_the_backlog_and_are_served(viewer):
+    """While the server is busy, BACKLOG clients queue (Python's default queue holds 5; the
+    kernel drops the others' handshakes), then all get the page."""
+    gate = threading.Event()
+    viewer._server.verify_request = lambda request, address: gate.wait(20) or True
+    clients = []
+    try:
+        for _ in range(BACKLOG):
+            client = socket.socket()
+            client.setblocking(False)
+            client.connect_ex(("127.0.0.1", viewer.port))
+            clients.append(client)
+        time.sleep(0.5)
+        assert _accept_queue(viewer.port) >= BACKLOG - 1  # one is held by verify_request
+        gate.set()
+        for client in clients:
+            client.settimeout(10)
+            client.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        for client in clients:
+            assert client.recv(64).startswith(b"HTTP/1.0 200 ")
+    finally:
+        gate.set()
+        for client in clients:
+            client.close()
 
 
 def test_overlay_tints_classes_with_contract_colours_and_keeps_background(camvid_frame):
