@@ -9,7 +9,8 @@ import pytest
 
 from edge.backends import Backend, find_row, load_backend, table
 from edge.tensorrt import engines
-from nanoseg.bundle import MODEL_H5, ONNX
+from nanoseg.bundle import MODEL_H5, ONNX, ONNX_CONTRACT
+from nanoseg.contract import save_contract
 from nanoseg.errors import NanosegError
 from nanoseg.files import sha256_file
 from tests import tensorrt_standin as standin
@@ -125,6 +126,35 @@ def test_auto_takes_a_matching_engine_where_tensorrt_imports(bundle, monkeypatch
     opened, artifact = table.open_row(row, bundle)
     opened.close()
     assert artifact == path and table.unavailable_reason(row, bundle) is None
+
+
+def test_tensorrt_backend_infers_its_own_input_buffer_without_a_copy(bundle, monkeypatch):
+    """Preprocessing writes into input_buffer() (the runner's page-locked input, HxWx3);
+    infer() of it reaches the runner as a 1xHxWx3 view of that same memory: no copy."""
+    save_contract(bundle.contract().copy(layout="NHWC"), bundle.path(ONNX_CONTRACT))
+    io = (("input", (1, 64, 96, 3), "FLOAT", True),
+          ("probabilities", (1, 64, 96, 1), "FLOAT", False))
+    cuda = standin.FakeCuda()
+    trt = standin.make_tensorrt("10", cuda=cuda, io=io,
+                                forward=lambda inputs: [inputs[0].sum(axis=3)[..., None]])
+    standin.install(monkeypatch, cuda, trt)
+    _matching_engine(bundle, trt.__version__)
+    backend = load_backend(bundle, "tensorrt")
+    copies = []
+    real_copyto = np.copyto
+    monkeypatch.setattr(np, "copyto", lambda *a, **k: copies.append(1) or real_copyto(*a, **k))
+    try:
+        buffer = backend.input_buffer()
+        assert buffer is not None and buffer.base is not None
+        x = np.random.RandomState(1).rand(*buffer.shape).astype(np.float32)
+        buffer[...] = x
+        np.testing.assert_allclose(backend.infer(buffer), x.sum(axis=2)[..., None], rtol=1e-6)
+        assert copies == []
+        np.testing.assert_allclose(backend.infer(x * 2), 2 * x.sum(axis=2)[..., None],
+                                   rtol=1e-6)
+        assert copies == [1]   # any other array is copied in
+    finally:
+        backend.close()
 
 
 def test_tensorrt_row_without_tensorrt_is_unavailable(bundle, monkeypatch):
