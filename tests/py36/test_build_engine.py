@@ -207,6 +207,15 @@ def test_gpu_without_fast_fp16_builds_and_then_reuses_fp32(bundle, capsys):
     assert "reusing" in capsys.readouterr().out
 
 
+def test_tensorrt_11_builds_fp32_from_a_float32_onnx(bundle, capsys):
+    """11.x has no FP16 flag: a float32 ONNX makes an FP32 engine, labelled as one."""
+    trt = standin.make_tensorrt("11")
+    path, sidecar = _ensure(bundle, trt)
+    assert "TensorRT 11.0.0 has no FP16 builder flag" in capsys.readouterr().out
+    assert sidecar["precision"] == "fp32" and os.path.basename(path).startswith("model-fp32-")
+    assert trt.builds == [["no TF32"]]
+
+
 def test_parse_and_build_failures_name_the_node_and_the_fix(bundle):
     trt = standin.make_tensorrt("10", parse_errors=[standin.ParserError10(
         3, "Assertion failed: scales.is_weights()", "up1", "Resize")])
