@@ -126,9 +126,10 @@ def build_plan(trt, builder, logger, onnx_path, fp16, workspace_mib, cache_path)
     if plan is None:
         raise NanosegError(
             "TensorRT could not build {} (its log above names the layer): on a Nano this is "
-            "usually the workspace (--workspace {} MiB) or memory running out - try "
-            "--workspace 512, close other programs (the GUI: sudo systemctl isolate "
-            "multi-user.target), or add swap".format(onnx_path, workspace_mib))
+            "usually memory running out (CPU and GPU share 4 GB; --workspace {} MiB) - try "
+            "a smaller --workspace {}, close other programs (the GUI: sudo systemctl "
+            "isolate multi-user.target), or add swap".format(
+                onnx_path, workspace_mib, max(workspace_mib // 2, 1)))
     cache = trt_compat.serialize_timing_cache(config)
     if cache:
         engines.write_bytes_atomic(cache_path, cache)
