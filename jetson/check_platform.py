@@ -7,7 +7,8 @@ CUDA), whether OpenCV was built with GStreamer (CSI cameras and RTSP need it), t
 elements nanoseg's pipelines use (each missing one named with its apt package) and the power
 mode, and whether python3-gi's GstRtspServer imports (``--check rtsp-server``: only
 ``--output rtsp://`` needs it). It only reads: nothing is changed, so it has no
-``--dry-run``. ``jetson/setup.sh`` and ``jetson/deploy.sh`` call ``--check`` to refuse early with the fix instead of failing half way.
+``--dry-run``. ``jetson/setup.sh`` and ``jetson/deploy.sh`` call ``--check`` to refuse early
+with the fix instead of failing half way.
 
     python3 jetson/check_platform.py                 # human report, always exit 0
     python3 jetson/check_platform.py --json          # the same as JSON

@@ -183,7 +183,8 @@ install_rtsp_server() {
   [ "$RTSP_SERVER_MISSING" -eq 1 ] || return 0
   echo "== GStreamer's RTSP server for Python (only --output rtsp:// needs it)"
   if ! run sudo apt-get install -y --no-install-recommends "${RTSP_PACKAGES[@]}"; then
-    warn "installing ${RTSP_PACKAGES[*]} failed: everything but --output rtsp:// works (install them later)"
+    warn "installing ${RTSP_PACKAGES[*]} failed: everything but --output rtsp:// works" \
+      "(install them later)"
     return 0
   fi
   [ "$DRY_RUN" -eq 0 ] || return 0

@@ -125,8 +125,9 @@ def test_resize_scales_must_be_constant_unless_sizes_are_given():
                 helper.make_tensor_value_info("scales", TensorProto.FLOAT, [4])]
     problems = check_onnx.check_model(make_model([node], inputs=as_input,
                                                  initializers=[roi]))
-    assert [p for p in problems if "(Resize)" in p] == ["node 0 'up' (Resize): input 2 ('scales') must be an initializer for "
-                        "TensorRT 8.0: export with a static shape"], problems
+    assert [p for p in problems if "(Resize)" in p] == [
+        "node 0 'up' (Resize): input 2 ('scales') must be an initializer for TensorRT 8.0: "
+        "export with a static shape"], problems
     constant = helper.make_node("Constant", [], ["scales"], name="k", value=scales)
     assert check_onnx.check_model(make_model([constant, node], initializers=[roi])) == []
     by_size = helper.make_node("Resize", ["x", "roi", "", "sizes"], ["y"], name="up",

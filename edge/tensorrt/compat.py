@@ -4,9 +4,9 @@ JetPack 4.6.x ships TensorRT 8.0/8.2 (bindings, ``execute_async_v2``,
 ``max_workspace_size``, ``build_engine``); TensorRT 10 removed those for tensor names,
 ``set_tensor_address`` + ``execute_async_v3``, memory pools and
 ``build_serialized_network``; TensorRT 11 removed ``BuilderFlag.FP16``,
-``platform_has_fast_fp16`` and ``EXPLICIT_BATCH`` (strongly typed networks only). Every choice below is made by feature detection (``hasattr``)
-on the object at hand - never by comparing version strings - so 8.5/8.6, which have both
-APIs, take the newer one. Per engine the detection happens once, in :class:`EngineIO`,
+``platform_has_fast_fp16`` and ``EXPLICIT_BATCH`` (strongly typed networks only). Every
+choice below is made by feature detection (``hasattr``) on the object at hand - never by
+comparing version strings - so 8.5/8.6, which have both APIs, take the newer one. Per engine the detection happens once, in :class:`EngineIO`,
 when the engine is loaded; the per-frame path is a single enqueue call. Everything takes
 the objects (and, for enums, the ``tensorrt`` module) as arguments, so it is testable with
 stand-ins on machines without a GPU.

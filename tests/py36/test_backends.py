@@ -138,7 +138,8 @@ def test_an_engine_built_on_another_gpu_is_never_picked(bundle, monkeypatch):
     _matching_engine(bundle, trt.__version__, device="NVIDIA Tegra X2")
     with pytest.raises(NanosegError, match="onnxruntime"):   # auto: not that engine
         load_backend(bundle, "auto")
-    with pytest.raises(NanosegError, match="no TensorRT engine in .* TensorRT 8.2.1.8 on Fake Tegra X1"):
+    with pytest.raises(NanosegError,
+                       match="no TensorRT engine in .* TensorRT 8.2.1.8 on Fake Tegra X1"):
         load_backend(bundle, "tensorrt")
     here = _matching_engine(bundle, trt.__version__)
     os.utime(here, (1, 1))   # older than the other GPU's engine: still the one taken
