@@ -126,9 +126,10 @@ def build_plan(trt, builder, logger, onnx_path, fp16, workspace_mib, cache_path)
     if plan is None:
         raise NanosegError(
             "TensorRT could not build {} (its log above names the layer): on a Nano this is "
-            "usually the workspace (--workspace {} MiB) or memory running out - try "
-            "--workspace 512, close other programs (the GUI: sudo systemctl isolate "
-            "multi-user.target), or add swap".format(onnx_path, workspace_mib))
+            "usually memory running out (CPU and GPU share 4 GB; --workspace {} MiB) - try "
+            "a smaller --workspace {}, close other programs (the GUI: sudo systemctl "
+            "isolate multi-user.target), or add swap".format(
+                onnx_path, workspace_mib, max(workspace_mib // 2, 1)))
     cache = trt_compat.serialize_timing_cache(config)
     if cache:
         engines.write_bytes_atomic(cache_path, cache)
@@ -178,8 +179,14 @@ def ensure_engine(bundle, onnx_path, onnx_contract, trt, fp32, workspace_mib, fo
         return found
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    if precision == "fp16" and not trt_compat.platform_has_fast_fp16(builder):
-        print("{} reports no fast FP16: using FP32".format(cuda_device))
+    slow_fp16 = None
+    if precision == "fp16" and not trt_compat.has_fp16_flag(trt):
+        slow_fp16 = ("TensorRT {} has no FP16 builder flag (its networks take their precision "
+                     "from the ONNX, here float32)".format(version))
+    elif precision == "fp16" and not trt_compat.platform_has_fast_fp16(builder):
+        slow_fp16 = "{} reports no fast FP16".format(cuda_device)
+    if slow_fp16:
+        print("{}: using FP32".format(slow_fp16))
         precision = "fp32"
         found = None if force else reusable_engine(bundle, onnx_sha, version, precision,
                                                    cuda_device)

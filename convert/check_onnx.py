@@ -3,8 +3,8 @@
 Runs anywhere the ``onnx`` package does (no TensorRT needed), so a model is rejected on the
 desktop, with the node named, instead of on the Jetson after a copy and a failed build.
 Rules: opset <= 13, static shapes and batch 1 on inputs/outputs, float32 I/O, every op in
-convert/trt_ops.py's table (no ArgMax), Resize attributes the parser accepts, parameters that
-must be initializers are initializers.
+convert/trt_ops.py's table (no ArgMax), the Resize and Pad forms the parser imports, parameters
+that must be initializers are initializers.
 
     python3 convert/check_onnx.py BUNDLE/model.onnx
 """
@@ -13,6 +13,8 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import os
+
+import numpy as np
 
 from convert import trt_ops
 from nanoseg import cli
@@ -113,8 +115,29 @@ def _attr(node, name, default=None):
     return default
 
 
-def check_resize(node, label):
-    """The Resize attribute combinations TensorRT 8.0 (and so 8.2) accept."""
+def _constant_array(model, name):
+    """The value of an initializer or Constant output as a flat numpy array, else None."""
+    import onnx
+    from onnx import numpy_helper
+    for init in model.graph.initializer:
+        if init.name == name:
+            return numpy_helper.to_array(init).reshape(-1)
+    for node in model.graph.node:
+        if node.op_type == "Constant" and name in node.output and node.attribute:
+            value = onnx.helper.get_attribute_value(node.attribute[0])
+            if isinstance(value, onnx.TensorProto):
+                value = numpy_helper.to_array(value)
+            return np.asarray(value).reshape(-1)
+    return None
+
+
+def _not_constant(label, position, name):
+    return ("{}: input {} ('{}') must be an initializer for TensorRT 8.0: export with a "
+            "static shape".format(label, position, name))
+
+
+def check_resize(node, label, model, opset):
+    """The Resize attributes and inputs both TensorRT 8.0's and 8.2's importers accept."""
     get = lambda key: _attr(node, key, trt_ops.RESIZE_DEFAULTS[key])  # noqa: E731
     problems = []
     ctm, mode, nearest = get("coordinate_transformation_mode"), get("mode"), get("nearest_mode")
@@ -122,40 +145,68 @@ def check_resize(node, label):
         problems.append("{}: mode={} but TensorRT 8.0/8.2 resize only {}: use nearest or "
                         "bilinear upsampling in the model".format(
                             label, mode, "/".join(trt_ops.RESIZE_MODES)))
-    if ctm not in trt_ops.RESIZE_COORDINATE_MODES:
-        fix = ("convert/export_onnx.py rewrites nearest resizes with integer scales to "
-               "asymmetric+floor; re-export" if mode == "nearest" else
-               "use UpSampling2D(interpolation='nearest') in the model")
-        problems.append("{}: coordinate_transformation_mode={} is not accepted by TensorRT "
-                        "8.0's parser (asymmetric only): {}".format(label, ctm, fix))
-    if mode == "nearest" and nearest not in trt_ops.RESIZE_NEAREST_MODES:
-        problems.append("{}: nearest_mode={} is not accepted by TensorRT 8.0's parser (floor "
-                        "only): {}".format(label, nearest, FIX_EXPORT))
+    if opset >= 11:  # Resize-10 has neither attribute
+        if ctm not in trt_ops.RESIZE_COORDINATE_MODES:
+            problems.append("{}: coordinate_transformation_mode={} is not accepted by "
+                            "TensorRT 8.0/8.2 ({} only): {}".format(
+                                label, ctm, ", ".join(trt_ops.RESIZE_COORDINATE_MODES),
+                                FIX_EXPORT))
+        elif ctm == "tf_half_pixel_for_nn" and \
+                nearest != trt_ops.RESIZE_TF_HALF_PIXEL_NEAREST_MODE:
+            problems.append("{}: coordinate_transformation_mode=tf_half_pixel_for_nn with "
+                            "nearest_mode={} is not accepted by TensorRT 8.0/8.2 ({} only): "
+                            "convert/export_onnx.py rewrites nearest resizes with integer "
+                            "scales to asymmetric+floor; re-export".format(
+                                label, nearest, trt_ops.RESIZE_TF_HALF_PIXEL_NEAREST_MODE))
+        if mode == "nearest" and nearest not in trt_ops.RESIZE_NEAREST_MODES:
+            problems.append("{}: nearest_mode={} is not accepted by TensorRT 8.0/8.2 ({} "
+                            "only): {}".format(label, nearest,
+                                               ", ".join(trt_ops.RESIZE_NEAREST_MODES),
+                                               FIX_EXPORT))
+        if len(node.input) > 3 and node.input[3]:
+            return problems  # sizes: imported as a shape tensor, no scales needed
+    position = 2 if opset >= 11 else 1
+    name = node.input[position] if position < len(node.input) else ""
+    scales = _constant_array(model, name) if name else None
+    if scales is None:
+        problems.append(_not_constant(label, position, name or "scales"))
+    elif mode == "linear" and any(float(s) != 1.0 for s in
+                                  scales[:max(0, len(scales) - trt_ops.RESIZE_LINEAR_AXES)]):
+        problems.append("{}: linear resize with scales {} (TensorRT 8.0/8.2 resize linearly "
+                        "only the innermost {} axes): resize H and W only".format(
+                            label, [float(s) for s in scales], trt_ops.RESIZE_LINEAR_AXES))
     return problems
 
 
-def check_pad(node, label, model):
-    """TensorRT 8.0 pads with zeros on the last two dimensions only."""
-    from onnx import numpy_helper
+def check_pad(node, label, model, opset):
+    """TensorRT 8.0 pads with zeros on at most two axes (8.2 also refuses negative pads)."""
     problems = []
     mode = _attr(node, "mode", "constant")
+    if opset >= 11:  # pads and value are inputs; CONSTANT_INPUTS reports non-constant ones
+        pads = _constant_array(model, node.input[1]) if len(node.input) > 1 else None
+        value = _constant_array(model, node.input[2]) \
+            if len(node.input) > 2 and node.input[2] else np.zeros(1)
+    else:
+        pads, value = np.asarray(_attr(node, "pads", [])), np.asarray([_attr(node, "value", 0.0)])
+    if pads is None or value is None:
+        return problems
+    pads = [int(p) for p in pads]
+    if not any(pads):
+        return problems  # the importer makes a no-op Pad an identity, whatever its mode
     if mode != "constant":
         problems.append("{}: Pad mode={} (TensorRT 8.0 supports zero padding only): use "
                         "ZeroPadding2D".format(label, mode))
-    inits = {init.name: init for init in model.graph.initializer}
-    pads = inits.get(node.input[1]) if len(node.input) > 1 else None
-    if pads is not None:
-        pads = numpy_helper.to_array(pads).reshape(-1)
-        rank = len(pads) // 2
-        leading = list(pads[:rank - 2]) + list(pads[rank:2 * rank - 2])
-        if any(int(p) != 0 for p in leading):
-            problems.append("{}: pads {} touch dims other than the last two (TensorRT 8.0 "
-                            "pads H and W only)".format(label, list(pads)))
-    if len(node.input) > 2 and node.input[2]:
-        value = inits.get(node.input[2])
-        if value is None or float(numpy_helper.to_array(value).reshape(-1)[0]) != 0.0:
-            problems.append("{}: Pad constant value must be a zero initializer for TensorRT "
-                            "8.0".format(label))
+    elif value.size and float(value[0]) != 0.0:
+        problems.append("{}: Pad constant value {} (TensorRT 8.0 pads with zeros only): use "
+                        "ZeroPadding2D".format(label, float(value[0])))
+    if any(p < 0 for p in pads):
+        problems.append("{}: pads {} crop (TensorRT 8.2 refuses negative pads): crop with a "
+                        "Slice (Cropping2D)".format(label, pads))
+    rank = len(pads) // 2
+    axes = sum(1 for axis in range(rank) if pads[axis] or pads[rank + axis])
+    if axes > trt_ops.PAD_MAX_AXES:
+        problems.append("{}: pads {} pad {} axes (TensorRT 8.0 pads at most {}): pad in two "
+                        "steps or re-export".format(label, pads, axes, trt_ops.PAD_MAX_AXES))
     return problems
 
 
@@ -163,6 +214,7 @@ def check_nodes(model):
     """Every node: op in the table, not forbidden, constant inputs constant, Resize/Pad ok."""
     problems = []
     constants = _constant_names(model)
+    opset = default_opset(model) or trt_ops.MAX_OPSET
     for index, node in enumerate(model.graph.node):
         label = _node_label(node, index)
         if node.domain not in ("", "ai.onnx"):
@@ -180,13 +232,11 @@ def check_nodes(model):
         for position in trt_ops.CONSTANT_INPUTS.get(node.op_type, ()):
             if position < len(node.input) and node.input[position] \
                     and node.input[position] not in constants:
-                problems.append("{}: input {} ('{}') must be an initializer for TensorRT "
-                                "8.0: export with a static shape".format(
-                                    label, position, node.input[position]))
+                problems.append(_not_constant(label, position, node.input[position]))
         if node.op_type == "Resize":
-            problems.extend(check_resize(node, label))
+            problems.extend(check_resize(node, label, model, opset))
         elif node.op_type == "Pad":
-            problems.extend(check_pad(node, label, model))
+            problems.extend(check_pad(node, label, model, opset))
     return problems
 
 

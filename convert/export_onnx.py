@@ -111,8 +111,8 @@ def rewrite_nearest_resizes(model):
     """Make tf2onnx's UpSampling2D Resize parse on TensorRT 8.0/8.2; -> rewritten node names.
 
     tf2onnx writes ``coordinate_transformation_mode=tf_half_pixel_for_nn, nearest_mode=
-    floor``; TensorRT 8.0 takes only ``asymmetric`` (+ floor) and 8.2 rejects
-    tf_half_pixel_for_nn unless round_prefer_floor (convert/trt_ops.py). For an integer
+    floor``; TensorRT 8.0 and 8.2 both reject tf_half_pixel_for_nn unless nearest_mode is
+    round_prefer_floor (convert/trt_ops.py), and take asymmetric + floor. For an integer
     scale s and output index x = q*s + r (0 <= r < s): tf_half_pixel_for_nn reads
     floor((x + 0.5) / s) = q + floor((r + 0.5) / s) = q, and asymmetric reads
     floor(x / s) = q: the same source pixel, so the rewrite is exact (the tests check it

@@ -1,44 +1,45 @@
 """What TensorRT 8.0 / 8.2's ONNX parser accepts, as data that convert/check_onnx.py applies.
 
-Source: onnx-tensorrt ``docs/operators.md`` (the "Operator Support Matrix"), branches
-``release/8.0`` (JetPack 4.6 ships TensorRT 8.0.1) and ``release/8.2-GA`` (JetPack 4.6.1+,
-TensorRT 8.2.1), https://github.com/onnx/onnx-tensorrt/blob/release/8.0/docs/operators.md.
-Both say "supports operators up to Opset 13". We keep the set both parsers accept: the 8.0
-table's "Y" rows with the two corrections below (Dropout, SoftmaxCrossEntropyLoss), and the
-8.0 restrictions, which are the stricter ones:
+Sources: onnx-tensorrt branches ``release/8.0`` (8.0 GA; JetPack 4.6 ships TensorRT 8.0.1) and
+``release/8.2-GA`` (JetPack 4.6.1+, TensorRT 8.2.1): ``docs/operators.md`` (the "Operator
+Support Matrix", "operators up to Opset 13") and the asserts in ``builtin_op_importers.cpp``,
+https://github.com/onnx/onnx-tensorrt/blob/release/8.0/docs/operators.md. We keep what both
+parsers accept, so wherever they differ the 8.0 rule (the stricter one) applies:
 
-* Resize (8.0): "Asymmetric coordinate transformation mode only. Nearest or Linear resizing
-  mode only. 'floor' mode only" for nearest. 8.2 also takes half_pixel, align_corners, ...,
-  but its ``builtin_op_importers.cpp`` asserts "only support round_prefer_floor nearest mode
-  in tf_half_pixel_for_nn" - so tf2onnx's UpSampling2D (tf_half_pixel_for_nn + floor) is
-  rejected by *both*; convert/export_onnx.py rewrites it to asymmetric + floor (identical for
-  integer scales).
-* Clip: ``min``/``max`` must be initializers; Pad: zero padding on the last 2 dims only;
-  Slice ``axes``, Split ``split``, Squeeze ``axes``, Unsqueeze ``axes``, CumSum ``axis``,
-  ConvTranspose ``W``, InstanceNormalization ``scale``/``B`` must be initializers/constants.
-* TopK: ``K`` must be an initializer (8.2's table; the importer asserts
-  ``inputs.at(1).is_weights()`` from opset 10 on).
-* Dropout: the 8.0 table marks it "N", but the parser imports it as an identity
-  (``DEFINE_BUILTIN_OP_IMPORTER(Dropout)`` in builtin_op_importers.cpp from the TensorRT 5
-  era through 8.2 and 10.x) and the 8.2 table marks it "Y": accepted. From opset 12 its
-  ``training_mode`` input must be an initializer (and false).
-* SoftmaxCrossEntropyLoss: "Y" in the 8.0 table, "N" in 8.2's (and every later one), with
-  no importer in the parser: rejected.
+* Ops: the rows marked "Y" in both tables. 8.0 GA and 8.2 agree on Dropout (Y, imported as
+  an identity; from opset 12 its ``training_mode`` input must be an initializer and false),
+  If (Y) and SoftmaxCrossEntropyLoss (N, no importer).
+* Resize (importer, both): ``coordinate_transformation_mode`` half_pixel, pytorch_half_pixel,
+  tf_half_pixel_for_nn, asymmetric or align_corners; ``mode`` nearest or linear (cubic is
+  asserted out); ``nearest_mode`` floor, ceil, round_prefer_floor or round_prefer_ceil, but
+  tf_half_pixel_for_nn only with round_prefer_floor ("This version of TensorRT only support
+  round_prefer_floor nearest mode in tf_half_pixel_for_nn!"). So tf2onnx's Keras
+  UpSampling2D (nearest, tf_half_pixel_for_nn, floor) is rejected by both: convert/
+  export_onnx.py rewrites it to asymmetric + floor (identical for integer scales).
+  Without ``sizes`` (input 3) the ``scales`` (input 2; input 1 before opset 11) must be an
+  initializer, and a linear resize may scale only the innermost 3 axes.
+* Pad (importer): from opset 11 ``pads`` (input 1) and ``constant_value`` (input 2) must be
+  initializers (8.0; 8.2 also takes tensors); all-zero pads are an identity; otherwise mode
+  constant with value 0, non-zero padding on at most two axes (any two: the importer
+  transposes them last), and no negative pads (8.2 refuses them).
+* Clip ``min``/``max``, Slice ``axes``, Split ``split``, Squeeze/Unsqueeze ``axes``, CumSum
+  ``axis``, ConvTranspose ``W``, InstanceNormalization ``scale``/``B``, TopK ``K`` (from
+  opset 10) must be initializers or Constant outputs (the tables' notes and the importers'
+  ``is_weights()`` asserts).
 
-ArgMax is in the table but this project forbids it in exported graphs: users report it
-missing on the Nano's TensorRT 8.2, and the edge runtime does argmax in numpy anyway.
+ArgMax is "Y" in both tables: keeping it out of exported graphs is nanoseg's policy, not a
+parser limit. The engine outputs probabilities and the edge runtime does the argmax in numpy.
 """
 
 MAX_OPSET = 13
 
-# The 8.0 operator table's "Y" rows (release/8.0 docs/operators.md), plus Dropout and minus
-# SoftmaxCrossEntropyLoss (see above): the ops both 8.0 and 8.2 import.
+# The "Y" rows of both tables (release/8.0 and release/8.2-GA docs/operators.md).
 SUPPORTED_OPS = frozenset("""
 Abs Acos Acosh Add And ArgMax ArgMin Asin Asinh Atan Atanh AveragePool BatchNormalization
 Cast Ceil Celu Clip Concat Constant ConstantOfShape Conv ConvTranspose Cos Cosh CumSum
 DepthToSpace DequantizeLinear Div Dropout Elu Equal Erf Exp Expand EyeLike Flatten Floor Gather
 GatherElements Gemm GlobalAveragePool GlobalLpPool GlobalMaxPool Greater GreaterOrEqual GRU
-HardSigmoid Identity ImageScaler InstanceNormalization LeakyRelu Less LessOrEqual Log
+HardSigmoid Identity If ImageScaler InstanceNormalization LeakyRelu Less LessOrEqual Log
 LogSoftmax Loop LRN LSTM LpNormalization LpPool MatMul Max MaxPool Mean Min Mul Neg Not Or
 Pad ParametricSoftplus Pow PRelu QuantizeLinear RandomUniform RandomUniformLike Range
 ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean ReduceMin ReduceProd
@@ -48,10 +49,11 @@ Split Sqrt Squeeze Sub Sum Tan Tanh ThresholdedRelu Tile TopK Transpose Unsqueez
 Where
 """.split())
 
-# Ops the parser knows but this project keeps out of exported graphs, with the reason.
+# Ops the parser imports but nanoseg keeps out of exported graphs (its policy), with the reason.
 FORBIDDEN_OPS = {
-    "ArgMax": "TensorRT 8.2 on the Nano lacks ArgMax and the edge does argmax in numpy: "
-              "export probabilities (the model's sigmoid/softmax output), not labels",
+    "ArgMax": "nanoseg keeps ArgMax out of exported graphs (the edge runtime does the argmax "
+              "in numpy): export probabilities (the model's sigmoid/softmax output), not "
+              "labels",
 }
 
 # Inputs (by position) that the parser needs as initializers or Constant outputs.
@@ -66,11 +68,17 @@ CONSTANT_INPUTS = {
     "InstanceNormalization": (1, 2),
     "TopK": (1,),
     "Dropout": (2,),
+    "Pad": (1, 2),
 }
 
-RESIZE_COORDINATE_MODES = ("asymmetric",)
+RESIZE_COORDINATE_MODES = ("half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn",
+                           "asymmetric", "align_corners")
 RESIZE_MODES = ("nearest", "linear")
-RESIZE_NEAREST_MODES = ("floor",)
+RESIZE_NEAREST_MODES = ("floor", "ceil", "round_prefer_floor", "round_prefer_ceil")
+# tf_half_pixel_for_nn takes only this nearest_mode (asserted by both importers).
+RESIZE_TF_HALF_PIXEL_NEAREST_MODE = "round_prefer_floor"
+RESIZE_LINEAR_AXES = 3  # a linear resize scales only the innermost 3 axes
+PAD_MAX_AXES = 2
 
 # The ONNX defaults the parser assumes when an attribute is absent (ONNX Resize-13 spec).
 RESIZE_DEFAULTS = {"coordinate_transformation_mode": "half_pixel", "mode": "nearest",

@@ -5,8 +5,10 @@ Reports the L4T release (``/etc/nv_tegra_release``, cross-checked with the versi
 Python, the TensorRT / pycuda / OpenCV imports (pycuda as ``pycuda.driver``, which loads
 CUDA), whether OpenCV was built with GStreamer (CSI cameras and RTSP need it), the GStreamer
 elements nanoseg's pipelines use (each missing one named with its apt package) and the power
-mode. It only reads: nothing is changed, so it has no ``--dry-run``. ``jetson/setup.sh`` and
-``jetson/deploy.sh`` call ``--check`` to refuse early with the fix instead of failing half way.
+mode, and whether python3-gi's GstRtspServer imports (``--check rtsp-server``: only
+``--output rtsp://`` needs it). It only reads: nothing is changed, so it has no
+``--dry-run``. ``jetson/setup.sh`` and ``jetson/deploy.sh`` call ``--check`` to refuse early
+with the fix instead of failing half way.
 
     python3 jetson/check_platform.py                 # human report, always exit 0
     python3 jetson/check_platform.py --json          # the same as JSON
@@ -33,7 +35,9 @@ from nanoseg.platform_info import TEGRA_RELEASE, l4t_supported, read_tegra_relea
 LOG = logging.getLogger(__name__)
 
 SUPPORTED_PYTHON = (3, 6)
-CHECKS = ("l4t", "python", "tensorrt", "pycuda", "cv2", "gstreamer")
+# rtsp-server is separate from gstreamer: only --output rtsp:// needs it, so setup.sh installs
+# it (or warns) instead of stopping.
+CHECKS = ("l4t", "python", "tensorrt", "pycuda", "cv2", "gstreamer", "rtsp-server")
 APT_HINTS = {
     "tensorrt": "sudo apt-get install python3-libnvinfer (part of nvidia-jetpack)",
     "cv2": "sudo apt-get install nvidia-opencv (JetPack's GStreamer build; never pip "
@@ -203,9 +207,10 @@ def failed_checks(report, checks):
                             "opencv-python (pip3 uninstall opencv-python opencv-python-headless)"
                             " and use {}".format(report["modules"]["cv2"]["version"],
                                                  APT_HINTS["cv2"]))
-        if check == "gstreamer":
-            problems.extend(problem for problem in (gstreamer_element_problems(report),
-                                                    rtsp_server_problem(report)) if problem)
+        if check == "gstreamer" and gstreamer_element_problems(report):
+            problems.append(gstreamer_element_problems(report))
+        elif check == "rtsp-server" and rtsp_server_problem(report):
+            problems.append(rtsp_server_problem(report))
     return problems
 
 

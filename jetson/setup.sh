@@ -15,7 +15,10 @@
 #    exhaust the Nano's 4 GB): recreated when its size differs, formatted unless in use;
 # 3. builds pycuda against CUDA 10.2 (/usr/local/cuda) and installs the pip parts of
 #    requirements-jetson.txt into ~/.local (pip3 --user; nothing system-wide);
-# 4. prints the nvpmodel / jetson_clocks advice and the next step.
+# 4. installs GStreamer's RTSP server for Python (python3-gi, gir1.2-gst-rtsp-server-1.0)
+#    when it does not import: stock JetPack images lack it, only --output rtsp:// needs it,
+#    so a failure there is a warning, never a stop;
+# 5. prints the nvpmodel / jetson_clocks advice and the next step.
 # --dry-run prints every command that would change the system instead of running it (the
 # read-only checks still run), so the script can be reviewed, and tested, anywhere.
 set -euo pipefail
@@ -31,6 +34,9 @@ FSTAB=${NANOSEG_FSTAB:-/etc/fstab}
 # The last releases of the build tools that still support Python 3.6. pip 21.3.1 understands
 # --no-build-isolation; setuptools >= 40.8 is needed by pycuda's pyproject.toml.
 PIP_TOOLS=("pip==21.3.1" "setuptools==59.6.0" "wheel==0.37.1")
+# edge/gst.py's RTSP_APT_PACKAGES: GstRtspServer for python3-gi (--output rtsp://).
+RTSP_PACKAGES=(python3-gi gir1.2-gst-rtsp-server-1.0)
+RTSP_SERVER_MISSING=0
 
 # numpy's aarch64 OpenBLAS can die with "Illegal instruction" in its CPU detection on the
 # Nano (numpy/numpy#18131); set before the first python3 below imports numpy.
@@ -136,6 +142,12 @@ check_platform() {
   require cv2
   require gstreamer
   check_nvcc
+  if python3 "$HERE/check_platform.py" --check rtsp-server >/dev/null 2>&1; then
+    echo "ok: rtsp-server"
+  else
+    RTSP_SERVER_MISSING=1
+    echo "missing: rtsp-server (optional, only --output rtsp:// needs it): installed below"
+  fi
 }
 
 # pycuda compiles C++ against CUDA's headers and libcuda: point the build at CUDA 10.2.
@@ -164,6 +176,24 @@ install_python_packages() {
   # has no aarch64 wheel (pip would compile it); build against the numpy just installed.
   run python3 -m pip install --user --no-build-isolation -r "$REQUIREMENTS"
   run python3 -c "import pycuda.driver as cuda, pycuda.autoinit; print('pycuda', cuda.get_version(), 'on', pycuda.autoinit.device.name())"
+}
+
+# Optional: only --output rtsp:// needs it, so nothing here stops the setup.
+install_rtsp_server() {
+  [ "$RTSP_SERVER_MISSING" -eq 1 ] || return 0
+  echo "== GStreamer's RTSP server for Python (only --output rtsp:// needs it)"
+  if ! run sudo apt-get install -y --no-install-recommends "${RTSP_PACKAGES[@]}"; then
+    warn "installing ${RTSP_PACKAGES[*]} failed: everything but --output rtsp:// works" \
+      "(install them later)"
+    return 0
+  fi
+  [ "$DRY_RUN" -eq 0 ] || return 0
+  local message
+  if message=$(python3 "$HERE/check_platform.py" --check rtsp-server 2>&1); then
+    echo "ok: rtsp-server"
+  else
+    warn "${message#error: } (everything else works)"
+  fi
 }
 
 # True when a line of FILE (/proc/swaps, /etc/fstab) starts with exactly PATH.
@@ -240,6 +270,7 @@ main() {
   setup_swap
   cuda_environment
   install_python_packages
+  install_rtsp_server
   advice
 }
 

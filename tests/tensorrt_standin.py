@@ -17,10 +17,14 @@ python/src/parsers/pyOnnx.cpp at v8.6.0 and v10.3.0):
   ``set_tensor_address(name, memory) -> bool``, ``execute_async_v3(stream_handle) -> bool``;
   ``set_memory_pool_limit(MemoryPoolType.WORKSPACE, size)``; ``build_serialized_network``
   only; parser errors add ``node_name()``, ``node_operator()`` (since 9.x).
+- ``api="11"`` (11.x, pyCore.cpp at v11.0): the 10.x API without ``BuilderFlag.FP16``,
+  ``Builder.platform_has_fast_fp16`` and ``NetworkDefinitionCreationFlag.EXPLICIT_BATCH``
+  (networks are strongly typed: their precision comes from the ONNX's types).
 
-All three: ``Builder(logger)`` with ``platform_has_fast_fp16``, ``create_network(flags)``
-(``NetworkDefinitionCreationFlag.EXPLICIT_BATCH``), ``create_builder_config()``; config
-``set_flag``/``clear_flag`` (``BuilderFlag.FP16``/``TF32``), ``create_timing_cache(data)``,
+All of them: ``Builder(logger)`` with ``platform_has_fast_fp16`` (not 11), ``create_network
+(flags)`` (``NetworkDefinitionCreationFlag.EXPLICIT_BATCH``, not 11),
+``create_builder_config()``; config ``set_flag``/``clear_flag`` (``BuilderFlag.FP16`` (not
+11)/``TF32``), ``create_timing_cache(data)``,
 ``set_timing_cache(cache, ignore_mismatch) -> bool``, ``get_timing_cache()``;
 ``Runtime(logger).deserialize_cuda_engine(data)`` -> engine or None;
 ``OnnxParser(network, logger)`` with ``parse``, ``num_errors``, ``get_error(index)``.
@@ -270,7 +274,8 @@ class _Builder(object):
 
     def __init__(self, logger):
         self.trt.builders += 1
-        self.platform_has_fast_fp16 = self.trt.fast_fp16
+        if self.trt.api != "11":
+            self.platform_has_fast_fp16 = self.trt.fast_fp16
 
     def create_network(self, flags=0):
         return ("network", flags)
@@ -340,12 +345,13 @@ APIS = {  # api -> (default version, engine class, builder config mixins, builde
     "8": ("8.2.1.8", Engine8, (_WorkspaceSize,), (_BuildEngine,)),
     "8.6": ("8.6.1", Engine86, (_WorkspaceSize, _MemoryPools), (_BuildEngine,)),
     "10": ("10.3.0", Engine10, (_MemoryPools,), ()),
+    "11": ("11.0.0", Engine10, (_MemoryPools,), ()),
 }
 
 
 def make_tensorrt(api="10", version=None, cuda=None, forward=channel_sum, io=STANDARD_IO,
                   context_class=None, fast_fp16=True, parse_errors=(), build_fails=False):
-    """A ``tensorrt`` module of API generation ``api`` ("8", "8.6" or "10").
+    """A ``tensorrt`` module of API generation ``api`` ("8", "8.6", "10" or "11").
 
     ``Runtime`` deserializes any plan starting with b"plan" into an engine with ``io`` that
     computes ``forward`` on ``cuda``'s buffers (None: an engine that records calls only);
@@ -355,6 +361,7 @@ def make_tensorrt(api="10", version=None, cuda=None, forward=channel_sum, io=STA
     default_version, engine_class, config_mixins, builder_mixins = APIS[api]
     trt = types.ModuleType("tensorrt")
     trt.__version__ = version or default_version
+    trt.api = api
     trt.fast_fp16, trt.parse_errors, trt.build_fails = fast_fp16, list(parse_errors), build_fails
     trt.builders, trt.builds, trt.loaded_caches = 0, [], []
 
@@ -377,8 +384,12 @@ def make_tensorrt(api="10", version=None, cuda=None, forward=channel_sum, io=STA
     trt.DataType = types.SimpleNamespace(FLOAT=Named("FLOAT"), HALF=Named("HALF"))
     trt.TensorIOMode = types.SimpleNamespace(INPUT=Named("INPUT"), OUTPUT=Named("OUTPUT"))
     trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
-    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0)
-    trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", TF32="TF32")
+    if api == "11":
+        trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(STRONGLY_TYPED=1)
+        trt.BuilderFlag = types.SimpleNamespace(TF32="TF32")
+    else:
+        trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0)
+        trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", TF32="TF32")
     config_class = type("IBuilderConfig", config_mixins + (_Config,), {})
     trt.Builder = type("Builder", builder_mixins + (_Builder,),
                        {"trt": trt, "config_class": config_class})

@@ -42,6 +42,21 @@ def test_l4t_core_package_cross_check():
     assert check_platform.failed_checks(report, ["l4t"]) == []
 
 
+def test_a_missing_rtsp_server_fails_only_its_own_check():
+    """Only --output rtsp:// needs GstRtspServer, so --check gstreamer does not ask for it."""
+    report = {"jetson": False, "modules": {"cv2": {"ok": True, "version": "4.1.1"}},
+              "cv2_gstreamer": True,
+              "gst_elements": dict((name, True) for group in
+                                   check_platform.gst.platform_requirements(False)
+                                   for name in group),
+              "gst_rtsp_server": {"ok": False, "error": "ImportError: No module named 'gi'"}}
+    assert check_platform.failed_checks(report, ["gstreamer"]) == []
+    assert check_platform.failed_checks(report, ["rtsp-server"]) == [
+        "python3-gi with GstRtspServer does not import (ImportError: No module named 'gi'), "
+        "--output rtsp:// needs it: sudo apt-get install python3-gi "
+        "gir1.2-gst-rtsp-server-1.0"]
+
+
 def test_pycuda_status_imports_the_driver(tmp_path, monkeypatch):
     """pycuda's package imports without CUDA; only pycuda.driver proves it works."""
     package = tmp_path / "pycuda"

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from edge import gst
 from tests.jetson_helpers import ROOT, SETUP, command_lines, run_cmd
 from tests.jetson_helpers import off_jetson, python3_env  # noqa: F401,F811 (fixtures)
 
@@ -165,6 +166,69 @@ def test_setup_checks_nvcc_is_cuda_10_2(python3_env, off_jetson, tmp_path):
                               str(tmp_path / "none")], env=python3_env)
     assert code == 0 and "{}/bin/nvcc not found: install CUDA 10.2".format(tmp_path / "none") \
         in err
+
+
+# What jetson/check_platform.py finds on a stock JetPack 4.6.1 image: everything setup.sh needs
+# is there, but not gir1.2-gst-rtsp-server-1.0 (only --output rtsp:// needs it).
+STOCK_JETPACK_STANDIN = """
+import os, runpy, sys
+sys.path.insert(0, {root!r})
+from jetson import check_platform
+from edge import gst
+server = {server!r}
+def report(release_file=check_platform.TEGRA_RELEASE):
+    ok = {{"ok": True, "version": "1"}}
+    return {{"jetson": True, "release_file": release_file, "l4t_supported": True,
+            "l4t": {{"l4t": "32.7.1", "jetpack": "4.6.1"}}, "l4t_core_matches": True,
+            "python_supported": True, "python": "3.6.9", "cv2_gstreamer": True,
+            "modules": dict((name, ok) for name in ("numpy", "cv2", "tensorrt", "pycuda")),
+            "gst_elements": dict((name, True) for group in gst.platform_requirements(True)
+                                 for name in group),
+            "gst_rtsp_server": server}}
+check_platform.collect_report = report
+sys.argv = sys.argv[1:]
+sys.exit(check_platform.run(check_platform.main, check_platform.parse_args))
+"""
+
+
+def stock_jetpack_env(tmp_path, server):
+    """An environment whose python3 answers check_platform.py as a stock JetPack would."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    standin = tmp_path / "standin.py"
+    standin.write_text(STOCK_JETPACK_STANDIN.format(root=ROOT, server=server))
+    python3 = bin_dir / "python3"
+    python3.write_text("#!/bin/sh\nexec {} {} \"$@\"\n".format(sys.executable, standin))
+    python3.chmod(0o755)
+    env = dict(os.environ)
+    env["PATH"] = "{}{}{}".format(bin_dir, os.pathsep, env["PATH"])
+    return env
+
+
+def test_setup_installs_the_rtsp_server_bindings_instead_of_stopping(tmp_path):
+    missing = {"ok": False, "error": "ValueError: Namespace GstRtspServer not available"}
+    env = stock_jetpack_env(tmp_path, missing)
+    code, out, err = run_cmd(["bash", SETUP, "--dry-run", "--cuda-home",
+                              str(fake_cuda(tmp_path, "10.2"))], env=env)
+    assert code == 0, err
+    for check in ("l4t", "python", "tensorrt", "cv2", "gstreamer"):
+        assert "ok: {}\n".format(check) in out
+    assert "error" not in err
+    commands = command_lines(out)
+    install = "sudo apt-get install -y --no-install-recommends " + gst.RTSP_APT_PACKAGES
+    assert install in commands
+    pycuda_at = [i for i, c in enumerate(commands) if "--no-build-isolation" in c][0]
+    assert commands.index(install) > pycuda_at  # the optional part last
+    assert "only --output rtsp:// needs it" in out
+
+
+def test_setup_leaves_present_rtsp_server_bindings_alone(tmp_path):
+    env = stock_jetpack_env(tmp_path, {"ok": True, "version": "GStreamer 1.14.5"})
+    code, out, err = run_cmd(["bash", SETUP, "--dry-run", "--cuda-home",
+                              str(fake_cuda(tmp_path, "10.2"))], env=env)
+    assert code == 0, err
+    assert "ok: rtsp-server" in out
+    assert not any("gst-rtsp-server" in c for c in command_lines(out))
 
 
 def test_setup_advice_names_power_and_the_next_step(python3_env, off_jetson):

@@ -28,11 +28,13 @@ class TensorRTBackend(Backend):
         bundle = as_bundle(bundle)
         contract = bundle.contract()
         if engine_path is None:
-            engine_path = engines.find_engine(bundle, tensorrt_version=tensorrt_version())
+            version, gpu = tensorrt_platform() or (None, None)
+            engine_path = engines.find_engine(bundle, tensorrt_version=version, device=gpu)
             if engine_path is None:
-                raise NanosegError("no TensorRT engine in {} matches this bundle and TensorRT: "
-                                   "build one with convert/build_engine.py --bundle {}".format(
-                                       bundle.engines_dir, bundle.root))
+                raise NanosegError("no TensorRT engine in {} matches this bundle{}: build one "
+                                   "with convert/build_engine.py --bundle {}".format(
+                                       bundle.engines_dir, ", TensorRT {} on {}".format(
+                                           version, gpu) if gpu else "", bundle.root))
         model_contract = engine_contract(engine_path, contract)
         Backend.__init__(self, contract, model_contract)
         try:
@@ -79,41 +81,54 @@ def engine_contract(engine_path, bundle_contract):
     return engines.sidecar_contract(sidecar, engine_path)
 
 
-def tensorrt_version():
-    """The importable TensorRT's version with pycuda beside it (a Jetson), else None."""
+def gpu_name():
+    """The CUDA GPU's name as build_engine records it in the sidecar (an engine runs only on
+    the GPU it was built on), or None when pycuda or the GPU is not there."""
+    from edge.tensorrt import compat as trt_compat
+    try:
+        return trt_compat.cuda_device(trt_compat.import_pycuda(), 0).name()
+    except Exception:  # NanosegError, or a CUDA library that fails to load
+        return None
+
+
+def tensorrt_platform():
+    """(TensorRT version, GPU name) where tensorrt, pycuda and a GPU are there, else None."""
     from edge.tensorrt import compat as trt_compat
     try:
         trt = trt_compat.import_tensorrt()
-        trt_compat.import_pycuda()
     except Exception:  # NanosegError, or a CUDA library that fails to load
         return None
-    return getattr(trt, "__version__", "unknown")
+    gpu = gpu_name()
+    return None if gpu is None else (getattr(trt, "__version__", "unknown"), gpu)
 
 
 def auto_engine(bundle):
     """The engine ``--backend auto`` should use, or None (then the next backend)."""
-    version = tensorrt_version()
-    if version is None:
-        LOG.info("auto backend: tensorrt/pycuda not importable, using onnxruntime")
+    found = tensorrt_platform()
+    if found is None:
+        LOG.info("auto backend: tensorrt/pycuda/GPU not available, using onnxruntime")
         return None
     # raises if an engine built from this ONNX has another contract
-    path = engines.find_engine(as_bundle(bundle), tensorrt_version=version)
+    path = engines.find_engine(as_bundle(bundle), tensorrt_version=found[0], device=found[1])
     if path is None:
-        LOG.info("auto backend: no engine matches %s, using onnxruntime",
-                 as_bundle(bundle).engines_dir)
+        LOG.info("auto backend: no engine for TensorRT %s on %s in %s, using onnxruntime",
+                 found[0], found[1], as_bundle(bundle).engines_dir)
     return path
 
 
 def locate_engine(bundle, engine_path=None):
     """(engine path, None) or (None, why not): ``engine_path`` or the newest engine built
-    from this model.onnx with the importable TensorRT (call after tensorrt imports)."""
+    from this model.onnx with the importable TensorRT on this GPU (call after tensorrt
+    imports)."""
     if engine_path is not None:
         return engine_path, None
     import tensorrt
     bundle = as_bundle(bundle)
-    path = engines.find_engine(bundle, tensorrt_version=tensorrt.__version__)
+    gpu = gpu_name()
+    path = engines.find_engine(bundle, tensorrt_version=tensorrt.__version__, device=gpu)
     if path is None:
-        return None, ("no engine in {} was built from this model.onnx with TensorRT {}: run "
-                      "convert/build_engine.py --bundle {}".format(
-                          bundle.engines_dir, tensorrt.__version__, bundle.root))
+        return None, ("no engine in {} was built from this model.onnx with TensorRT {}{}: "
+                      "run convert/build_engine.py --bundle {}".format(
+                          bundle.engines_dir, tensorrt.__version__,
+                          " on " + gpu if gpu else "", bundle.root))
     return path, None

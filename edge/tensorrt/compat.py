@@ -1,11 +1,12 @@
-"""The one module that knows how TensorRT 8.x and 10.x differ (Python API).
+"""The one module that knows how TensorRT 8.x, 10.x and 11.x differ (Python API).
 
 JetPack 4.6.x ships TensorRT 8.0/8.2 (bindings, ``execute_async_v2``,
 ``max_workspace_size``, ``build_engine``); TensorRT 10 removed those for tensor names,
 ``set_tensor_address`` + ``execute_async_v3``, memory pools and
-``build_serialized_network``. Every choice below is made by feature detection (``hasattr``)
-on the object at hand - never by comparing version strings - so 8.5/8.6, which have both
-APIs, take the newer one. Per engine the detection happens once, in :class:`EngineIO`,
+``build_serialized_network``; TensorRT 11 removed ``BuilderFlag.FP16``,
+``platform_has_fast_fp16`` and ``EXPLICIT_BATCH`` (strongly typed networks only). Every
+choice below is made by feature detection (``hasattr``) on the object at hand - never by
+comparing version strings - so 8.5/8.6, which have both APIs, take the newer one. Per engine the detection happens once, in :class:`EngineIO`,
 when the engine is loaded; the per-frame path is a single enqueue call. Everything takes
 the objects (and, for enums, the ``tensorrt`` module) as arguments, so it is testable with
 stand-ins on machines without a GPU.
@@ -158,6 +159,16 @@ def set_workspace(config, nbytes, trt=None):
         config.max_workspace_size = int(nbytes)
 
 
+def has_fp16_flag(trt=None):
+    """Whether the builder can be allowed FP16 layers (``BuilderFlag.FP16``: 8.x-10.x).
+
+    TensorRT 11 removed it: its networks are strongly typed, so an engine's precision is
+    the ONNX's own and a float32 ONNX makes an FP32 engine.
+    """
+    trt = trt or import_tensorrt()
+    return hasattr(trt.BuilderFlag, "FP16")
+
+
 def set_precision(config, fp16, trt=None):
     """FP16 layers allowed (``BuilderFlag.FP16``), or strict float32: TF32 cleared.
 
@@ -166,6 +177,10 @@ def set_precision(config, fp16, trt=None):
     its results stay within nanoseg.golden.TRT_FP32_MAX_DIFF of Keras on every GPU.
     """
     trt = trt or import_tensorrt()
+    if fp16 and not has_fp16_flag(trt):
+        raise NanosegError("TensorRT {} has no BuilderFlag.FP16 (strongly typed networks "
+                           "take their precision from the ONNX): build with "
+                           "--fp32".format(getattr(trt, "__version__", "?")))
     if fp16:
         config.set_flag(trt.BuilderFlag.FP16)
     elif hasattr(trt.BuilderFlag, "TF32"):
@@ -173,20 +188,25 @@ def set_precision(config, fp16, trt=None):
 
 
 def create_network(builder, trt=None):
-    """An explicit-batch network (the only kind the ONNX parser fills; default in 10.x)."""
+    """An explicit-batch network (the only kind the ONNX parser fills; the default in 10.x,
+    and the only kind in 11.x, which removed ``EXPLICIT_BATCH``)."""
     trt = trt or import_tensorrt()
-    flag = getattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH", None)
-    return builder.create_network(0 if flag is None else 1 << int(flag))
+    flags = getattr(trt, "NetworkDefinitionCreationFlag", None)
+    if hasattr(flags, "EXPLICIT_BATCH"):
+        return builder.create_network(1 << int(flags.EXPLICIT_BATCH))
+    return builder.create_network(0)
 
 
 def platform_has_fast_fp16(builder):
     """FP16 worth using? (the Nano: yes).
 
-    ``platform_has_fast_fp16`` exists on 8.x and on 10.x, where it is deprecated (since 10.5,
-    in favour of asking CUDA) but still present; should a later release drop it, assume yes
-    (--fp32 stays the way to opt out).
+    ``platform_has_fast_fp16`` exists on 8.x and 10.x (deprecated since 10.5, in favour of
+    asking CUDA); 11.x removed it together with ``BuilderFlag.FP16`` (see
+    :func:`has_fp16_flag`, asked first). Without it, assume yes (--fp32 opts out).
     """
-    return bool(getattr(builder, "platform_has_fast_fp16", True))
+    if not hasattr(builder, "platform_has_fast_fp16"):
+        return True
+    return bool(builder.platform_has_fast_fp16)
 
 
 def build_serialized(builder, network, config):

@@ -30,7 +30,8 @@ def test_this_machine_has_every_element_nanoseg_uses():
 def test_a_missing_rtsp_server_for_python_names_its_apt_packages():
     """The elements are all here, but --output rtsp:// also needs gi's GstRtspServer."""
     code = ("import sys, runpy; sys.modules['gi.repository.GstRtspServer'] = None; "
-            "sys.argv = ['check_platform.py', '--check', 'gstreamer']; "
+            "sys.argv = ['check_platform.py', '--check', 'gstreamer', '--check', "
+            "'rtsp-server']; "
             "runpy.run_path({!r}, run_name='__main__')".format(CHECK_PLATFORM))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120)

@@ -1,6 +1,7 @@
 """edge/backends' table: every row is a choice of the three CLIs, a row that cannot run is
 unavailable with its reason, a new row is picked up by load_backend, and the TensorRT row
 runs on the stand-in tensorrt + pycuda (tests/tensorrt_standin.py). Python 3.6 too."""
+import os
 import re
 import sys
 
@@ -9,7 +10,8 @@ import pytest
 
 from edge.backends import Backend, find_row, load_backend, table
 from edge.tensorrt import engines
-from nanoseg.bundle import MODEL_H5, ONNX
+from nanoseg.bundle import MODEL_H5, ONNX, ONNX_CONTRACT
+from nanoseg.contract import save_contract
 from nanoseg.errors import NanosegError
 from nanoseg.files import sha256_file
 from tests import tensorrt_standin as standin
@@ -92,13 +94,14 @@ def test_a_new_row_is_picked_up_by_load_backend_and_the_clis(bundle, monkeypatch
     assert args.backend == "echo"
 
 
-def _matching_engine(bundle, version):
-    """An engine file the stand-in Runtime loads, with a sidecar that matches the bundle."""
+def _matching_engine(bundle, version, device="Fake Tegra X1"):
+    """An engine file the stand-in Runtime loads, with a sidecar that matches the bundle
+    (built on ``device``: the stand-in pycuda's GPU by default)."""
     sha = sha256_file(bundle.path(ONNX))
-    path = engines.engine_path(bundle, engines.engine_key(sha, version, "fp16", "x"), "fp16")
+    path = engines.engine_path(bundle, engines.engine_key(sha, version, "fp16", device), "fp16")
     engines.write_bytes_atomic(path, b"plan")
     engines.write_sidecar(path, engines.make_sidecar(bundle.onnx_contract(), sha, version,
-                                                     "fp16", "x", 1.0, 256))
+                                                     "fp16", device, 1.0, 256))
     return path
 
 
@@ -111,9 +114,9 @@ def test_auto_takes_a_matching_engine_where_tensorrt_imports(bundle, monkeypatch
         load_backend(bundle, "auto")
     row = find_row("tensorrt")
     assert table.unavailable_reason(row, bundle) == (
-        "no engine in {} was built from this model.onnx with TensorRT {}: run "
+        "no engine in {} was built from this model.onnx with TensorRT {} on {}: run "
         "convert/build_engine.py --bundle {}".format(bundle.engines_dir, trt.__version__,
-                                                     bundle.root))
+                                                     cuda.device_name, bundle.root))
     path = _matching_engine(bundle, trt.__version__)
     backend = load_backend(bundle, "auto")
     try:
@@ -125,6 +128,55 @@ def test_auto_takes_a_matching_engine_where_tensorrt_imports(bundle, monkeypatch
     opened, artifact = table.open_row(row, bundle)
     opened.close()
     assert artifact == path and table.unavailable_reason(row, bundle) is None
+
+
+def test_an_engine_built_on_another_gpu_is_never_picked(bundle, monkeypatch):
+    """A TensorRT engine runs only on the GPU it was built on: same TensorRT, other GPU."""
+    cuda = standin.FakeCuda()
+    trt = standin.make_tensorrt("8", cuda=cuda)
+    standin.install(monkeypatch, cuda, trt)
+    _matching_engine(bundle, trt.__version__, device="NVIDIA Tegra X2")
+    with pytest.raises(NanosegError, match="onnxruntime"):   # auto: not that engine
+        load_backend(bundle, "auto")
+    with pytest.raises(NanosegError,
+                       match="no TensorRT engine in .* TensorRT 8.2.1.8 on Fake Tegra X1"):
+        load_backend(bundle, "tensorrt")
+    here = _matching_engine(bundle, trt.__version__)
+    os.utime(here, (1, 1))   # older than the other GPU's engine: still the one taken
+    backend = load_backend(bundle, "auto")
+    try:
+        assert backend.describe() == "tensorrt ({})".format(here)
+    finally:
+        backend.close()
+
+
+def test_tensorrt_backend_infers_its_own_input_buffer_without_a_copy(bundle, monkeypatch):
+    """Preprocessing writes into input_buffer() (the runner's page-locked input, HxWx3);
+    infer() of it reaches the runner as a 1xHxWx3 view of that same memory: no copy."""
+    save_contract(bundle.contract().copy(layout="NHWC"), bundle.path(ONNX_CONTRACT))
+    io = (("input", (1, 64, 96, 3), "FLOAT", True),
+          ("probabilities", (1, 64, 96, 1), "FLOAT", False))
+    cuda = standin.FakeCuda()
+    trt = standin.make_tensorrt("10", cuda=cuda, io=io,
+                                forward=lambda inputs: [inputs[0].sum(axis=3)[..., None]])
+    standin.install(monkeypatch, cuda, trt)
+    _matching_engine(bundle, trt.__version__)
+    backend = load_backend(bundle, "tensorrt")
+    copies = []
+    real_copyto = np.copyto
+    monkeypatch.setattr(np, "copyto", lambda *a, **k: copies.append(1) or real_copyto(*a, **k))
+    try:
+        buffer = backend.input_buffer()
+        assert buffer is not None and buffer.base is not None
+        x = np.random.RandomState(1).rand(*buffer.shape).astype(np.float32)
+        buffer[...] = x
+        np.testing.assert_allclose(backend.infer(buffer), x.sum(axis=2)[..., None], rtol=1e-6)
+        assert copies == []
+        np.testing.assert_allclose(backend.infer(x * 2), 2 * x.sum(axis=2)[..., None],
+                                   rtol=1e-6)
+        assert copies == [1]   # any other array is copied in
+    finally:
+        backend.close()
 
 
 def test_tensorrt_row_without_tensorrt_is_unavailable(bundle, monkeypatch):

@@ -207,6 +207,15 @@ def test_gpu_without_fast_fp16_builds_and_then_reuses_fp32(bundle, capsys):
     assert "reusing" in capsys.readouterr().out
 
 
+def test_tensorrt_11_builds_fp32_from_a_float32_onnx(bundle, capsys):
+    """11.x has no FP16 flag: a float32 ONNX makes an FP32 engine, labelled as one."""
+    trt = standin.make_tensorrt("11")
+    path, sidecar = _ensure(bundle, trt)
+    assert "TensorRT 11.0.0 has no FP16 builder flag" in capsys.readouterr().out
+    assert sidecar["precision"] == "fp32" and os.path.basename(path).startswith("model-fp32-")
+    assert trt.builds == [["no TF32"]]
+
+
 def test_parse_and_build_failures_name_the_node_and_the_fix(bundle):
     trt = standin.make_tensorrt("10", parse_errors=[standin.ParserError10(
         3, "Assertion failed: scales.is_weights()", "up1", "Resize")])
@@ -218,8 +227,11 @@ def test_parse_and_build_failures_name_the_node_and_the_fix(bundle):
         "scales.is_weights(); run convert/check_onnx.py on it on the desktop and re-export "
         "with convert/export_onnx.py (opset 13)".format(bundle.path(ONNX)))
     with pytest.raises(NanosegError, match=r"could not build .*--workspace 256 MiB.*"
-                                           r"--workspace 512"):
+                                           r"smaller --workspace 128") as info:
         _ensure(bundle, standin.make_tensorrt("8", build_fails=True))
+    with open(os.path.join(ROOT, "docs", "troubleshooting.md")) as handle:
+        assert "`--workspace 128`" in handle.read()   # the docs give the same advice
+    assert "512" not in str(info.value)
     written = os.listdir(bundle.path(ENGINES_DIR)) if os.path.isdir(bundle.path(ENGINES_DIR)) \
         else []
     assert not [f for f in written if f.endswith((engines.ENGINE_SUFFIX,

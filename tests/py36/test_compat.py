@@ -109,6 +109,21 @@ def test_precision_flags():
     assert old.flags == set()
 
 
+def test_tensorrt_11_builds_without_the_fp16_flag_and_explicit_batch():
+    """11.x dropped BuilderFlag.FP16, platform_has_fast_fp16 and EXPLICIT_BATCH (its
+    networks are strongly typed, always explicit batch): detected, never looked up."""
+    trt, config = config_of("11")
+    builder = trt.Builder(None)
+    assert not trt_compat.has_fp16_flag(trt) and trt_compat.has_fp16_flag(config_of("10")[0])
+    assert trt_compat.create_network(builder, trt) == ("network", 0)
+    assert not hasattr(builder, "platform_has_fast_fp16")
+    assert trt_compat.platform_has_fast_fp16(builder) in (True, False)   # asked, no error
+    trt_compat.set_precision(config, False, trt)
+    assert config.flags == {"no TF32"}
+    with pytest.raises(NanosegError, match="TensorRT 11.0.0 has no BuilderFlag.FP16"):
+        trt_compat.set_precision(config, True, trt)
+
+
 def test_timing_cache_load_and_serialize(caplog):
     assert trt_compat.load_timing_cache(object(), b"x") == trt_compat.CACHE_UNSUPPORTED
     assert trt_compat.serialize_timing_cache(object()) is None
