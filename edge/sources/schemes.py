@@ -58,6 +58,8 @@ def scheme_for(uri):
     for row in SCHEMES:
         if row.accepts(uri):
             return row
+    if local.is_missing_file(uri):
+        raise NanosegError("file not found: {}".format(uri.path))
     raise NanosegError("unknown --source {!r}: use one of {}".format(
         uri.shown, "; ".join(ACCEPTED_FORMS)))
 
