@@ -181,7 +181,16 @@ def _open(row, bundle, device, engine_path):
     except ImportError as exc:
         raise NanosegError("--backend {} cannot run here: {}".format(
             name, _import_reason(row.opener.partition(":")[0], row.opener_hint, exc)))
-    # the libraries before the opener: it would blame its artifact (e.g. "no engine matches")
+    if row.locate is not None and kwargs.get("engine_path") is None:
+        _check_needs(row, name)
+    return opener(bundle, **kwargs)
+
+
+def _check_needs(row, name):
+    """A one-line error naming every library in ``needs`` that does not import. For rows
+    whose artifact is searched: the search needs the libraries (an engine must match the
+    TensorRT here), so without them the opener would blame the artifact instead. A given
+    --engine is still checked against the bundle first, which needs no library."""
     if row.prepare:
         _attribute(row.prepare)()
     missing = []
@@ -192,7 +201,6 @@ def _open(row, bundle, device, engine_path):
             missing.append(str(exc))
     if missing:
         raise NanosegError("--backend {} cannot run here: {}".format(name, "; ".join(missing)))
-    return opener(bundle, **kwargs)
 
 
 def open_row(row, bundle, device="cpu", engine_path=None):

@@ -134,12 +134,11 @@ def test_tensorrt_row_without_tensorrt_is_unavailable(bundle, monkeypatch):
     assert reason.endswith("; JetPack provides it on the Jetson")
 
 
-@pytest.mark.parametrize("engine", [None, "x.engine"])
-def test_tensorrt_without_its_libraries_names_them_not_the_engine(bundle, monkeypatch, engine):
+def test_tensorrt_without_its_libraries_names_them_not_the_engine(bundle, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # import fails, as on a PC
     monkeypatch.setitem(sys.modules, "pycuda.driver", None)
     with pytest.raises(NanosegError) as info:
-        load_backend(bundle, "tensorrt", engine_path=engine)
+        load_backend(bundle, "tensorrt")
     message = str(info.value)
     assert message.startswith("--backend tensorrt cannot run here: tensorrt does not import "
                               "here (")
