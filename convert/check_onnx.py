@@ -23,9 +23,24 @@ from nanoseg.errors import NanosegError
 FIX_EXPORT = "re-export with convert/export_onnx.py"
 
 
+def folder_message(path):
+    """What to pass instead of the folder ``path`` (a bundle's model.onnx when it has one)."""
+    found = sorted(name for name in os.listdir(path) if name.endswith(".onnx"))
+    if "model.onnx" in found:
+        found.remove("model.onnx")
+        found.insert(0, "model.onnx")
+    if not found:
+        return "{} is a folder with no .onnx file: pass an ONNX file (make one with " \
+               "convert/export_onnx.py --bundle BUNDLE)".format(path)
+    return "{} is a folder: pass the ONNX file, e.g. {}".format(
+        path, " or ".join(os.path.join(path, name) for name in found[:2]))
+
+
 def load_onnx(path):
     """Read an ONNX file, with a one-line error for a missing or damaged file."""
     import onnx
+    if os.path.isdir(path):
+        raise NanosegError(folder_message(path))
     if not os.path.isfile(path):
         raise NanosegError("ONNX file not found: {} (make it with convert/export_onnx.py "
                            "--bundle BUNDLE)".format(path))

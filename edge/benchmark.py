@@ -21,6 +21,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 
 import json
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -29,6 +30,7 @@ from edge.backends import DEVICES, backend_help, backends, load_backend
 from edge.benchmarks.goals import format_ratios
 from edge.benchmarks.scenarios import markdown_table, measure
 from edge.benchmarks.standin import HostOnlyStandIn
+from edge.sources import SourceURI, scheme_for
 from nanoseg import cli
 from nanoseg.bundle import Bundle
 from nanoseg.errors import NanosegError
@@ -71,6 +73,16 @@ def open_backend(args):
     return HostOnlyStandIn(Bundle(args.bundle).contract(), args.host_only)
 
 
+def check_video(video):
+    """--video's one-line errors before the model loads (the sources' own name --source)."""
+    if video is None:
+        return
+    uri = SourceURI(video)
+    if uri.scheme == "file" and not uri.pattern and not os.path.exists(uri.path):
+        raise NanosegError("--video file not found: {}".format(uri.path))
+    scheme_for(uri, flag="--video")
+
+
 def main(args):
     cli.setup_logging(args.log_level)
     if args.runs <= 0 or args.warmup < 0:
@@ -79,6 +91,7 @@ def main(args):
         raise NanosegError("--view-fps must be positive, got {:g}".format(args.view_fps))
     if args.json:  # before the measurements, not after them
         check_writable(args.json, "--json")
+    check_video(args.video)
     backend = open_backend(args)
     folder = tempfile.mkdtemp(prefix="nanoseg-bench-")
     try:

@@ -12,7 +12,7 @@ infers and thresholds at the model's size, through the Python API's Segmenter
 is made by whichever sink needs it.
 Every stage is timed with time.monotonic() (a Jetson has no RTC: the wall clock jumps when
 NTP syncs); :func:`run_pipeline` logs the timings periodically and returns a summary
-(frames, dropped, fps, per-stage median/p90 ms).
+(frames, dropped, frames whose model output had NaN/Inf, fps, per-stage median/p90 ms).
 """
 import collections
 import json
@@ -294,7 +294,8 @@ def run_pipeline(stream, backend, sinks=(), alpha=0.5, max_frames=None, duration
     timer = StageTimer()
     processor = Processor(Segmenter(backend, alpha, owns_backend=False), timer)
     render = RenderThread(sinks, contract, timer, alpha).start()
-    state = {"frames": 0, "end_reason": None, "start": time.monotonic(), "end": None}
+    state = {"frames": 0, "end_reason": None, "start": time.monotonic(), "end": None,
+             "non_finite_frames": 0}
     try:
         _loop(stream, processor, render, timer, state, max_frames, duration, stop_event,
               log_every)
@@ -333,6 +334,7 @@ def _loop(stream, processor, render, timer, state, max_frames, duration, stop_ev
             state["start"] = wait_start  # FPS counts from the first frame, not model loading
         labels = processor.process(frame.image)
         state["frames"] += 1
+        state["non_finite_frames"] = processor.segmenter.non_finite_frames
         render.fps = meter.tick()
         render.put(Result(frame.index, frame.name, frame.image, small_labels=labels),
                    stop_event)
@@ -356,10 +358,16 @@ def _stop_reason(state, max_frames, duration, stop_event, render):
 
 def _log_progress(state, stream, timer, fps, sinks=()):
     stages = timer.summary()
-    LOG.info("%d frames, %.1f FPS, %d dropped | median ms: %s%s", state["frames"], fps,
-             stream.dropped, " ".join("{} {:.1f}".format(k, v["median_ms"])
-                                      for k, v in stages.items() if v["count"]),
+    LOG.info("%d frames, %.1f FPS, %d dropped%s | median ms: %s%s", state["frames"], fps,
+             stream.dropped, non_finite_note(state["non_finite_frames"]),
+             " ".join("{} {:.1f}".format(k, v["median_ms"])
+                      for k, v in stages.items() if v["count"]),
              writer_progress(sinks))
+
+
+def non_finite_note(count):
+    """``, 3 with NaN/Inf output`` once any frame's model output was not finite."""
+    return ", {} with NaN/Inf output".format(count) if count else ""
 
 
 def writer_progress(sinks):
@@ -383,6 +391,7 @@ def summarize(state, stream, backend, render, timer, elapsed):
     summary["written"] = render.written
     summary["captured"] = stream.captured
     summary["dropped"] = stream.dropped
+    summary["non_finite_frames"] = state["non_finite_frames"]
     summary["reconnects"] = stream.reconnects
     summary["stalls"] = getattr(stream, "stalls", 0)
     summary["elapsed_s"] = round(elapsed, 3)
@@ -400,6 +409,10 @@ def format_summary(summary):
     """Human-readable lines for the log."""
     lines = ["{frames} frames in {elapsed_s:.1f} s = {fps:.2f} FPS, {dropped} dropped, "
              "{reconnects} reconnects, ended: {end_reason}".format(**summary)]
+    if summary.get("non_finite_frames"):
+        lines.append("  {} frames had NaN/Inf in the model output (their labels are "
+                     "meaningless): check the model with convert/validate.py".format(
+                         summary["non_finite_frames"]))
     for name, stats in summary["stages"].items():
         if stats["count"]:
             lines.append("  {:<8} median {:7.2f} ms   p90 {:7.2f} ms".format(

@@ -11,6 +11,8 @@ benchmark) calls the same three steps, :meth:`Segmenter.preprocess` -> :meth:`~S
 Preprocessing writes into the backend's input buffer (no per-frame allocation), so a
 Segmenter serves one call at a time; use one per thread. Python 3.6, numpy + OpenCV.
 """
+import logging
+
 import cv2
 import numpy as np
 
@@ -19,6 +21,15 @@ from edge.overlay import Renderer
 from nanoseg.errors import NanosegError
 from nanoseg.preprocess import (CHANNEL_ORDERS, check_image, labels_to_frame,
                                 preprocess_image, probabilities_to_labels)
+
+LOG = logging.getLogger(__name__)
+
+
+def all_finite(probs):
+    """False if ``probs`` holds a NaN or an Inf. Min and max only: two passes over the small
+    model-size output, no allocation (a NaN propagates through both, an Inf ends up in one)."""
+    with np.errstate(invalid="ignore"):
+        return bool(np.isfinite(np.min(probs)) and np.isfinite(np.max(probs)))
 
 
 def load(bundle, backend="auto", device="cpu", engine=None, alpha=0.5):
@@ -67,6 +78,8 @@ class Segmenter(object):
         self._input = buffer_of() if buffer_of is not None else None
         self._renderer = None
         self._closed = False
+        self.labelled = 0            # outputs turned into labels
+        self.non_finite_frames = 0   # of them, outputs with a NaN or an Inf
 
     @property
     def classes(self):
@@ -87,7 +100,19 @@ class Segmenter(object):
         return self.backend.infer(x)
 
     def to_labels(self, probs):
-        """uint8 label map at the model's size: the contract's threshold or argmax."""
+        """uint8 label map at the model's size: the contract's threshold or argmax.
+
+        Outputs with a NaN or an Inf still give labels (meaningless ones) but are counted in
+        ``non_finite_frames``; the first logs a WARNING.
+        """
+        self.labelled += 1
+        if not all_finite(probs):
+            self.non_finite_frames += 1
+            if self.non_finite_frames == 1:
+                LOG.warning("the model output of frame %d has NaN/Inf values, so its labels "
+                            "are meaningless (a broken engine or an FP16 overflow?): check the "
+                            "model against its golden outputs with convert/validate.py; later "
+                            "ones are counted in the summary", self.labelled)
         return probabilities_to_labels(probs, self.contract)
 
     # -- whole frames ---------------------------------------------------------------------

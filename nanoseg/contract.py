@@ -78,8 +78,10 @@ class Contract(object):
 
         Background (label 0) is added in front; ``source_ids`` records which id each class
         had in the dataset (e.g. CamVid's 8 for car), ``colors`` overrides the palette.
+        Names must differ without case: metrics and reports are keyed by name.
         """
         classes = [{"id": 0, "name": "background", "color": default_color(0)}]
+        _check_unique_names(["background"] + [str(name) for name in class_names])
         for i, name in enumerate(class_names):
             entry = {"id": i + 1, "name": str(name),
                      "color": list(colors[i]) if colors else default_color(i + 1)}
@@ -245,6 +247,16 @@ class Contract(object):
     def __repr__(self):
         return "Contract({}x{} {} {} {})".format(self.height, self.width, self.channel_order,
                                                  self.normalization.name, self.class_names)
+
+
+def _check_unique_names(names):
+    """A one-line error unless the label names differ without case."""
+    seen = {}
+    for label, name in enumerate(names):
+        if name.lower() in seen:
+            raise NanosegError("class name {!r} (label {}) repeats {!r} (label {}): give each "
+                               "class its own name".format(name, label, *seen[name.lower()]))
+        seen[name.lower()] = (name, label)
 
 
 def _check_class_entry(entry):

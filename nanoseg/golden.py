@@ -133,14 +133,17 @@ def compare_probabilities(reference, candidate, contract, margin=DECISIVE_MARGIN
     label (contract threshold / argmax) is the same; decisive_agreement: the same over pixels
     whose reference is more than ``margin`` from the boundary; near_threshold_fraction: the
     share of pixels within ``margin`` of it (where disagreement is expected and harmless);
-    per_image_agreement: worst images show where to look.
+    per_image_agreement: worst images show where to look; non_finite_values /
+    reference_non_finite_values: NaN/Inf counts (any fails :func:`check_against_thresholds`:
+    a NaN compares False with every bound, so the diff alone would let it through).
     """
     ref = _as_batch(reference, contract, "reference")
     cand = _as_batch(candidate, contract, "candidate")
     if ref.shape != cand.shape:
         raise NanosegError("reference has {} images {}, candidate {} {}: compare the same "
                            "golden set".format(len(ref), ref.shape, len(cand), cand.shape))
-    diff = np.abs(ref.astype(np.float64) - cand.astype(np.float64))
+    with np.errstate(invalid="ignore"):  # inf - inf: counted below, not warned about
+        diff = np.abs(ref.astype(np.float64) - cand.astype(np.float64))
     ref_labels = np.stack([probabilities_to_labels(p, contract) for p in ref])
     cand_labels = np.stack([probabilities_to_labels(p, contract) for p in cand])
     same = ref_labels == cand_labels
@@ -156,20 +159,36 @@ def compare_probabilities(reference, candidate, contract, margin=DECISIVE_MARGIN
         "near_threshold_fraction": float(near.mean()),
         "decisive_margin": float(margin),
         "per_image_agreement": [float(v) for v in same.reshape(len(ref), -1).mean(axis=1)],
+        "non_finite_values": int(cand.size - np.count_nonzero(np.isfinite(cand))),
+        "reference_non_finite_values": int(ref.size - np.count_nonzero(np.isfinite(ref))),
     }
 
 
 def check_against_thresholds(metrics, max_abs_diff, min_agreement, what,
                              agreement_key="mask_agreement", flags=("--max-diff",
                                                                     "--min-agreement")):
-    """Raise a NanosegError naming ``what``, the metric and the flag unless within bounds."""
-    if metrics["max_abs_diff"] > max_abs_diff:
+    """Raise a NanosegError naming ``what``, the metric and the flag unless within bounds.
+
+    NaN/Inf anywhere fails whatever the bounds (written ``not x <= bound`` so a NaN that
+    reaches a comparison fails too).
+    """
+    if metrics.get("reference_non_finite_values", 0):
+        raise NanosegError(
+            "the Keras reference holds {} NaN/Inf probabilities: golden.npz is damaged or the "
+            "Keras model is broken - re-export the bundle with convert/export_onnx.py".format(
+                metrics["reference_non_finite_values"]))
+    if metrics.get("non_finite_values", 0):
+        raise NanosegError(
+            "{} gives {} NaN/Inf probabilities (Keras gives none): a broken conversion or a "
+            "numeric overflow (e.g. FP16) - rebuild it, or use the FP32 model".format(
+                what, metrics["non_finite_values"]))
+    if not metrics["max_abs_diff"] <= max_abs_diff:
         raise NanosegError(
             "{} disagrees with Keras: max |dp| = {:.3g} > {:.3g} (mask agreement {:.4%}); a "
             "layout/normalization/resize mismatch or a broken conversion - if this precision "
             "is expected, raise {}".format(what, metrics["max_abs_diff"], max_abs_diff,
                                            metrics["mask_agreement"], flags[0]))
-    if metrics[agreement_key] < min_agreement:
+    if not metrics[agreement_key] >= min_agreement:
         raise NanosegError(
             "{} disagrees with Keras: {} = {:.4%} < {:.4%} (max |dp| {:.3g}, {:.2%} of pixels "
             "near the threshold); if this is expected, lower {}".format(
@@ -180,10 +199,12 @@ def check_against_thresholds(metrics, max_abs_diff, min_agreement, what,
 
 def format_metrics(what, metrics):
     """One line for logs and CLIs."""
+    bad = metrics.get("non_finite_values", 0) + metrics.get("reference_non_finite_values", 0)
     return ("{}: max |dp| {:.3g}, mean |dp| {:.3g}, mask agreement {:.4%}, decisive agreement "
             "{:.4%}, {:.2%} of pixels within {} of the boundary, worst image {:.4%} "
             "({} images)").format(
                 what, metrics["max_abs_diff"], metrics["mean_abs_diff"],
                 metrics["mask_agreement"], metrics["decisive_agreement"],
                 metrics["near_threshold_fraction"], metrics["decisive_margin"],
-                min(metrics["per_image_agreement"]), metrics["images"])
+                min(metrics["per_image_agreement"]), metrics["images"]) + (
+                    ", {} NaN/Inf probabilities".format(bad) if bad else "")

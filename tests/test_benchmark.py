@@ -3,6 +3,7 @@ host CPU budget adds CPU times only, and a failed measurement still closes the b
 
 (The benchmark's table on the trained bundle is in tests/test_run_camera.py.)
 """
+import re
 import time
 
 import numpy as np
@@ -47,9 +48,11 @@ def test_the_host_cpu_budget_adds_cpu_times_only():
 def test_benchmark_closes_the_backend_when_a_measurement_fails(monkeypatch, tmp_path):
     fake = FakeBackend()
     monkeypatch.setattr(benchmark, "load_backend", lambda *args: fake)
-    args = benchmark.parse_args(["--bundle", "b", "--video", str(tmp_path / "missing.mp4"),
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video" * 100)
+    args = benchmark.parse_args(["--bundle", "b", "--video", str(broken),
                                  "--runs", "1", "--warmup", "0"])
-    with pytest.raises(NanosegError, match="unknown --source"):
+    with pytest.raises(NanosegError, match="broken.mp4"):
         benchmark.main(args)
     assert fake.closed
 
@@ -85,3 +88,20 @@ def test_json_that_fails_to_write_after_the_measurements_is_one_line(monkeypatch
         benchmark.main(args)
     assert str(info.value) == "cannot write --json {}: No such file or directory".format(
         folder / "r.json")
+
+
+@pytest.mark.parametrize("name,message", [
+    ("missing.mp4", "--video file not found: {path}$"),
+    ("missing", "--video file not found: {path}$"),
+    ("rtmp://host/x", "unknown --video '{path}': use one of csi://N"),
+])
+def test_a_bad_video_names_the_video_flag_before_the_model_loads(monkeypatch, tmp_path, name,
+                                                                 message):
+    def load_backend(*args):
+        raise AssertionError("the model loaded before --video was checked")
+    monkeypatch.setattr(benchmark, "load_backend", load_backend)
+    path = name if "://" in name else str(tmp_path / name)
+    args = benchmark.parse_args(["--bundle", "b", "--video", path])
+    with pytest.raises(NanosegError, match=message.format(path=re.escape(path))) as info:
+        benchmark.main(args)
+    assert "--source" not in str(info.value)

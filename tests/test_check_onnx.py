@@ -232,6 +232,22 @@ def test_unreadable_files_are_one_line(tmp_path):
                    [str(tmp_path / "missing.onnx")]) == 2
 
 
+def test_a_folder_is_named_as_one_with_the_file_to_pass(tmp_path):
+    from nanoseg import cli
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    with pytest.raises(check_onnx.NanosegError, match="is a folder with no .onnx file"):
+        check_onnx.load_onnx(str(folder))
+    for name in ("model_fp16.onnx", "model.onnx"):
+        onnx.save(good_model(), str(folder / name))
+    expected = "{} is a folder: pass the ONNX file, e.g. {} or {}".format(
+        folder, folder / "model.onnx", folder / "model_fp16.onnx")
+    with pytest.raises(check_onnx.NanosegError) as info:
+        check_onnx.load_onnx(str(folder))
+    assert str(info.value) == expected
+    assert cli.run(check_onnx.main, check_onnx.parse_args, [str(folder)]) == 2
+
+
 def test_require_trt_compatible_summarizes():
     node = helper.make_node("NonZero", ["x"], ["y"], name="nz")
     model = make_model([node], opset=15, outputs=[

@@ -39,6 +39,16 @@ def test_contract_json_roundtrip(tmp_path):
     assert not os.path.exists(path + ".tmp{}".format(os.getpid()))
 
 
+@pytest.mark.parametrize("names,message", [
+    (["car", "Car"], r"class name 'Car' \(label 2\) repeats 'car' \(label 1\): give each "
+                     r"class its own name"),
+    (["Background"], r"'Background' \(label 1\) repeats 'background' \(label 0\)"),
+], ids=["case", "background"])
+def test_classes_with_one_name_are_refused_in_one_line(names, message):
+    with pytest.raises(NanosegError, match=message):
+        Contract.create(64, 64, names, "softmax", normalization_for("vgg16")[0])
+
+
 def test_check_compatible_names_the_differing_field():
     contract = make_contract("imagenet", "resnet18")
     contract.check_compatible(roundtrip(contract))

@@ -47,6 +47,17 @@ def test_flat_id_masks_with_name_id_classes_and_explicit_folders(tmp_path):
     np.testing.assert_array_equal(labels, expected)
 
 
+@pytest.mark.parametrize("classes,message", [
+    (["nail=1", "nail=2"], "class name 'nail' repeats 'nail' in nail=1 nail=2: give each class "
+                           "its own name"),
+    (["nail=1", "Nail=2"], "class name 'Nail' repeats 'nail' in nail=1 Nail=2"),
+    (["background=1"], r"class name 'background' repeats background \(label 0\)"),
+], ids=["same", "case", "background"])
+def test_two_classes_with_one_name_are_refused_in_one_line(nails_dir, classes, message):
+    with pytest.raises(NanosegError, match=message):
+        open_dataset(nails_dir, "flat", split="val", classes=classes)
+
+
 @pytest.mark.parametrize("where,layout", [("root", "csv"), ("csv_file", "csv"),
                                           ("root", "flat")])
 def test_tutorial_layout_keeps_its_own_split(tutorial, nails, where, layout):

@@ -210,6 +210,13 @@ def test_unknown_source_lists_accepted_forms(local_bundle, tmp_path):
     assert "csi://N" in line and "rtsp://" in line
 
 
+def test_an_rtsp_source_without_a_host_is_refused_before_the_model_loads(tmp_path):
+    line = error_line(run_cli("--bundle", tmp_path / "missing", "--source", "rtsp:///stream",
+                              "--headless"))
+    assert line == "error: RTSP URI has no host: rtsp:///stream (use " \
+                   "rtsp://[user:pass@]host[:port]/path)"
+
+
 def test_missing_bundle_is_one_line(tmp_path):
     line = error_line(run_cli("--bundle", tmp_path / "missing", "--source", tmp_path,
                               "--headless"))

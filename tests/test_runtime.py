@@ -321,6 +321,43 @@ def test_the_watchdog_reconnects_a_stalled_camera_during_a_run():
     assert summary["stalls"] == 1 and summary["reconnects"] == 1 and summary["error"] is None
 
 
+class NanEveryOtherFrame(FakeBackend):
+    """A backend whose output has a NaN on every second frame (an FP16 overflow)."""
+
+    def __init__(self):
+        FakeBackend.__init__(self)
+        self.calls = 0
+
+    def infer(self, x):
+        self.calls += 1
+        probs = FakeBackend.infer(self, x)
+        if self.calls % 2 == 0:
+            probs[3, 4, 0] = np.nan
+        return probs
+
+
+def test_frames_with_nan_output_are_counted_in_the_progress_and_the_summary(tmp_path, caplog):
+    from edge.runtime import format_summary
+    with caplog.at_level(logging.INFO, logger="edge"):
+        summary, _ = run_bounded(stream=folder_stream(tmp_path, count=5),
+                                 backend=NanEveryOtherFrame(), log_every=0.0)
+    assert summary["frames"] == 5 and summary["non_finite_frames"] == 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "frame 2 has NaN/Inf" in warnings[0]
+    progress = [r.getMessage() for r in caplog.records if "FPS" in r.getMessage()]
+    assert "1 with NaN/Inf output" in progress[1] and "2 with NaN/Inf" in progress[-1]
+    assert "NaN/Inf" not in progress[0]
+    assert any(line.strip().startswith("2 frames had NaN/Inf")
+               for line in format_summary(summary))
+
+
+def test_a_clean_run_reports_no_nan_frames(tmp_path):
+    from edge.runtime import format_summary
+    summary, _ = run_bounded(stream=folder_stream(tmp_path, count=3), backend=FakeBackend())
+    assert summary["non_finite_frames"] == 0
+    assert not any("NaN" in line for line in format_summary(summary))
+
+
 def test_elapsed_time_excludes_teardown_and_the_screen_shows_the_recent_rate(tmp_path):
     class SlowClose(Sink):
         def write(self, result):

@@ -2,6 +2,7 @@
 nails photos: run_camera's labels, class shares, the overlay, one-line errors, and the
 example app examples/coverage_alert.py checked against run_camera's masks."""
 import glob
+import logging
 import os
 import re
 import subprocess
@@ -181,6 +182,21 @@ def test_a_closed_segmenter_refuses_work_and_closes_once(bundle, photos):
     assert "closed" in one_line_error(seg.probabilities, frame)
     seg.close()  # twice is fine
     assert "closed" in repr(seg)
+
+
+def test_nan_or_inf_outputs_are_counted_and_warned_about_once(caplog):
+    from edge.segmenter import Segmenter
+    from tests.video_helpers import FakeBackend
+    seg = Segmenter(FakeBackend(4, 4))
+    probs = np.zeros((4, 4, 1), np.float32)
+    with caplog.at_level(logging.WARNING, logger="edge.segmenter"):
+        seg.to_labels(probs)
+        for bad in (np.nan, np.inf, -np.inf):
+            probs[1, 2, 0] = bad
+            assert seg.to_labels(probs).shape == (4, 4)
+    assert seg.labelled == 4 and seg.non_finite_frames == 3
+    assert [r.getMessage()[:47] for r in caplog.records] == [
+        "the model output of frame 2 has NaN/Inf values,"]
 
 
 # -- the example app -----------------------------------------------------------------------------

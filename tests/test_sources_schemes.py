@@ -73,9 +73,17 @@ def test_rtsp_password_never_reaches_logs_or_errors(caplog):
     assert "s3cretPW" not in str(unknown.value)
 
 
+@pytest.mark.parametrize("name", ["missing.mp4", "Missing.MKV", "missing.png"])
+def test_a_missing_video_or_image_file_is_file_not_found(tmp_path, name):
+    path = str(tmp_path / name)
+    with pytest.raises(NanosegError) as info:
+        sources.open_source(path)
+    assert str(info.value) == "file not found: {}".format(path)
+
+
 def test_unknown_source_lists_the_accepted_forms(tmp_path):
     with pytest.raises(NanosegError) as info:
-        sources.open_source(str(tmp_path / "missing.mp4"))
+        sources.open_source(str(tmp_path / "missing"))
     message = str(info.value)
     assert message.startswith("unknown --source")
     for form in ("csi://N", "v4l2:///dev/videoN", "rtsp://", "image folder", "glob"):

@@ -2,6 +2,7 @@
 import pytest
 
 from edge.sources.uri import SourceURI, redact_uri, split_credentials
+from nanoseg.errors import NanosegError
 
 NOT_NETWORK = {"location": None, "host": None, "port": None, "user": None, "password": None,
                "query": {}}
@@ -74,3 +75,13 @@ def test_unknown_schemes_parse_with_their_secrets_redacted(uri, shown):
     source = SourceURI(uri)
     assert source.shown == shown and "s3cret" not in repr(source)
     assert source.scheme == uri.partition(":")[0]
+
+
+@pytest.mark.parametrize("uri", ["rtsp://", "rtsp:///stream", "RTSPS://:554/x",
+                                 "rtsp://admin:s3cret@/live"])
+def test_an_rtsp_uri_without_a_host_is_refused_when_parsed(uri):
+    with pytest.raises(NanosegError) as info:
+        SourceURI(uri)
+    message = str(info.value)
+    assert message.startswith("RTSP URI has no host: ") and "\n" not in message
+    assert "s3cret" not in message and "host[:port]/path" in message

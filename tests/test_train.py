@@ -189,7 +189,8 @@ def test_imagenet_weights_offline_is_one_clear_line(tmp_path, nails_dir, capsys)
     (["--bn-momentum", "1.5"], "--bn-momentum must be in"),
     (["--resume", "--strategy", "multiworker"], "--resume is not supported with --strategy "
                                                  "multiworker"),
-], ids=["bn-momentum", "resume-multiworker"])
+    (["--classes", "nail=1", "nail=2"], "class name 'nail' repeats 'nail' in nail=1 nail=2"),
+], ids=["bn-momentum", "resume-multiworker", "duplicate-class"])
 def test_bad_combinations_fail_before_anything_is_written(tmp_path, nails_dir, extra,
                                                           message):
     argv = train_args(tmp_path / "b", nails_dir, "flat", size=(64, 64)) + extra

@@ -175,13 +175,32 @@ def _open(row, bundle, device, engine_path):
     kwargs = dict(row.fixed)
     options = {"device": device, "engine_path": engine_path}
     kwargs.update((name, options[name]) for name in row.takes)
+    name = row.backend or row.name
     try:
         opener = _attribute(row.opener)
     except ImportError as exc:
         raise NanosegError("--backend {} cannot run here: {}".format(
-            row.backend or row.name,
-            _import_reason(row.opener.partition(":")[0], row.opener_hint, exc)))
+            name, _import_reason(row.opener.partition(":")[0], row.opener_hint, exc)))
+    if row.locate is not None and kwargs.get("engine_path") is None:
+        _check_needs(row, name)
     return opener(bundle, **kwargs)
+
+
+def _check_needs(row, name):
+    """A one-line error naming every library in ``needs`` that does not import. For rows
+    whose artifact is searched: the search needs the libraries (an engine must match the
+    TensorRT here), so without them the opener would blame the artifact instead. A given
+    --engine is still checked against the bundle first, which needs no library."""
+    if row.prepare:
+        _attribute(row.prepare)()
+    missing = []
+    for module, hint in row.needs:
+        try:
+            _require(module, hint)
+        except Unavailable as exc:
+            missing.append(str(exc))
+    if missing:
+        raise NanosegError("--backend {} cannot run here: {}".format(name, "; ".join(missing)))
 
 
 def open_row(row, bundle, device="cpu", engine_path=None):
@@ -219,6 +238,12 @@ def load_backend(bundle_dir, backend=AUTO, device="cpu", engine_path=None):
         row, engine_path = _auto_row(bundle, engine_path)
     else:
         row = find_row(backend)
+        if engine_path is not None and "engine_path" not in row.takes:
+            raise NanosegError("--engine is a TensorRT engine, not used by --backend {}: use "
+                               "--backend {} with it, or drop --engine".format(
+                                   backend, " or ".join(
+                                       [r.backend for r in ROWS
+                                        if r.backend and "engine_path" in r.takes] + [AUTO])))
     chosen = _open(row, bundle, device, engine_path)
     LOG.info("backend: %s", chosen.describe())
     return chosen

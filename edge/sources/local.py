@@ -23,6 +23,13 @@ def is_glob(uri):
     return uri.scheme == "file" and uri.pattern
 
 
+def is_missing_file(uri):
+    """A path named like a video or an image file (by its extension) that does not exist:
+    not a row of the table, only a better error than "unknown"."""
+    return uri.scheme == "file" and not uri.pattern and not os.path.exists(uri.path) and \
+        uri.extension in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS
+
+
 def file_reader(uri, options):
     """Every frame of a video file (an image file is a one-frame source)."""
     if uri.extension in IMAGE_EXTENSIONS:

@@ -53,13 +53,16 @@ ACCEPTED_FORMS = tuple(row.form for row in SCHEMES)
 RTSP_CODECS = gst.RTSP_CODECS
 
 
-def scheme_for(uri):
-    """The row of :data:`SCHEMES` for a parsed ``uri``; one-line error listing the forms."""
+def scheme_for(uri, flag="--source"):
+    """The row of :data:`SCHEMES` for a parsed ``uri``; one-line error listing the forms
+    (naming ``flag``, the option the URI came from)."""
     for row in SCHEMES:
         if row.accepts(uri):
             return row
-    raise NanosegError("unknown --source {!r}: use one of {}".format(
-        uri.shown, "; ".join(ACCEPTED_FORMS)))
+    if local.is_missing_file(uri):
+        raise NanosegError("file not found: {}".format(uri.path))
+    raise NanosegError("unknown {} {!r}: use one of {}".format(
+        flag, uri.shown, "; ".join(ACCEPTED_FORMS)))
 
 
 def make_reader(uri, width=1280, height=720, fps=30, flip=0, latency=200, rtsp_codec="h264"):

@@ -5,15 +5,18 @@ credentials, query options.
 and plain paths (scheme ``file``; ``pattern`` when they hold glob wildcards) all become one
 :class:`SourceURI`; edge.sources.schemes picks the reader from it. The URI as given can hold a
 password: only ``shown`` (:func:`redact_uri`'s) is for logs and messages.
-Python 3.6, standard library only.
+Python 3.6, standard library (and nanoseg.errors) only.
 """
 import os
 
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
+from nanoseg.errors import NanosegError
+
 SECRET_QUERY_KEYS = ("pass", "pwd", "secret", "token", "auth", "key")
 WILDCARDS = "*?["
 LOCAL_SCHEMES = ("csi", "v4l2", "file")  # what follows "://" is a device or a path
+NEEDS_HOST = ("rtsp", "rtsps")  # refused here: OpenCV would be left to make sense of them
 
 
 def redact_uri(uri):
@@ -65,7 +68,8 @@ class SourceURI(object):
     index as an int (``v4l2://`` keeps its text: a device path), else None; ``location``: the URI without
     credentials; ``host``, ``port`` (None when absent or not a number), ``user``,
     ``password``, ``query`` (a dict of the query options); ``pattern``: a path with glob
-    wildcards; ``extension``: a path's lower-case extension.
+    wildcards; ``extension``: a path's lower-case extension. An RTSP URI without a host
+    is a one-line error here.
     """
 
     __slots__ = ("text", "shown", "scheme", "path", "device", "location", "host", "port",
@@ -109,6 +113,9 @@ class SourceURI(object):
         except ValueError:  # not a number, or out of range: the stream's open says so
             self.port = None
         self.query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        if self.scheme in NEEDS_HOST and not self.host:
+            raise NanosegError("RTSP URI has no host: {} (use {}://[user:pass@]host[:port]/"
+                               "path)".format(self.shown, self.scheme))
 
     def fields(self):
         """Every parsed field as a dict (tests compare these)."""

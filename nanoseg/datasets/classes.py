@@ -67,7 +67,20 @@ def parse_id_classes(classes):
             raise NanosegError("class id {} is given twice in {}".format(source_id, classes))
         names.append(name.strip())
         ids.append(source_id)
+    check_unique_names(names, " ".join(classes))
     return names, ids
+
+
+def check_unique_names(names, given):
+    """A one-line error naming the first class name that repeats another, or 'background'
+    (label 0's name), compared like :func:`class_key`: the metrics are keyed by name."""
+    seen = {class_key("background"): "background (label 0)"}
+    for name in names:
+        key = class_key(name)
+        if key in seen:
+            raise NanosegError("class name {!r} repeats {} in {}: give each class its own "
+                               "name".format(name, seen[key], given))
+        seen[key] = repr(name)
 
 
 def binary_or_id_classes(classes, mask_invert=False):

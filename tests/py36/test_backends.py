@@ -184,3 +184,23 @@ def test_tensorrt_row_without_tensorrt_is_unavailable(bundle, monkeypatch):
     reason = table.unavailable_reason(find_row("tensorrt"), bundle)
     assert reason.startswith("tensorrt does not import here (")
     assert reason.endswith("; JetPack provides it on the Jetson")
+
+
+def test_tensorrt_without_its_libraries_names_them_not_the_engine(bundle, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # import fails, as on a PC
+    monkeypatch.setitem(sys.modules, "pycuda.driver", None)
+    with pytest.raises(NanosegError) as info:
+        load_backend(bundle, "tensorrt")
+    message = str(info.value)
+    assert message.startswith("--backend tensorrt cannot run here: tensorrt does not import "
+                              "here (")
+    assert "pycuda.driver does not import here (" in message
+    assert "engine" not in message.replace("engines", "")
+
+
+def test_an_engine_with_a_backend_that_ignores_it_is_refused(bundle):
+    with pytest.raises(NanosegError) as info:
+        load_backend(bundle, "onnxruntime", engine_path="x.engine")
+    assert str(info.value) == ("--engine is a TensorRT engine, not used by --backend "
+                               "onnxruntime: use --backend tensorrt or auto with it, or drop "
+                               "--engine")

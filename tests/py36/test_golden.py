@@ -87,6 +87,40 @@ def test_threshold_errors_name_the_flag_and_metric():
     assert "\n" not in line and "max |dp| 0.01" in line
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_inf_in_the_candidate_fails_the_check_whatever_the_bounds(bad):
+    c = sigmoid_contract()
+    ref = random_probs(c)
+    cand = ref.copy()
+    cand[1, 2, 3, 0] = bad
+    m = golden.compare_probabilities(ref, cand, c)
+    assert m["non_finite_values"] == 1 and m["reference_non_finite_values"] == 0
+    with pytest.raises(NanosegError, match=r"model_fp16.onnx gives 1 NaN/Inf probabilities"):
+        golden.check_against_thresholds(m, 1e9, 0.0, "model_fp16.onnx")
+    assert "1 NaN/Inf" in golden.format_metrics("fp16", m)
+
+
+def test_nan_in_the_reference_fails_the_check_and_names_the_golden_file():
+    c = softmax_contract()
+    ref = random_probs(c)
+    cand = ref.copy()
+    ref[0, 0, 0, :] = np.nan
+    m = golden.compare_probabilities(ref, cand, c)
+    assert m["reference_non_finite_values"] == 3 and m["non_finite_values"] == 0
+    with pytest.raises(NanosegError, match=r"the Keras reference holds 3 NaN/Inf .* re-export"):
+        golden.check_against_thresholds(m, 1e9, 0.0, "x")
+
+
+def test_a_nan_max_diff_fails_the_check_without_the_counts():
+    c = sigmoid_contract()
+    m = golden.compare_probabilities(random_probs(c), random_probs(c), c)
+    for key in ("non_finite_values", "reference_non_finite_values"):
+        m.pop(key)
+    m["max_abs_diff"] = float("nan")  # e.g. metrics read back from an older report
+    with pytest.raises(NanosegError, match=r"max \|dp\| = nan"):
+        golden.check_against_thresholds(m, 1e9, 0.0, "x")
+
+
 def test_shape_mismatch_is_one_line():
     c = sigmoid_contract()
     with pytest.raises(NanosegError, match=r"candidate probabilities have shape \(1, 5, 4, 1\)"):
