@@ -608,8 +608,10 @@ class SignalDuringCloseSink(Sink):
         self.frames += 1
 
     def close(self):
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.05)  # the handler runs on the main thread meanwhile
+        # At the main thread itself, as a terminal's Ctrl-C arrives: its wait for this thread
+        # is interrupted and the handler runs there while this close is still going on.
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        time.sleep(0.05)
         self.closed = True
 
 
@@ -632,4 +634,7 @@ def test_a_ctrl_c_while_the_outputs_are_drained_after_the_source_ended_is_ignore
         restore()
     assert sink.closed and sink.frames == 3 and summary["frames"] == 3
     assert summary["end_reason"] == "end of source"
-    assert "already stopping" in caplog.text
+    logger = logging.getLogger("edge.run_camera")
+    assert "already stopping" in caplog.text, (
+        "no 'already stopping' warning (logger disabled: {}, logging.disable level: {}, "
+        "records: {})".format(logger.disabled, logging.root.manager.disable, caplog.records))
