@@ -194,6 +194,11 @@ def load_golden_images(contract, data=None, layout=None, split="val", count=8, c
     from nanoseg.datasets import DatasetRecipe
     from nanoseg.evaluation import dataset_for
     recipe = DatasetRecipe.of(contract)
+    if data is None and not recipe.root:     # an imported model: its --images folder
+        from convert.importing.images import imported_golden_images
+        imported = imported_golden_images(contract, count)
+        if imported is not None:
+            return imported
     if classes is None and not recipe.classes_arg:
         classes = contract.class_names[1:]  # the model's classes, in label order
     dataset = dataset_for(contract, data, layout, split, classes, bundle_dir=bundle_dir)

@@ -67,3 +67,34 @@ def resolve_normalization(name, backbone):
     if name == BACKBONE:
         return normalization_for(backbone)
     return Normalization.named(name), "RGB"   # a one-line error for an unknown name
+
+
+# Layer names that only one encoder family builds (segmentation_models 1.0.1 keeps the
+# encoder's layer names inside the segmentation model), and that family's preprocessing
+# mode: how an imported model's normalization is guessed when --backbone is not given.
+# The resnet family ("bn_data", a BatchNorm on the raw input) normalizes inside.
+FINGERPRINTS = (
+    ("efficientnet", ("stem_conv", "block1a_dwconv"), "torch"),
+    ("mobilenetv2", ("Conv1", "expanded_conv_depthwise"), "tf"),
+    ("mobilenet", ("conv1", "conv_dw_1"), "tf"),
+    ("resnet", ("bn_data",), "identity"),
+    ("vgg", ("block1_conv1", "block1_conv2"), "caffe"),
+    ("densenet", ("conv1/conv", "pool1"), "torch"),
+)
+
+
+def guess_family(layer_names):
+    """(family, mode) of the encoder whose layer names ``layer_names`` holds, or None."""
+    names = set(layer_names)
+    for family, required, mode in FINGERPRINTS:
+        if all(name in names for name in required):
+            return family, mode
+    return None
+
+
+def backbone_of_mode(mode):
+    """A backbone with preprocessing ``mode`` (its normalization stands for the mode's)."""
+    for known_mode, names in _MODES:
+        if known_mode == mode:
+            return names[0]
+    raise NanosegError("unknown preprocessing mode {!r}".format(mode))
