@@ -24,6 +24,7 @@ import threading
 
 from nanoseg import cli
 from edge.backends import DEVICES, backend_help, backends, load_backend
+from edge.collect import UNSURE_BELOW, CollectSink
 from nanoseg.errors import NanosegError
 from edge.gst import DEFAULT_BITRATE_KBPS
 from edge.outputs import OutputURI, open_output, output_help
@@ -74,6 +75,35 @@ def add_backend_args(parser):
     return group
 
 
+def add_collect_args(parser):
+    """--collect and its triggers (edge/collect.py)."""
+    group = parser.add_argument_group("collecting frames to label (edge/collect.py)")
+    group.add_argument("--collect", default=None, metavar="DIR",
+                       help="keep frames worth labelling in DIR/images + DIR/masks (the "
+                            "prediction as a pre-label) + DIR/collected.csv: when the model "
+                            "is unsure, a class appears or disappears, or every N seconds")
+    group.add_argument("--collect-uncertain", type=float, default=0.2, metavar="F",
+                       help="keep a frame when more than this share of its pixels has a top "
+                            "probability below {:g} (1: off)".format(UNSURE_BELOW))
+    group.add_argument("--collect-every", type=float, default=None, metavar="N",
+                       help="also keep a frame every N seconds")
+    group.add_argument("--collect-max", type=int, default=200, metavar="N",
+                       help="keep at most N frames per run")
+    group.add_argument("--collect-gap", type=float, default=1.0, metavar="S",
+                       help="at least S seconds between frames kept for being unsure or for "
+                            "a class change (neighbouring frames are near copies)")
+    return group
+
+
+def collect_sinks(args, contract):
+    """[the --collect sink], or [] without --collect (it holds nothing to close)."""
+    if not args.collect:
+        return []
+    return [CollectSink(args.collect, contract, SourceURI(args.source).shown,
+                       args.collect_uncertain, args.collect_every, args.collect_max,
+                       args.collect_gap)]
+
+
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__.strip().splitlines()[0])
     cli.add_bundle_arg(parser)
@@ -100,6 +130,7 @@ def parse_args(argv=None):
                      help="most JPEGs per second the viewer encodes (only while a client "
                           "is connected)")
     out.add_argument("--summary", default=None, help="write the run summary JSON here")
+    add_collect_args(parser)
     run = parser.add_argument_group("run")
     run.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     run.add_argument("--duration", type=float, default=None, help="stop after N seconds")
@@ -212,6 +243,8 @@ def written_paths(args):
         paths.append(("--save-masks", args.save_masks, True))
     if args.summary:
         paths.append(("--summary", args.summary, False))
+    if getattr(args, "collect", None):
+        paths.append(("--collect", args.collect, True))
     return paths
 
 
@@ -234,7 +267,7 @@ def run_source(args, backend, stop_event):
                          reconnect_attempts=args.reconnect_attempts,
                          stall_timeout=args.stall_timeout, rtsp_codec=args.rtsp_codec)
     try:
-        sinks = make_sinks(args, stream.fps)
+        sinks = collect_sinks(args, backend.contract) + make_sinks(args, stream.fps)
     except BaseException:
         stream.stop()
         raise

@@ -94,9 +94,11 @@ class Processor(object):
     """frame (BGR uint8) -> label map at the model's size: the Python API's own steps
     (edge/segmenter.py), timed per stage."""
 
-    def __init__(self, segmenter, timer):
+    def __init__(self, segmenter, timer, keep_probabilities=False):
         self.segmenter = segmenter
         self.timer = timer
+        self.keep_probabilities = keep_probabilities
+        self.probabilities = None  # the last output's copy, when a sink needs it
 
     def process(self, frame):
         """Preprocess (the training function, frame order BGR) into the backend's input
@@ -107,6 +109,8 @@ class Processor(object):
         probs = self.segmenter.infer(x)
         t2 = time.monotonic()
         labels = self.segmenter.to_labels(probs)
+        # a copy: a backend may reuse its output buffer for the next frame
+        self.probabilities = probs.copy() if self.keep_probabilities else None
         t3 = time.monotonic()
         self.timer.add("pre", t1 - t0)
         self.timer.add("infer", t2 - t1)
@@ -292,7 +296,9 @@ def run_pipeline(stream, backend, sinks=(), alpha=0.5, max_frames=None, duration
     stop_event = stop_event or threading.Event()
     contract = backend.contract
     timer = StageTimer()
-    processor = Processor(Segmenter(backend, alpha, owns_backend=False), timer)
+    sinks = list(sinks)
+    processor = Processor(Segmenter(backend, alpha, owns_backend=False), timer,
+                          any(getattr(s, "needs_probabilities", False) for s in sinks))
     render = RenderThread(sinks, contract, timer, alpha).start()
     state = {"frames": 0, "end_reason": None, "start": time.monotonic(), "end": None,
              "non_finite_frames": 0}
@@ -336,8 +342,8 @@ def _loop(stream, processor, render, timer, state, max_frames, duration, stop_ev
         state["frames"] += 1
         state["non_finite_frames"] = processor.segmenter.non_finite_frames
         render.fps = meter.tick()
-        render.put(Result(frame.index, frame.name, frame.image, small_labels=labels),
-                   stop_event)
+        render.put(Result(frame.index, frame.name, frame.image, small_labels=labels,
+                          probabilities=processor.probabilities), stop_event)
         wait_start = time.monotonic()
         if wait_start >= next_log:
             next_log = wait_start + log_every

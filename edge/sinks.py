@@ -34,11 +34,15 @@ class Result(object):
     ``small_labels`` is the model-size label map the inference thread made; ``labels`` the
     frame-size one, upscaled (nearest neighbour) on first use by the sink that reads it, so
     the 720p resize stays off the inference thread and is skipped when nobody needs it.
+    ``probabilities`` (the model's output, a copy) is there only when a sink declares
+    ``needs_probabilities`` (edge/collect.py).
     """
 
-    __slots__ = ("index", "name", "frame", "small_labels", "_labels", "rendered")
+    __slots__ = ("index", "name", "frame", "small_labels", "_labels", "rendered",
+                 "probabilities")
 
-    def __init__(self, index, name, frame, labels=None, small_labels=None):
+    def __init__(self, index, name, frame, labels=None, small_labels=None,
+                 probabilities=None):
         if labels is None and small_labels is None:
             raise ValueError("a Result needs labels or small_labels")
         self.index = index
@@ -47,6 +51,7 @@ class Result(object):
         self._labels = labels
         self.small_labels = labels if small_labels is None else small_labels
         self.rendered = None
+        self.probabilities = probabilities  # model-size output, kept only when a sink asks
 
     @property
     def labels(self):
@@ -65,6 +70,7 @@ class Sink(object):
     """
 
     needs_render = False
+    needs_probabilities = False  # True: Result.probabilities is filled (a copy per frame)
     delivery = "inline"
 
     def write(self, result):
