@@ -101,8 +101,14 @@ def parse_args(argv=None):
                      help="continue <out>.partial (or the bundle's checkpoints) up to --epochs")
     out.add_argument("--overwrite", action="store_true",
                      help="replace an existing --out (or an interrupted <out>.partial)")
+    out.add_argument("--init-from", default=None, metavar="BUNDLE",
+                     help="start from this bundle's model (fine-tuning); its size, classes "
+                          "and normalization are this run's (train/init_from.py)")
     cli.add_logging_args(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    from train.init_from import given_flags
+    args.given_flags = given_flags(sys.argv[1:] if argv is None else list(argv))
+    return args
 
 
 def check_args(args):
@@ -198,10 +204,15 @@ def train(args, extra_callbacks=()):
     ``extra_callbacks`` run after the built-in ones (e.g. a test that simulates a crash).
     """
     check_args(args)
-    from train import bundle_io
+    from train import bundle_io, init_from
+    start = None
+    if getattr(args, "init_from", None):
+        start = init_from.start_contract(args.init_from)
+        init_from.fill_args(args, start, layout_row(args.layout).folders)
     train_set, val_set = open_datasets(args)
     log_binary_class(train_set, args.mask_invert)
-    contract = make_contract(train_set, args)
+    contract = init_from.make_contract(train_set, args, start) if start else \
+        make_contract(train_set, args)
     strategy = make_strategy(args.strategy)
     pipelines, is_chief = cluster_info(strategy)
     # Before any folder is made: a split too small for the batch must not leave a
@@ -267,8 +278,14 @@ def _fit(args, strategy, contract, train_set, val_set, work_dir, state, global_b
     from train.model import build_model, compile_model
     tf.keras.utils.set_random_seed(args.seed)
     with strategy.scope():
-        model = build_model(args.backbone, contract, args.encoder_weights,
-                            args.encoder_freeze, args.mixed_precision, args.bn_momentum)
+        if getattr(args, "init_from", None):
+            from train.init_from import initial_model
+            from train.model import set_batchnorm_momentum
+            model = initial_model(args.init_from)
+            set_batchnorm_momentum(model, args.bn_momentum)
+        else:
+            model = build_model(args.backbone, contract, args.encoder_weights,
+                                args.encoder_freeze, args.mixed_precision, args.bn_momentum)
         compile_model(model, contract, args.lr)
     if state["epochs_done"]:
         model.load_weights(bundle_io.checkpoint_path(work_dir, state["last_weights"]))\
@@ -324,6 +341,9 @@ def _best_float32_model(args, contract, work_dir):
     if not os.path.isfile(best):
         LOG.warning("no best checkpoint in %s: using the last epoch's weights", work_dir)
         best = bundle_io.checkpoint_path(work_dir, names.LAST_WEIGHTS)
+    if getattr(args, "init_from", None):
+        from train.init_from import model_with_weights
+        return model_with_weights(args.init_from, best)
     return float32_copy_from_file(best, args.backbone, contract, args.mixed_precision)
 
 
@@ -397,6 +417,9 @@ def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_
         "keras_val_iou": keras_val_iou(log_path),
         "val_miou": report["miou"],
     }
+    if getattr(args, "init_from", None):
+        from train.init_from import record, start_contract
+        record(contract, args.init_from, start_contract(args.init_from))
     DatasetRecipe(root=os.path.abspath(args.data), layout=args.layout, classes_arg=args.classes,
                   images_dir=args.images_dir, masks_dir=args.masks_dir,
                   mask_invert=bool(args.mask_invert), val_fraction=args.val_fraction,
