@@ -394,6 +394,7 @@ def summarize(state, stream, backend, render, timer, elapsed):
     summary["non_finite_frames"] = state["non_finite_frames"]
     summary["reconnects"] = stream.reconnects
     summary["stalls"] = getattr(stream, "stalls", 0)
+    summary["skipped_files"] = getattr(stream, "skipped", 0)
     summary["elapsed_s"] = round(elapsed, 3)
     summary["fps"] = round(state["frames"] / elapsed, 3) if elapsed > 0 else 0.0
     summary["end_reason"] = state["end_reason"]
@@ -413,6 +414,9 @@ def format_summary(summary):
         lines.append("  {} frames had NaN/Inf in the model output (their labels are "
                      "meaningless): check the model with convert/validate.py".format(
                          summary["non_finite_frames"]))
+    if summary.get("skipped_files"):
+        lines.append("  {} truncated image files skipped (named in the warnings above): "
+                     "replace them".format(summary["skipped_files"]))
     for name, stats in summary["stages"].items():
         if stats["count"]:
             lines.append("  {:<8} median {:7.2f} ms   p90 {:7.2f} ms".format(

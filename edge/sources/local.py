@@ -33,7 +33,7 @@ def is_missing_file(uri):
 def file_reader(uri, options):
     """Every frame of a video file (an image file is a one-frame source)."""
     if uri.extension in IMAGE_EXTENSIONS:
-        return ImageListReader([uri.path], uri.path)
+        return ImageListReader([uri.path], uri.path, skip_incomplete=False)
     return CaptureReader(uri.path, _file_opener(uri.path), live=False)
 
 

@@ -13,6 +13,7 @@ import cv2
 
 from nanoseg.errors import NanosegError
 from nanoseg.files import sample_name
+from nanoseg.imagefile import incomplete_reason
 from nanoseg.preprocess import IMAGE_READ_FLAGS
 
 LOG = logging.getLogger(__name__)
@@ -129,11 +130,15 @@ class ImageListReader(Reader):
 
     ``names`` (one per path) name the frames; by default each file's stem. A folder source
     passes relative paths without extension ("day1/cam/x"), so saved masks keep them.
+    ``skip_incomplete``: a file that decodes only partly (cut short) is skipped with a
+    warning and counted in ``skipped`` (folders, globs); otherwise it is an error.
     """
 
-    def __init__(self, paths, description, names=None):
+    def __init__(self, paths, description, names=None, skip_incomplete=True):
         self.paths = list(paths)
         self.description = description
+        self.skip_incomplete = skip_incomplete
+        self.skipped = 0
         if names is None:
             names = [os.path.splitext(os.path.basename(p))[0] for p in self.paths]
         self.names = list(names)
@@ -145,15 +150,22 @@ class ImageListReader(Reader):
         self._next = 0
 
     def read(self):
-        if self._next >= len(self.paths):
-            return None
-        path = self.paths[self._next]
-        self._next += 1
-        frame = cv2.imread(path, IMAGE_READ_FLAGS)   # as training's readers decode files
-        if frame is None:
-            raise NanosegError("cannot read image {}: not an image OpenCV can decode (remove "
-                               "it from the folder)".format(path))
-        return self.names[self._next - 1], frame
+        while self._next < len(self.paths):
+            path = self.paths[self._next]
+            self._next += 1
+            frame = cv2.imread(path, IMAGE_READ_FLAGS)   # as training's readers decode files
+            if frame is None:
+                raise NanosegError("cannot read image {}: not an image OpenCV can decode "
+                                   "(remove it from the folder)".format(path))
+            reason = incomplete_reason(path)
+            if reason is None:
+                return self.names[self._next - 1], frame
+            if not self.skip_incomplete:
+                raise NanosegError("image {} is truncated ({}): only part of it decodes; "
+                                   "replace it".format(path, reason))
+            self.skipped += 1  # a mask for the grey rows below the cut would be wrong
+            LOG.warning("skipping image %s: it is truncated (%s)", path, reason)
+        return None
 
 
 # -- image listing: folders and globs -------------------------------------------------------
