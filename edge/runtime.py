@@ -430,6 +430,8 @@ def format_sink(stats):
     """One log line per sink: frames written, and the producer's waits or superseded frames."""
     line = "{:<12} {:<6} {} written".format(stats["sink"], stats["delivery"],
                                             stats.get("written", "-"))
+    if stats.get("kept") is not None and stats["kept"] != stats.get("written"):
+        line += " but only {} kept in the file".format(stats["kept"])
     if stats["delivery"] == "every":
         line += ", producer waited {} times ({:.1f} ms in all, median {:.1f} ms), max " \
                 "queue {}/{}".format(stats["waits"], stats["wait_total_ms"],

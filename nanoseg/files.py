@@ -11,17 +11,19 @@ from nanoseg.errors import NanosegError
 
 
 @contextlib.contextmanager
-def atomic_path(path, suffix=""):
+def atomic_path(path, suffix="", sync=True):
     """A temporary path beside ``path``; it replaces ``path`` only when the block succeeds.
 
     The block writes the temporary file (with any library); the file is flushed to disk
-    before the rename, and removed when the block fails, so ``path`` is either the old file
-    or the complete new one. ``suffix`` keeps an extension a writer insists on (``.npz``).
+    before the rename (``sync=False``: not, for many small files written at camera rate), and
+    removed when the block fails, so ``path`` is either the old file or the complete new
+    one. ``suffix`` keeps an extension a writer insists on (``.npz``).
     """
     tmp = "{}.tmp{}{}".format(path, os.getpid(), suffix)
     try:
         yield tmp
-        _fsync(tmp)
+        if sync:
+            _fsync(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.lexists(tmp):
@@ -83,12 +85,12 @@ def check_writable(path, flag, folder=False):
     os.remove(probe)
 
 
-def write_bytes_atomic(path, data):
+def write_bytes_atomic(path, data, sync=True):
     """Write bytes (an engine, a timing cache) atomically, creating the folder if needed."""
     directory = os.path.dirname(path)
     if directory and not os.path.isdir(directory):
         os.makedirs(directory)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, sync=sync) as tmp:
         with open(tmp, "wb") as handle:
             handle.write(memoryview(data))
     return path
