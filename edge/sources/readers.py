@@ -63,11 +63,15 @@ class CaptureReader(Reader):
     """A cv2.VideoCapture opened by ``opener`` (files, cameras, RTSP, GStreamer pipelines).
 
     ``explain()`` (optional) says why an open failed when OpenCV cannot (e.g. the RTSP
-    probe's "wrong password"); None keeps the generic message.
+    probe's "wrong password"); None keeps the generic message. ``check_length``: a video
+    file whose container declares its frame count (an index); ending well short of it is
+    an error.
     """
 
-    def __init__(self, description, opener, live, size=None, fps=None, explain=None):
+    def __init__(self, description, opener, live, size=None, fps=None, explain=None,
+                 check_length=False):
         self.description = description
+        self.check_length = check_length
         self._opener = opener
         self._explain = explain
         self.live = live
@@ -75,6 +79,7 @@ class CaptureReader(Reader):
         self._want_fps = fps
         self._capture = None
         self._count = 0
+        self._declared = 0
         self.fps = None
 
     def open(self):
@@ -94,6 +99,8 @@ class CaptureReader(Reader):
         self._configure(capture)
         fps = capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and 0 < fps < 1000 else None
+        self._declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) \
+            if self.check_length else 0
         self._capture = capture
         self._count = 0
 
@@ -111,9 +118,21 @@ class CaptureReader(Reader):
             return None
         ok, frame = capture.read()
         if not ok or frame is None:
+            self._check_length()
             return None
         self._count += 1
         return "frame{:06d}".format(self._count - 1), frame
+
+    def _check_length(self):
+        """A video file that stops decoding well before the frame count its container
+        declares is damaged: an error, not a quiet end of source. Containers without an
+        index (and some backends) only estimate the count from the duration, so a shortfall
+        of up to 1 % (at least 2 frames) passes."""
+        missing = self._declared - self._count
+        if self._declared > 0 and missing > max(2, self._declared // 100):
+            raise NanosegError("{} stopped decoding at frame {} of the {} its container "
+                               "declares: the file is damaged; re-encode or replace it".format(
+                                   self.description, self._count, self._declared))
 
     def detach(self):
         capture, self._capture = self._capture, None
