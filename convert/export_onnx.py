@@ -29,7 +29,7 @@ from nanoseg import cli, golden
 from nanoseg.bundle import Bundle
 from nanoseg.contract import save_contract
 from nanoseg.errors import NanosegError
-from nanoseg.files import atomic_path, write_text_atomic
+from nanoseg.files import atomic_path, check_writable, write_failure, write_text_atomic
 from nanoseg.preprocess import preprocess_image
 from train import keras_env
 from nanoseg.evaluation import add_dataset_args
@@ -76,7 +76,14 @@ def write_saved_model(model, contract, directory):
     module.serve = serve
     tmp = directory + ".tmp{}".format(os.getpid())
     shutil.rmtree(tmp, ignore_errors=True)
-    tf.saved_model.save(module, tmp, signatures={"serving_default": serve})
+    try:
+        tf.saved_model.save(module, tmp, signatures={"serving_default": serve})
+    except Exception as exc:  # e.g. a full disk: no half-written folder stays behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        message = write_failure(exc, directory)
+        if message is None:
+            raise
+        raise NanosegError(message)
     shutil.rmtree(directory, ignore_errors=True)
     os.replace(tmp, directory)
     return directory
@@ -343,6 +350,7 @@ def main(args):
     keras_env.prepare()
     if args.golden < 1:
         raise NanosegError("--golden must be at least 1, got {}".format(args.golden))
+    check_writable(args.bundle, "--bundle", folder=True)  # before minutes of export
     contract = Bundle(args.bundle).contract()
     images = load_golden_images(contract, args.data, args.layout, args.split, args.golden,
                                 args.classes, bundle_dir=args.bundle)

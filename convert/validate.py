@@ -26,6 +26,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     import os, sys  # noqa: E401
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+import os
 import sys
 
 from convert.validation.measure import latency_ms, new_row  # noqa: F401 (the API)
@@ -35,6 +36,7 @@ from convert.validation.run import DEFAULT_TOLERANCE, validate_bundle
 from edge.backends import format_help, formats
 from nanoseg import cli
 from nanoseg.bundle import Bundle
+from nanoseg.files import check_writable
 from nanoseg.evaluation import add_dataset_args
 
 VALIDATION_JSON = "validation.json"
@@ -75,10 +77,14 @@ def parse_args(argv=None):
 
 def main(args):
     cli.setup_logging(args.log_level)
+    bundle = Bundle(args.bundle)
+    for flag, given, default in (("--json", args.json, VALIDATION_JSON),
+                                 ("--markdown", args.markdown, VALIDATION_MD)):
+        if given or os.path.isdir(bundle.root):  # a missing bundle: its own error below
+            check_writable(given or bundle.path(default), flag if given else "--bundle")
     report = validate_bundle(args.bundle, args.data, args.layout, args.split, args.classes,
                              args.formats, args.tolerance, args.runs, args.warmup,
                              args.device, args.reference, args.engine)
-    bundle = Bundle(args.bundle)
     json_path, md_path = write_reports(report, args.json or bundle.path(VALIDATION_JSON),
                                        args.markdown or bundle.path(VALIDATION_MD))
     print(format_markdown(report))

@@ -116,6 +116,8 @@ class Worker(object):
             self._doing = "close"
             try:
                 self.sink.close()
+            except NanosegError as exc:  # e.g. a recording not finalized: already one line
+                self._fail(str(exc))
             except Exception as exc:
                 self._fail("closing {} failed: {}".format(self.name, one_line(exc)))
             self._doing = None

@@ -400,6 +400,7 @@ def summarize(state, stream, backend, render, timer, elapsed):
     summary["non_finite_frames"] = state["non_finite_frames"]
     summary["reconnects"] = stream.reconnects
     summary["stalls"] = getattr(stream, "stalls", 0)
+    summary["skipped_files"] = getattr(stream, "skipped", 0)
     summary["elapsed_s"] = round(elapsed, 3)
     summary["fps"] = round(state["frames"] / elapsed, 3) if elapsed > 0 else 0.0
     summary["end_reason"] = state["end_reason"]
@@ -419,6 +420,9 @@ def format_summary(summary):
         lines.append("  {} frames had NaN/Inf in the model output (their labels are "
                      "meaningless): check the model with convert/validate.py".format(
                          summary["non_finite_frames"]))
+    if summary.get("skipped_files"):
+        lines.append("  {} truncated image files skipped (named in the warnings above): "
+                     "replace them".format(summary["skipped_files"]))
     for name, stats in summary["stages"].items():
         if stats["count"]:
             lines.append("  {:<8} median {:7.2f} ms   p90 {:7.2f} ms".format(
@@ -432,6 +436,8 @@ def format_sink(stats):
     """One log line per sink: frames written, and the producer's waits or superseded frames."""
     line = "{:<12} {:<6} {} written".format(stats["sink"], stats["delivery"],
                                             stats.get("written", "-"))
+    if stats.get("kept") is not None and stats["kept"] != stats.get("written"):
+        line += " but only {} kept in the file".format(stats["kept"])
     if stats["delivery"] == "every":
         line += ", producer waited {} times ({:.1f} ms in all, median {:.1f} ms), max " \
                 "queue {}/{}".format(stats["waits"], stats["wait_total_ms"],

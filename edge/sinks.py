@@ -14,10 +14,11 @@ import time
 
 import cv2
 
+from edge.recording import kept_frames, not_finalized
 from nanoseg import platform_info
 from nanoseg.preprocess import labels_to_frame
 from nanoseg.errors import NanosegError
-from nanoseg.files import check_writable
+from nanoseg.files import check_writable, write_bytes_atomic
 
 LOG = logging.getLogger(__name__)
 QUIT_KEYS = (ord("q"), 27)  # q or Esc in the window
@@ -104,14 +105,19 @@ class WriterSink(Sink):
     frame's size (and records in ``_size``); later frames are fitted to it. Every frame
     reaches it (``delivery = "every"``): a video with holes is worse than a slower run.
     ``close()`` releases the writer, which finalizes a file (an mp4's index, a GStreamer
-    EOS)."""
+    EOS). A file writer names its file in ``recording`` (and its option in ``flag``): after
+    the release the file is read back, and one that keeps fewer frames than were written is
+    an error, never "saved" (a full disk)."""
 
     needs_render = True
     delivery = "every"
+    recording = None
+    flag = None
 
     def __init__(self, fps):
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.frames = 0
+        self.kept = None
         self._size = None
         self._writer = None
 
@@ -133,7 +139,16 @@ class WriterSink(Sink):
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+            if self.recording:
+                self.kept = kept_frames(self.recording, self.frames)
+                if self.kept < self.frames:
+                    raise NanosegError(not_finalized(self.flag, self.recording, self.kept,
+                                                     self.frames))
             LOG.info("%s", self._closed_message())
+
+    def counts(self):
+        """For the run summary: the frames the file plays back (once closed)."""
+        return {"kept": self.kept} if self.recording else {}
 
 
 class VideoSink(WriterSink):
@@ -145,7 +160,7 @@ class VideoSink(WriterSink):
 
     def __init__(self, path, fps=30.0, fourccs=None, flag="--save-video"):
         WriterSink.__init__(self, fps)
-        self.path = path
+        self.path = self.recording = path
         self.flag = flag  # the option the user gave: errors name it
         ext = os.path.splitext(path)[1].lower()
         self.fourccs = tuple(fourccs or FOURCCS.get(ext, DEFAULT_FOURCCS))
@@ -201,8 +216,14 @@ class MaskSink(Sink):
             except OSError as exc:
                 raise NanosegError("cannot create mask folder {}: {}".format(parent, exc))
             self._folders.add(parent)
-        if not cv2.imwrite(path, result.labels):
-            raise NanosegError("cannot write mask {} (disk full or read-only?)".format(path))
+        ok, png = cv2.imencode(".png", result.labels)
+        if not ok:
+            raise NanosegError("cannot encode mask {} as PNG".format(path))
+        try:  # cv2.imwrite leaves a 0-byte file on a full disk; this leaves none
+            write_bytes_atomic(path, png, sync=False)  # fsync per frame would pace the loop
+        except (IOError, OSError) as exc:
+            raise NanosegError("cannot write --save-masks {}: {}: free space or pick another "
+                               "folder".format(path, exc.strerror or exc))
         self.written += 1
 
 

@@ -10,6 +10,7 @@ import os
 import sys
 
 from nanoseg.errors import NanosegError
+from nanoseg.files import write_failure
 
 LOG_FORMAT = "%(asctime)s %(levelname).1s %(name)s: %(message)s"
 
@@ -42,7 +43,8 @@ def setup_logging(level="INFO"):
 def run(main, parse_args, argv=None):
     """Run ``main(parse_args(argv))`` and return a process exit status.
 
-    NanosegError -> ``error: <message>`` on stderr, status 2; Ctrl-C -> status 130.
+    NanosegError -> ``error: <message>`` on stderr, status 2; so is a write that failed for
+    want of room or permission (:func:`nanoseg.files.write_failure`); Ctrl-C -> status 130.
     """
     args = parse_args(argv)
     try:
@@ -54,6 +56,13 @@ def run(main, parse_args, argv=None):
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+    except Exception as exc:  # a full disk or read-only folder met by any library's writer
+        message = write_failure(exc)
+        if message is None:
+            raise
+        sys.stderr.write("error: {}\n".format(message))
+        sys.stderr.flush()
+        return 2
     return int(result or 0)
 
 

@@ -3,26 +3,35 @@
 Python 3.6, standard library only.
 """
 import contextlib
+import errno
 import hashlib
 import os
+import re
 import tempfile
 
 from nanoseg.errors import NanosegError
 
 
 @contextlib.contextmanager
-def atomic_path(path, suffix=""):
+def atomic_path(path, suffix="", sync=True):
     """A temporary path beside ``path``; it replaces ``path`` only when the block succeeds.
 
     The block writes the temporary file (with any library); the file is flushed to disk
-    before the rename, and removed when the block fails, so ``path`` is either the old file
-    or the complete new one. ``suffix`` keeps an extension a writer insists on (``.npz``).
+    before the rename (``sync=False``: not, for many small files written at camera rate), and
+    removed when the block fails, so ``path`` is either the old file or the complete new
+    one. ``suffix`` keeps an extension a writer insists on (``.npz``).
     """
     tmp = "{}.tmp{}{}".format(path, os.getpid(), suffix)
     try:
         yield tmp
-        _fsync(tmp)
+        if sync:
+            _fsync(tmp)
         os.replace(tmp, path)
+    except (IOError, OSError) as exc:
+        if exc.errno is None or exc.filename:
+            raise
+        # a full disk's error from write() names no file: name the one being written
+        raise OSError(exc.errno, exc.strerror, path)
     finally:
         if os.path.lexists(tmp):
             os.remove(tmp)
@@ -83,12 +92,36 @@ def check_writable(path, flag, folder=False):
     os.remove(probe)
 
 
-def write_bytes_atomic(path, data):
+# A write that failed for want of room or permission, by errno or, from libraries that only
+# keep the message (h5py, TensorFlow's file system), by its strerror text.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
+WRITE_ERROR_TEXTS = ("No space left on device", "Read-only file system", "Disk quota exceeded")
+QUOTED_PATH = re.compile(r"""(?:name = |file |path )?['"](/[^'"]+)['"]""")
+
+
+def write_failure(exc, path=None):
+    """``cannot write PATH: No space left on device: free space ...`` for an exception of any
+    library that failed to write for want of room or permission, or None for any other.
+    ``path``: what was being written, when the exception does not say."""
+    text = str(exc)
+    reason = os.strerror(exc.errno) if getattr(exc, "errno", None) in WRITE_ERRNOS else \
+        next((t for t in WRITE_ERROR_TEXTS if t in text), None)
+    if reason is None:
+        return None
+    path = getattr(exc, "filename", None) or path
+    if not path:
+        found = QUOTED_PATH.search(text)
+        path = found.group(1) if found else "a file"
+    return "cannot write {}: {}: free space there (or make it writable) and run again".format(
+        path, reason)
+
+
+def write_bytes_atomic(path, data, sync=True):
     """Write bytes (an engine, a timing cache) atomically, creating the folder if needed."""
     directory = os.path.dirname(path)
     if directory and not os.path.isdir(directory):
         os.makedirs(directory)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, sync=sync) as tmp:
         with open(tmp, "wb") as handle:
             handle.write(memoryview(data))
     return path

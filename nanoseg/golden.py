@@ -32,6 +32,8 @@ Thresholds (defaults below, every CLI can override):
 """
 import json
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -73,9 +75,11 @@ def load_golden(path):
                 raise NanosegError("{} lacks {}: re-export the bundle with "
                                    "convert/export_onnx.py".format(path, ", ".join(missing)))
             arrays = {k: data[k] for k in GOLDEN_KEYS}
-    except (ValueError, OSError) as exc:
-        raise NanosegError("{} is not a readable golden .npz ({}): re-export the bundle with "
-                           "convert/export_onnx.py".format(path, exc))
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        # a truncated copy (an interrupted transfer) fails inside the zip reader
+        raise NanosegError("{} is not a readable golden .npz ({}): copy it again or re-export "
+                           "the bundle with convert/export_onnx.py".format(
+                               path, str(exc).strip() or type(exc).__name__))
     try:
         contract = Contract.from_dict(json.loads(str(arrays["contract"])), source=path)
     except ValueError as exc:

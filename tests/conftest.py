@@ -82,6 +82,30 @@ def read_only_folder(tmp_path):
         subprocess.run(["umount", str(folder)], check=True)
 
 
+@pytest.fixture
+def nearly_full_folder(tmp_path):
+    """An empty folder on a 2 MB tmpfs with only 64 KiB left: a real full disk (ENOSPC) for
+    the writers, which root meets too. Skips where mounting is not permitted."""
+    mount_point = tmp_path / "full-disk"
+    mount_point.mkdir()
+    try:
+        mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs",
+                                str(mount_point)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, universal_newlines=True)
+    except OSError as exc:  # no mount command
+        pytest.skip("cannot mount a tmpfs here: {}".format(exc))
+    if mount.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: {}".format(mount.stdout.strip()))
+    try:
+        with open(str(mount_point / ".filler"), "wb") as handle:
+            handle.write(b"\0" * (2 * 1024 * 1024 - 64 * 1024))
+        folder = mount_point / "out"
+        folder.mkdir()
+        yield str(folder)
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
 # -- shared trained bundles: trained once per session, used by convert/edge/validate tests --
 # Small on purpose (mobilenetv2 without ImageNet weights, 96-128 px) but really trained: FP16
 # parity, mask parity and mIoU floors mean nothing on a model that predicts background

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from nanoseg import cli
+from nanoseg import cli, files
 from nanoseg.errors import NanosegError
 
 
@@ -62,3 +62,22 @@ def test_setup_logging_takes_a_level_name(monkeypatch):
     assert seen["level"] == logging.WARNING and seen["format"] == cli.LOG_FORMAT
     cli.setup_logging("nonsense")
     assert seen["level"] == logging.INFO
+
+
+def test_a_write_on_a_full_disk_is_one_line_and_exit_status_2(nearly_full_folder, capsys):
+    target = nearly_full_folder + "/report.bin"
+
+    def main(args):
+        files.write_bytes_atomic(target, b"\0" * (256 * 1024))
+
+    assert cli.run(main, lambda argv: None, []) == 2
+    assert capsys.readouterr().err == "error: cannot write {}: No space left on device: " \
+        "free space there (or make it writable) and run again\n".format(target)
+
+
+def test_other_exceptions_still_raise_from_cli_run():
+    def main(args):
+        raise ValueError("a bug")
+
+    with pytest.raises(ValueError, match="a bug"):
+        cli.run(main, lambda argv: None, [])

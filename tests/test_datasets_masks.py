@@ -1,6 +1,7 @@
 """Image and mask decoding: RGB images without EXIF rotation, binary masks in every encoding
 (0/255, 0/1, noisy JPEG, a coloured stroke), --mask-invert and the share of class pixels."""
 import os
+import re
 
 import cv2
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 from PIL import Image
 
 from nanoseg.datasets import masks, open_dataset
+from nanoseg.errors import NanosegError
 from tests.dataset_helpers import nails, square_mask, write_image  # noqa: F401,F811 (fixtures)
 
 
@@ -92,3 +94,31 @@ def test_mask_invert_on_inverted_real_masks_gives_the_original_labels(nails_dir,
     write_image(zero_one, square_mask(1))
     labels = masks.BinaryMaskDecoder(invert=True)(zero_one)
     np.testing.assert_array_equal(labels, 1 - square_mask(1))
+
+
+def _nails_pair(nails_dir, root):
+    """A one-sample flat copy of nails: (image path, mask path)."""
+    name = sorted(os.listdir(os.path.join(nails_dir, "images")))[0]
+    paths = []
+    for folder in ("images", "labels"):
+        os.makedirs(os.path.join(root, folder))
+        paths.append(os.path.join(root, folder, name))
+        with open(os.path.join(nails_dir, folder, name), "rb") as handle:
+            data = handle.read()
+        with open(paths[-1], "wb") as handle:
+            handle.write(data)
+    return paths
+
+
+@pytest.mark.parametrize("which, word", [(0, "image"), (1, "mask")])
+def test_a_truncated_image_or_mask_is_an_error_naming_the_file(nails_dir, tmp_path, which,
+                                                               word):
+    root = str(tmp_path)
+    paths = _nails_pair(nails_dir, root)
+    with open(paths[which], "rb") as handle:  # half: OpenCV decodes it, grey below the cut
+        data = handle.read(os.path.getsize(paths[which]) // 2)
+    with open(paths[which], "wb") as handle:
+        handle.write(data)
+    dataset = open_dataset(root, "flat", split="all", classes=["nail"])
+    with pytest.raises(NanosegError, match=re.escape("{} {} is truncated".format(word, paths[which]))):
+        dataset.load(0)

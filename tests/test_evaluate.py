@@ -165,3 +165,11 @@ def test_dataset_for_reads_the_bundles_saved_split_and_folders(tmp_path, caplog)
     with caplog.at_level("WARNING"):
         again = evaluate_cli.dataset_for(contract, split="val", bundle_dir=str(moved))
     assert "rebuilding the seeded split" in caplog.text and len(again) == 2
+
+
+def test_a_read_only_bundle_is_refused_before_the_evaluation(read_only_folder, capsys):
+    assert cli.run(evaluate_cli.main, evaluate_cli.parse_args,
+                   ["--bundle", read_only_folder]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --bundle {0}: cannot write into folder {0} (Read-only file " \
+        "system): pick a writable one".format(read_only_folder)

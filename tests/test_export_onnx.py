@@ -175,3 +175,29 @@ def test_parity_failure_names_the_flag(nails_bundle):
     with pytest.raises(NanosegError, match="--fp16-max-diff"):
         golden.check_against_thresholds(report["onnx_fp16"], 0.0, 0.5, "model_fp16.onnx",
                                         flags=("--fp16-max-diff", "--fp16-min-agreement"))
+
+
+def test_a_read_only_bundle_is_refused_before_the_export(read_only_folder, capsys):
+    from nanoseg import cli
+    assert cli.run(export_onnx.main, export_onnx.parse_args,
+                   ["--bundle", read_only_folder]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --bundle {0}: cannot write into folder {0} (Read-only file " \
+        "system): pick a writable one".format(read_only_folder)
+
+
+def test_a_full_disk_while_writing_the_saved_model_is_one_line_and_leaves_nothing(
+        nearly_full_folder):
+    from train import keras_env
+    keras_env.prepare()
+    import tensorflow as tf
+    inputs = tf.keras.Input((64, 64, 3))
+    hidden = tf.keras.layers.Conv2D(64, 3, padding="same")(inputs)
+    hidden = tf.keras.layers.Conv2D(64, 3, padding="same")(hidden)
+    model = tf.keras.Model(inputs, tf.keras.layers.Conv2D(1, 3, padding="same")(hidden))
+    contract = Contract.create(64, 64, ["nail"], "sigmoid", Normalization.named("scale"))
+    target = os.path.join(nearly_full_folder, "saved_model")
+    with pytest.raises(NanosegError, match="cannot write {}: No space left on device: free "
+                                           "space there".format(target)):
+        export_onnx.write_saved_model(model, contract, target)
+    assert os.listdir(nearly_full_folder) == []

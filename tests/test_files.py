@@ -135,3 +135,33 @@ def test_a_failed_text_write_is_one_line_naming_the_flag_and_path(tmp_path, read
     gone = str(tmp_path / "gone" / "run.json")
     with pytest.raises(NanosegError, match="^cannot write --json .*gone/run.json: No such"):
         files.write_text_for_flag(gone, "{}\n", "--json")
+
+
+def test_a_full_disk_during_an_atomic_write_names_the_file_and_leaves_no_temporary(
+        nearly_full_folder):
+    target = os.path.join(nearly_full_folder, "model.onnx")
+    with pytest.raises(OSError) as raised:
+        files.write_bytes_atomic(target, b"\0" * (256 * 1024))
+    assert raised.value.filename == target
+    assert files.write_failure(raised.value) == "cannot write {}: No space left on device: " \
+        "free space there (or make it writable) and run again".format(target)
+    assert os.listdir(nearly_full_folder) == []
+
+
+def test_an_h5py_write_on_a_full_disk_is_named_from_its_message(nearly_full_folder):
+    import h5py
+    import numpy as np
+    target = os.path.join(nearly_full_folder, "model.h5")
+    with pytest.raises(OSError) as raised:
+        with h5py.File(target, "w") as handle:
+            handle["weights"] = np.random.RandomState(0).rand(100000)
+    assert files.write_failure(raised.value).startswith(
+        "cannot write {}: No space left on device".format(target))
+
+
+def test_errors_that_are_not_failed_writes_are_left_alone():
+    assert files.write_failure(ValueError("bad shape")) is None
+    assert files.write_failure(OSError(2, "No such file or directory", "/x")) is None
+    assert files.write_failure(RuntimeError("Read-only file system: '/data/x.pb'")) == \
+        "cannot write /data/x.pb: Read-only file system: free space there (or make it " \
+        "writable) and run again"

@@ -124,6 +124,22 @@ def test_headless_video_writes_playable_mp4_masks_and_summary(local_bundle, camv
     assert summary["stages"]["infer"]["p90_ms"] >= summary["stages"]["infer"]["median_ms"] > 0
 
 
+def test_recording_onto_a_full_disk_exits_2_saying_what_was_kept_never_saved(
+        local_bundle, camvid_video, nearly_full_folder, tmp_path):
+    video, count = camvid_video
+    out = os.path.join(nearly_full_folder, "o.mp4")
+    result = run_cli("--bundle", local_bundle[0], "--source", video, "--headless",
+                     "--backend", "onnxruntime", "--save-video", out,
+                     "--summary", tmp_path / "summary.json")
+    message = "--save-video {} was not finalized: 0 of the {} frames written play back".format(
+        out, count)
+    assert error_line(result).startswith("error: " + message)
+    assert "saved {}".format(out) not in result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["error"].startswith(message)
+    assert summary["sinks"][0]["written"] == count and summary["sinks"][0]["kept"] == 0
+
+
 def test_folder_masks_match_keras_on_training_preprocessing(local_bundle, nails_dir,
                                                             tmp_path):
     """Real nails images read by OpenCV as BGR frames: edge masks == Keras masks (>= 99.9 %)."""

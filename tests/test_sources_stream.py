@@ -203,3 +203,44 @@ def test_stop_waits_for_a_read_that_returns_soon_so_no_thread_is_left_inside_ope
     readers = [t for t in threading.enumerate() if t not in before and t.name == "capture-read"]
     assert not [t for t in readers if t.is_alive()]
     assert camera.connections[0].released and not camera.connections[0].released_while_reading
+
+
+def _video(path, count=90):
+    """A real 90-frame mp4 (mp4v, 320x240) of tests/video_helpers' moving square."""
+    import cv2
+    from tests.video_helpers import rendered_results
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (320, 240))
+    for result in rendered_results(count):
+        writer.write(result.rendered)
+    writer.release()
+    return path
+
+
+def _corrupt_the_middle(path):
+    """Zero 30 %..60 % of the file: the index (at the end) still declares every frame."""
+    with open(path, "rb") as handle:
+        data = bytearray(handle.read())
+    start, end = len(data) * 3 // 10, len(data) * 6 // 10
+    data[start:end] = bytes(end - start)
+    with open(path, "wb") as handle:
+        handle.write(bytes(data))
+
+
+def test_a_whole_video_file_ends_quietly_after_every_frame(tmp_path):
+    from edge.sources import open_source
+    stream = open_source(_video(str(tmp_path / "whole.mp4")))
+    assert len(drain(stream)) == 90
+    assert stream.end_reason == "end of source" and stream.error is None
+
+
+def test_a_video_corrupt_in_the_middle_is_an_error_naming_the_frame_reached(tmp_path):
+    from edge.runtime import run_pipeline
+    from edge.sources import open_source
+    from tests.video_helpers import FakeBackend
+    path = _video(str(tmp_path / "corrupt.mp4"))
+    _corrupt_the_middle(path)
+    summary = run_pipeline(open_source(path), FakeBackend())
+    assert 0 < summary["frames"] < 90
+    assert summary["error"] == "{} stopped decoding at frame {} of the 90 its container " \
+        "declares: the file is damaged; re-encode or replace it".format(path, summary["frames"])
+    assert summary["end_reason"] == "error"

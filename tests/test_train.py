@@ -578,3 +578,13 @@ def test_distributed_validation_scores_every_image(nails_dir):
         assert math.isfinite(report["distributed"][key])
         assert report["distributed"][key] == pytest.approx(report["reference"][key], rel=1e-5)
     assert report["distributed"]["loss"] != pytest.approx(report["dropped"]["loss"], rel=1e-4)
+
+
+def test_a_read_only_out_is_refused_before_the_data_is_read(read_only_folder, tmp_path,
+                                                            capsys):
+    out = os.path.join(read_only_folder, "bundle")
+    argv = train_args(out, tmp_path / "no-data-yet", "flat", ["nail"])
+    assert cli.run(train_cli.main, train_cli.parse_args, argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --out {}: cannot write into folder {} (Read-only file system): pick " \
+        "a writable one".format(out, read_only_folder)

@@ -258,3 +258,15 @@ def test_module_imports_no_heavy_library():
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_read_only_bundle_or_report_folder_is_refused_before_the_work(read_only_folder,
+                                                                        tmp_path, capsys):
+    status, _, err = run_cli(["--bundle", read_only_folder], capsys)
+    assert status == 2 and err.strip() == "error: --bundle {}: cannot write into folder {} " \
+        "(Read-only file system): pick a writable one".format(
+            os.path.join(read_only_folder, "validation.json"), read_only_folder)
+    report = os.path.join(read_only_folder, "v.md")
+    status, _, err = run_cli(["--bundle", str(tmp_path), "--markdown", report], capsys)
+    assert status == 2 and err.strip().startswith("error: --markdown {}: cannot write".format(
+        report))

@@ -16,7 +16,7 @@ import sys
 
 from nanoseg import cli
 from nanoseg.bundle import EVALUATION_JSON, EVALUATION_PNG, MODEL_H5, Bundle
-from nanoseg.files import write_text_atomic
+from nanoseg.files import check_writable, write_text_atomic
 from nanoseg.errors import NanosegError
 from nanoseg.evaluation import add_dataset_args, dataset_for, evaluate, iterate_validation
 from nanoseg.metrics import format_report
@@ -79,6 +79,8 @@ def main(args):
     keras_env.prepare()
     if args.batch < 1:
         raise NanosegError("--batch must be at least 1, got {}".format(args.batch))
+    if not args.no_save:  # before the evaluation, not after it
+        check_writable(args.bundle, "--bundle", folder=True)
     report = evaluate_bundle(args.bundle, args.data, args.layout, args.split, args.classes,
                              args.batch, save=not args.no_save)
     print(format_report(report))

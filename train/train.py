@@ -20,6 +20,7 @@ from nanoseg import cli
 from nanoseg import bundle as names
 from nanoseg.datasets import LAYOUT_NAMES, layout_row, layouts_with
 from nanoseg.errors import NanosegError
+from nanoseg.files import check_writable
 from nanoseg.normalization import NORMALIZATION_CHOICES
 from train.callbacks import make_callbacks, run_identity
 from train.distribute import (STRATEGIES, check_validation_size, cluster_info, distributed_data,
@@ -204,6 +205,7 @@ def train(args, extra_callbacks=()):
     ``extra_callbacks`` run after the built-in ones (e.g. a test that simulates a crash).
     """
     check_args(args)
+    check_writable(args.out, "--out", folder=True)  # <out>.partial and <out> go beside it
     from train import bundle_io, init_from
     start = None
     if getattr(args, "init_from", None):

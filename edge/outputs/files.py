@@ -16,7 +16,8 @@ class H264FileSink(GstWriterSink):
 
     def __init__(self, path, fps=30.0, encoder=None, bitrate_kbps=gst.DEFAULT_BITRATE_KBPS):
         super(H264FileSink, self).__init__(path, fps, encoder, bitrate_kbps)
-        self.path = path
+        self.path = self.recording = path
+        self.flag = OUTPUT_FLAG
         self.container = os.path.splitext(path)[1].lower()
         check_output_folder(path, OUTPUT_FLAG)
 

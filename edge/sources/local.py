@@ -9,6 +9,8 @@ from nanoseg import platform_info
 from nanoseg.errors import NanosegError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".h264")
+# containers whose frame count is known (indexed); MPEG-PS and raw H.264 only estimate it
+INDEXED_VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
 
 
 def is_file(uri):
@@ -33,8 +35,9 @@ def is_missing_file(uri):
 def file_reader(uri, options):
     """Every frame of a video file (an image file is a one-frame source)."""
     if uri.extension in IMAGE_EXTENSIONS:
-        return ImageListReader([uri.path], uri.path)
-    return CaptureReader(uri.path, _file_opener(uri.path), live=False)
+        return ImageListReader([uri.path], uri.path, skip_incomplete=False)
+    return CaptureReader(uri.path, _file_opener(uri.path), live=False,
+                         check_length=uri.extension in INDEXED_VIDEO_EXTENSIONS)
 
 
 def folder_reader(uri, options):

@@ -13,6 +13,7 @@ import cv2
 
 from nanoseg.errors import NanosegError
 from nanoseg.files import sample_name
+from nanoseg.imagefile import incomplete_reason
 from nanoseg.preprocess import IMAGE_READ_FLAGS
 
 LOG = logging.getLogger(__name__)
@@ -62,11 +63,15 @@ class CaptureReader(Reader):
     """A cv2.VideoCapture opened by ``opener`` (files, cameras, RTSP, GStreamer pipelines).
 
     ``explain()`` (optional) says why an open failed when OpenCV cannot (e.g. the RTSP
-    probe's "wrong password"); None keeps the generic message.
+    probe's "wrong password"); None keeps the generic message. ``check_length``: a video
+    file whose container declares its frame count (an index); ending well short of it is
+    an error.
     """
 
-    def __init__(self, description, opener, live, size=None, fps=None, explain=None):
+    def __init__(self, description, opener, live, size=None, fps=None, explain=None,
+                 check_length=False):
         self.description = description
+        self.check_length = check_length
         self._opener = opener
         self._explain = explain
         self.live = live
@@ -74,6 +79,7 @@ class CaptureReader(Reader):
         self._want_fps = fps
         self._capture = None
         self._count = 0
+        self._declared = 0
         self.fps = None
 
     def open(self):
@@ -93,6 +99,8 @@ class CaptureReader(Reader):
         self._configure(capture)
         fps = capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and 0 < fps < 1000 else None
+        self._declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) \
+            if self.check_length else 0
         self._capture = capture
         self._count = 0
 
@@ -110,9 +118,21 @@ class CaptureReader(Reader):
             return None
         ok, frame = capture.read()
         if not ok or frame is None:
+            self._check_length()
             return None
         self._count += 1
         return "frame{:06d}".format(self._count - 1), frame
+
+    def _check_length(self):
+        """A video file that stops decoding well before the frame count its container
+        declares is damaged: an error, not a quiet end of source. Containers without an
+        index (and some backends) only estimate the count from the duration, so a shortfall
+        of up to 1 % (at least 2 frames) passes."""
+        missing = self._declared - self._count
+        if self._declared > 0 and missing > max(2, self._declared // 100):
+            raise NanosegError("{} stopped decoding at frame {} of the {} its container "
+                               "declares: the file is damaged; re-encode or replace it".format(
+                                   self.description, self._count, self._declared))
 
     def detach(self):
         capture, self._capture = self._capture, None
@@ -129,11 +149,15 @@ class ImageListReader(Reader):
 
     ``names`` (one per path) name the frames; by default each file's stem. A folder source
     passes relative paths without extension ("day1/cam/x"), so saved masks keep them.
+    ``skip_incomplete``: a file that decodes only partly (cut short) is skipped with a
+    warning and counted in ``skipped`` (folders, globs); otherwise it is an error.
     """
 
-    def __init__(self, paths, description, names=None):
+    def __init__(self, paths, description, names=None, skip_incomplete=True):
         self.paths = list(paths)
         self.description = description
+        self.skip_incomplete = skip_incomplete
+        self.skipped = 0
         if names is None:
             names = [os.path.splitext(os.path.basename(p))[0] for p in self.paths]
         self.names = list(names)
@@ -145,15 +169,22 @@ class ImageListReader(Reader):
         self._next = 0
 
     def read(self):
-        if self._next >= len(self.paths):
-            return None
-        path = self.paths[self._next]
-        self._next += 1
-        frame = cv2.imread(path, IMAGE_READ_FLAGS)   # as training's readers decode files
-        if frame is None:
-            raise NanosegError("cannot read image {}: not an image OpenCV can decode (remove "
-                               "it from the folder)".format(path))
-        return self.names[self._next - 1], frame
+        while self._next < len(self.paths):
+            path = self.paths[self._next]
+            self._next += 1
+            frame = cv2.imread(path, IMAGE_READ_FLAGS)   # as training's readers decode files
+            if frame is None:
+                raise NanosegError("cannot read image {}: not an image OpenCV can decode "
+                                   "(remove it from the folder)".format(path))
+            reason = incomplete_reason(path)
+            if reason is None:
+                return self.names[self._next - 1], frame
+            if not self.skip_incomplete:
+                raise NanosegError("image {} is truncated ({}): only part of it decodes; "
+                                   "replace it".format(path, reason))
+            self.skipped += 1  # a mask for the grey rows below the cut would be wrong
+            LOG.warning("skipping image %s: it is truncated (%s)", path, reason)
+        return None
 
 
 # -- image listing: folders and globs -------------------------------------------------------

@@ -181,6 +181,11 @@ class SourceStream(object):
     def fps(self):
         return self.reader.fps
 
+    @property
+    def skipped(self):
+        """Image files the reader skipped because they decode only partly."""
+        return getattr(self.reader, "skipped", 0)
+
     def start(self):
         """Open the source (errors surface here, in the caller) and start capturing."""
         LOG.info("opening %s", self.description)

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from nanoseg.errors import NanosegError
+from nanoseg.imagefile import incomplete_reason
 from nanoseg.preprocess import IMAGE_READ_FLAGS
 
 BINARY_THRESHOLD = 127
@@ -23,7 +24,16 @@ def read_image_rgb(path):
     if image is None:
         raise NanosegError("cannot read image {}: it is not an image OpenCV can decode or it "
                            "is corrupt; replace or remove it".format(path))
+    check_whole(path, "image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def check_whole(path, what):
+    """A one-line error naming ``path`` when the file decoded only partly (cut short)."""
+    reason = incomplete_reason(path)
+    if reason:
+        raise NanosegError("{} {} is truncated ({}): only part of it decodes; replace it or "
+                           "remove the sample from the dataset".format(what, path, reason))
 
 
 def read_mask_raw(path):
@@ -35,6 +45,7 @@ def read_mask_raw(path):
     if mask is None:
         raise NanosegError("cannot read mask {}: it is not an image OpenCV can decode or it "
                            "is corrupt; replace or remove it".format(path))
+    check_whole(path, "mask")
     if mask.dtype != np.uint8:
         raise NanosegError("mask {} is {}, expected 8-bit: save masks as 8-bit PNG".format(
             path, mask.dtype))

@@ -65,3 +65,37 @@ def test_mask_names_never_leave_the_mask_folder():
     assert mask_filename(7, "../../etc/x") == os.path.join("etc", "000007_x.png")
     assert mask_filename(7, "/abs/./x") == os.path.join("abs", "000007_x.png")
     assert mask_filename(7, "a\\b") == os.path.join("a", "000007_b.png")
+
+
+def test_a_truncated_image_in_a_folder_is_skipped_named_and_counted(camvid_dir, tmp_path,
+                                                                    caplog):
+    from edge.runtime import format_summary, run_pipeline
+    from tests.video_helpers import FakeBackend
+    root = str(tmp_path / "frames")
+    expected = _nested_folder(camvid_dir, root)
+    cut = _cut_jpeg(expected["top"], os.path.join(root, "b", "cut.jpg"))
+    summary = run_pipeline(sources.open_source(root), FakeBackend())
+    assert summary["frames"] == len(LAYOUT) and summary["error"] is None
+    assert summary["skipped_files"] == 1
+    assert any("skipping image {}: it is truncated".format(cut) in r.getMessage()
+               for r in caplog.records)
+    assert any("1 truncated image files skipped" in line for line in format_summary(summary))
+
+
+def test_a_truncated_single_image_source_is_an_error_naming_it(camvid_dir, tmp_path):
+    from nanoseg.errors import NanosegError
+    frame = cv2.imread(sorted(glob.glob(os.path.join(camvid_dir, "val", "*.png")))[0])
+    cut = _cut_jpeg(frame, str(tmp_path / "cut.jpg"))
+    stream = sources.open_source(cut)
+    assert drain(stream, 5) == []
+    assert stream.error.startswith("image {} is truncated".format(cut))
+
+
+def _cut_jpeg(image, path):
+    """``image`` as a JPEG cut in half: OpenCV decodes it, grey below the cut."""
+    ok, data = cv2.imencode(".jpg", image)
+    assert ok
+    with open(path, "wb") as handle:
+        handle.write(data.tobytes()[:len(data) // 2])
+    assert cv2.imread(path) is not None
+    return path

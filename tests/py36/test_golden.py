@@ -175,3 +175,17 @@ def test_exported_golden_travels_to_onnxruntime(exported_bundle):
     m = golden.compare_probabilities(data["probabilities"], probs, contract)
     golden.check_against_thresholds(m, golden.FP32_MAX_DIFF, golden.FP32_MIN_AGREEMENT,
                                     "model.onnx under this Python")
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, 0.999])
+def test_a_truncated_golden_npz_is_one_line_naming_it(tmp_path, keep):
+    c = sigmoid_contract()
+    path = golden.save_golden(str(tmp_path / GOLDEN_NPZ), np.zeros((2, 4, 5, 3), np.float32),
+                              random_probs(c, 2), ["a", "b"], c)
+    with open(path, "rb") as handle:
+        data = handle.read()
+    with open(path, "wb") as handle:  # an interrupted copy
+        handle.write(data[:int(len(data) * keep)])
+    with pytest.raises(NanosegError, match=r"golden.npz is not a readable golden .npz .*copy "
+                                           r"it again or re-export"):
+        golden.load_golden(path)
