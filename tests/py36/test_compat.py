@@ -90,7 +90,7 @@ def test_workspace_build_and_network_by_feature():
     assert trt_compat.build_serialized(builder8, None, c8) == b"plan:8.2.1.8:fp32:1"
     assert trt_compat.build_serialized(builder10, None, c10) == b"plan:10.3.0:fp32:1"
     assert not hasattr(builder10, "build_engine")
-    assert trt_compat.create_network(builder8, trt8) == ("network", 1)
+    assert trt_compat.create_network(builder8, trt8).flags == 1
     assert trt_compat.platform_has_fast_fp16(Builder7())  # no attribute: assume fast FP16
     slow = standin.make_tensorrt("8", fast_fp16=False)
     assert not trt_compat.platform_has_fast_fp16(slow.Builder(None))
@@ -115,7 +115,7 @@ def test_tensorrt_11_builds_without_the_fp16_flag_and_explicit_batch():
     trt, config = config_of("11")
     builder = trt.Builder(None)
     assert not trt_compat.has_fp16_flag(trt) and trt_compat.has_fp16_flag(config_of("10")[0])
-    assert trt_compat.create_network(builder, trt) == ("network", 0)
+    assert trt_compat.create_network(builder, trt).flags == 0
     assert not hasattr(builder, "platform_has_fast_fp16")
     assert trt_compat.platform_has_fast_fp16(builder) in (True, False)   # asked, no error
     trt_compat.set_precision(config, False, trt)
