@@ -242,8 +242,8 @@ def parse_args(argv=None):
                                                   golden.FP16_MIN_AGREEMENT))
     parser.add_argument("--tactic-sources", default="",
                         help="tactic sources to add (+) or leave out (-) from TensorRT's "
-                             "defaults, e.g. -cublas,-cublaslt (a smaller runtime footprint "
-                             "on a Nano, maybe slower): {}".format(
+                             "defaults, e.g. --tactic-sources=-cublas,-cublaslt (with '=': "
+                             "the value starts with '-'); known: {}".format(
                                  ", ".join(trt_compat.TACTIC_SOURCES)))
     parser.add_argument("--fp32-layers", default="", metavar="PATTERN",
                         help="FP16 engines: keep these layers in FP32 (comma-separated globs "

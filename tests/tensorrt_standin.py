@@ -702,8 +702,10 @@ _TENSORRT_SHIM = '''import sys
 sys.path.insert(0, {root!r})
 import pycuda.driver
 from tests import tensorrt_standin
+import os
 sys.modules[__name__] = tensorrt_standin.make_tensorrt(
-    {api!r}, cuda=sys.modules["pycuda.driver"], forward=tensorrt_standin.FORWARDS[{forward!r}])
+    {api!r}, cuda=sys.modules["pycuda.driver"], forward=tensorrt_standin.FORWARDS[{forward!r}],
+    build_warnings=[w for w in os.environ.get("FAKE_TRT_BUILD_WARNINGS", "").split("|") if w])
 '''
 _PYCUDA_SHIM = '''import sys
 sys.path.insert(0, {root!r})
@@ -714,7 +716,8 @@ sys.modules[__name__] = tensorrt_standin.FakeCuda(device_name={device!r})
 
 def write_modules(folder, api="8", forward="sigmoid_conv", device_name="Stand-in GPU"):
     """Write ``tensorrt.py`` and ``pycuda/driver.py`` into ``folder`` (put it on a
-    subprocess's PYTHONPATH): each replaces itself, on import, with the stand-in."""
+    subprocess's PYTHONPATH): each replaces itself, on import, with the stand-in
+    ($FAKE_TRT_BUILD_WARNINGS: messages the builder logs, separated by ``|``)."""
     folder = str(folder)
     os.makedirs(os.path.join(folder, "pycuda"))
     with open(os.path.join(folder, "pycuda", "__init__.py"), "w") as handle:
