@@ -87,3 +87,23 @@ def format_change(before, after, what):
     return "{}: available {} -> {} MiB{}, RSS {} -> {} MiB (peak {})".format(
         what, _fmt(before.available_mib), _fmt(after.available_mib), delta,
         _fmt(before.rss_mib), _fmt(after.rss_mib), _fmt(after.peak_rss_mib))
+
+
+def format_brief(snap):
+    """``RSS 520 MiB, available 2450 MiB`` (for progress lines)."""
+    return "RSS {} MiB, available {} MiB".format(_fmt(snap.rss_mib), _fmt(snap.available_mib))
+
+
+def load_report(before, after, end):
+    """What a run's summary records: memory before/after the model loaded, at the end, and
+    the process's peak RSS."""
+    return {"before_load": before.as_dict(), "after_load": after.as_dict(),
+            "end": end.as_dict(), "peak_rss_mib": end.as_dict()["peak_rss_mib"]}
+
+
+def format_report(report):
+    """:func:`load_report` as one summary line."""
+    before, after, end = (Snapshot(**report[k]) for k in ("before_load", "after_load", "end"))
+    return "memory: {}; peak RSS {} MiB, available at the end {} MiB".format(
+        format_change(before, after, "model load"), _fmt(report["peak_rss_mib"]),
+        _fmt(end.available_mib))
