@@ -344,26 +344,28 @@ def output_head(layers, trt=None):
     logits and activation, where FP16 rounding decides labels)."""
     trt = trt or import_tensorrt()
     convolution = getattr(trt.LayerType, "CONVOLUTION", None)
-    last = max([i for i, layer in enumerate(layers) if layer.type == convolution] or [0])
-    return layers[last:]
+    found = [i for i, layer in enumerate(layers) if layer.type == convolution]
+    return layers[found[-1]:] if found else layers[-1:]
 
 
 def keep_layers_fp32(layers, config, trt=None):
-    """Run ``layers`` in FP32 (``layer.precision`` and each float output's
-    ``set_output_type``, 8.0 to 10.x) and make the builder obey it; -> their names."""
+    """Run ``layers`` in FP32 (``layer.precision`` and ``set_output_type`` per output, 8.0
+    to 10.x) and make the builder obey it; -> the names of those pinned. Layers with a
+    non-float output (INT32 shape arithmetic) are left alone: FP32 would be an error."""
     trt = trt or import_tensorrt()
     flag = precision_constraint_flag(trt)
     if flag is None or not all(hasattr(layer, "set_output_type") for layer in layers):
         raise NanosegError("TensorRT {} cannot pin layer precisions (strongly typed "
                            "networks): build with --fp32".format(getattr(trt, "__version__",
                                                                         "?")))
-    for layer in layers:
+    pinned = [layer for layer in layers if all(
+        layer.get_output(i).dtype == trt.DataType.FLOAT for i in range(layer.num_outputs))]
+    for layer in pinned:
         layer.precision = trt.DataType.FLOAT
         for index in range(layer.num_outputs):
-            if layer.get_output(index).dtype == trt.DataType.FLOAT:  # not INT32 shapes
-                layer.set_output_type(index, trt.DataType.FLOAT)
+            layer.set_output_type(index, trt.DataType.FLOAT)
     config.set_flag(flag)
-    return [layer.name for layer in layers]
+    return [layer.name for layer in pinned]
 
 
 def attach_progress_monitor(config, trt, tracker):

@@ -213,6 +213,14 @@ def test_layer_precision_is_obeyed_through_the_flag_each_version_has():
                                    ("precision", "sigmoid", "FLOAT"),
                                    ("output_type", "sigmoid", 0, "FLOAT")]
         assert flags[api] in config.flags
+    trt, config = config_of("10")
+    layers = trt_compat.network_layers(trt.Builder(None).create_network(0))
+    layers[-1]._outputs = [standin.Tensor(trt.DataType.INT32)]   # shape arithmetic
+    assert trt_compat.keep_layers_fp32(layers[-2:], config, trt) == ["sigmoid"]
+    assert [call[1] for call in trt.layer_calls] == ["sigmoid", "sigmoid"]
+    assert [layer.name for layer in trt_compat.output_head(layers[:3], trt)] == ["conv1",
+                                                                                "relu1", "up1"]
+    assert [layer.name for layer in trt_compat.output_head(layers[1:3], trt)] == ["up1"]
     trt, config = config_of("11")
     layers = trt_compat.network_layers(trt.Builder(None).create_network(0))
     with pytest.raises(NanosegError, match="11.0.0 cannot pin layer precisions.*--fp32"):
