@@ -278,7 +278,8 @@ def main(args):
         summary = run_with_backend(args, stop_event)
         for line in format_summary(summary):
             LOG.info("%s", line)
-        LOG.info("%s", memory.format_report(summary["memory"]))
+        if summary.get("memory"):
+            LOG.info("%s", memory.format_report(summary["memory"]))
         if args.summary:
             save_summary(summary, args.summary)
     finally:
