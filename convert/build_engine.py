@@ -17,18 +17,21 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import contextlib
+import functools
 import os
 import time
 
 import numpy as np
 
+from convert import build_child, build_network
+from convert.build_progress import BuildProgress
 from edge.tensorrt import engines, compat as trt_compat
-from nanoseg import cli, golden
-from nanoseg.bundle import GOLDEN_NPZ, ONNX, ONNX_CONTRACT, Bundle
+from nanoseg import cli, golden, memory
+from nanoseg.bundle import ENGINES_DIR, GOLDEN_NPZ, ONNX, ONNX_CONTRACT, Bundle
 from nanoseg.files import sha256_file
 from nanoseg.errors import NanosegError
 
-MIB = 1 << 20
+MIB = build_network.MIB
 DEFAULT_WORKSPACE_MIB = 256  # the Nano's 4 GB are shared by CPU and GPU
 
 
@@ -86,63 +89,16 @@ def device_name():
     return trt_compat.cuda_device(trt_compat.import_pycuda(), 0).name()
 
 
-def parse_onnx(trt, builder, logger, onnx_path):
-    """A network filled by the ONNX parser; a failure names the node and the fix."""
-    network = trt_compat.create_network(builder, trt)
-    parser = trt.OnnxParser(network, logger)
-    with open(onnx_path, "rb") as handle:
-        ok = parser.parse(handle.read())
-    if not ok:
-        errors = trt_compat.parser_errors(parser)
-        raise NanosegError("TensorRT {} cannot parse {}: {}; run convert/check_onnx.py on it "
-                           "on the desktop and re-export with convert/export_onnx.py "
-                           "(opset 13)".format(trt.__version__, onnx_path,
-                                               " | ".join(errors) or "no detail given"))
-    return network, parser
-
-
-CACHE_MESSAGES = {
-    trt_compat.CACHE_LOADED: "timing cache: reusing {path} ({size} bytes)",
-    trt_compat.CACHE_FRESH: "timing cache: none yet for this TensorRT + GPU, will write {path}",
-    trt_compat.CACHE_REJECTED: "timing cache: {path} was rejected (stale: another TensorRT "
-                               "build or GPU), timing from scratch and replacing it",
-    trt_compat.CACHE_UNSUPPORTED: "timing cache: not supported by this TensorRT",
-}
-
-
-def build_plan(trt, builder, logger, onnx_path, fp16, workspace_mib, cache_path):
-    """Parse + build; -> serialized plan bytes. Updates the timing cache file."""
-    network, _parser = parse_onnx(trt, builder, logger, onnx_path)
-    config = builder.create_builder_config()
-    trt_compat.set_workspace(config, workspace_mib * MIB, trt)
-    trt_compat.set_precision(config, fp16, trt)
-    cached = b""
-    if os.path.isfile(cache_path):
-        with open(cache_path, "rb") as handle:
-            cached = handle.read()
-    status = trt_compat.load_timing_cache(config, cached)
-    print(CACHE_MESSAGES[status].format(path=cache_path, size=len(cached)), flush=True)
-    plan = trt_compat.build_serialized(builder, network, config)
-    if plan is None:
-        raise NanosegError(
-            "TensorRT could not build {} (its log above names the layer): on a Nano this is "
-            "usually memory running out (CPU and GPU share 4 GB; --workspace {} MiB) - try "
-            "a smaller --workspace {}, close other programs (the GUI: sudo systemctl "
-            "isolate multi-user.target), or add swap".format(
-                onnx_path, workspace_mib, max(workspace_mib // 2, 1)))
-    cache = trt_compat.serialize_timing_cache(config)
-    if cache:
-        engines.write_bytes_atomic(cache_path, cache)
-    return plan
-
-
-def reusable_engine(bundle, onnx_sha, version, precision, cuda_device):
+def reusable_engine(bundle, onnx_sha, version, precision, cuda_device, variant="",
+                    requested=None):
     """(path, sidecar) of a cached engine for exactly this key, or None (-> build).
 
     A missing, damaged or foreign sidecar means "rebuild" (said in one line), never "use
-    the engine anyway": the sidecar is what vouches for the engine.
+    the engine anyway": the sidecar is what vouches for the engine. ``requested``: only an
+    engine whose build asked for that precision (an FP32 engine stands in for FP16 only
+    when its build found no fast FP16 on this GPU).
     """
-    key = engines.engine_key(onnx_sha, version, precision, cuda_device)
+    key = engines.engine_key(onnx_sha, version, precision, cuda_device, variant)
     path = engines.engine_path(bundle, key, precision)
     if not os.path.isfile(path):
         return None
@@ -155,61 +111,89 @@ def reusable_engine(bundle, onnx_sha, version, precision, cuda_device):
         print("not reusing {}: its sidecar describes another build (key {}); "
               "rebuilding".format(path, sidecar.get("key")))
         return None
+    if requested and sidecar.get("requested_precision", precision) != requested:
+        return None
     engines.check_engine_contract(sidecar, bundle.contract(), path)
-    print("reusing {} (same ONNX, TensorRT {}, {}, {}); --force rebuilds".format(
-        path, version, precision, cuda_device))
+    print("reusing {} (same ONNX, TensorRT {}, {}{}, {}); --force rebuilds".format(
+        path, version, precision, ", " + variant if variant else "", cuda_device))
     return path, sidecar
 
 
+def build_in_process(trt, request, progress_every):
+    """The build in this process (the Python API, tests): -> (plan, result)."""
+    with BuildProgress(progress_every) as progress:
+        return build_network.build(trt, request, progress)
+
+
 def ensure_engine(bundle, onnx_path, onnx_contract, trt, fp32, workspace_mib, force,
-                  device=None):
+                  device=None, options=None, in_child=False, progress_every=30.0):
     """The engine path and sidecar for this bundle on this device; builds only if needed.
 
-    ``device`` is the GPU name (default: asked from pycuda). A cached engine is looked up
-    under the requested precision first, so reusing one creates no TensorRT builder; only
-    a build (or a GPU without fast FP16, which gets FP32) asks the builder.
+    ``device`` is the GPU name (default: asked from pycuda). ``options``:
+    ``tactic_sources`` (canonical), ``fp32_layers`` (patterns or ["auto"]),
+    ``warned_layers``. A cached engine is looked up first (no TensorRT builder); a build
+    runs in a child process when ``in_child`` (the CLI: see convert/build_child.py), and
+    decides there whether the GPU has fast FP16 (if not, it builds FP32 and says so).
     """
+    options = options or {}
     cuda_device = device or device_name()
     version = trt.__version__
     onnx_sha = sha256_file(onnx_path)
     precision = "fp32" if fp32 else "fp16"
-    found = None if force else reusable_engine(bundle, onnx_sha, version, precision,
-                                               cuda_device)
-    if found:
-        return found
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    slow_fp16 = None
-    if precision == "fp16" and not trt_compat.has_fp16_flag(trt):
-        slow_fp16 = ("TensorRT {} has no FP16 builder flag (its networks take their precision "
-                     "from the ONNX, here float32)".format(version))
-    elif precision == "fp16" and not trt_compat.platform_has_fast_fp16(builder):
-        slow_fp16 = "{} reports no fast FP16".format(cuda_device)
-    if slow_fp16:
-        print("{}: using FP32".format(slow_fp16))
-        precision = "fp32"
-        found = None if force else reusable_engine(bundle, onnx_sha, version, precision,
-                                                   cuda_device)
+    tactics, fp32_layers = options.get("tactic_sources", ""), options.get("fp32_layers", [])
+    variant = engines.build_variant(precision, tactics, fp32_layers)
+    if not force:
+        found = reusable_engine(bundle, onnx_sha, version, precision, cuda_device, variant)
+        if found is None and precision == "fp16":  # built FP32 here before: no fast FP16
+            found = reusable_engine(bundle, onnx_sha, version, "fp32", cuda_device,
+                                    engines.build_variant("fp32", tactics), requested="fp16")
         if found:
             return found
-    path = engines.engine_path(bundle, engines.engine_key(onnx_sha, version, precision,
-                                                          cuda_device), precision)
-    print("building a {} engine with TensorRT {} on {} (workspace {} MiB); a Nano takes "
-          "minutes".format(precision, version, cuda_device, workspace_mib))
+    request = {"onnx": onnx_path, "fp16": precision == "fp16", "device": cuda_device,
+               "workspace_mib": workspace_mib, "tactic_sources": tactics,
+               "fp32_layers": list(fp32_layers),
+               "warned_layers": list(options.get("warned_layers", ())),
+               "timing_cache": engines.timing_cache_path(bundle, version, cuda_device),
+               "progress_every": progress_every}
+    print("building a {} engine with TensorRT {} on {} (workspace {} MiB{}); a Nano takes "
+          "minutes".format(precision, version, cuda_device, workspace_mib,
+                           ", " + variant if variant else ""))
+    print("memory before the build: {}".format(memory.format_snapshot(memory.snapshot())),
+          flush=True)
     start = time.time()
     with stage("parse + build"):
-        plan = build_plan(trt, builder, logger, onnx_path, precision == "fp16",
-                          workspace_mib, engines.timing_cache_path(bundle, version,
-                                                                   cuda_device))
+        if in_child:
+            engines_dir = bundle.path(ENGINES_DIR)
+            if not os.path.isdir(engines_dir):
+                os.makedirs(engines_dir)
+            plan, result, watch = build_child.build_in_child(request, engines_dir)
+            result["peak_rss_mib"] = watch.child_peak_mib or result.get("peak_rss_mib")
+            result["lowest_available_mib"] = watch.lowest_mib
+        else:
+            plan, result = build_in_process(trt, request, progress_every)
     seconds = time.time() - start
-    sidecar = engines.make_sidecar(onnx_contract, onnx_sha, version, precision,
-                                   cuda_device, seconds, workspace_mib)
+    built = result["precision"]
+    print("build memory: peak RSS {} MiB, lowest available {} MiB".format(
+        _mib(result.get("peak_rss_mib")), _mib(result.get("lowest_available_mib"))))
+    variant = engines.build_variant(built, tactics, fp32_layers)
+    path = engines.engine_path(bundle, engines.engine_key(onnx_sha, version, built,
+                                                          cuda_device, variant), built)
+    sidecar = engines.make_sidecar(
+        onnx_contract, onnx_sha, version, built, cuda_device, seconds, workspace_mib,
+        variant=variant, requested_precision=precision, tactic_sources=tactics,
+        fp32_layers=result["fp32_layers"], warned_layers=result["warned_layers"],
+        build_peak_rss_mib=result.get("peak_rss_mib"),
+        build_lowest_available_mib=result.get("lowest_available_mib"))
     # sidecar first: an engine file never exists without the sidecar that vouches for it
     # (a crash in between leaves a sidecar without an engine: the next run rebuilds)
     engines.write_sidecar(path, sidecar)
     engines.write_bytes_atomic(path, plan)
     print("wrote {} ({:.1f} MiB) + sidecar".format(path, os.path.getsize(path) / float(MIB)))
     return path, sidecar
+
+
+def _mib(value):
+    return "?" if value is None else "{:.0f}".format(value)
 
 
 def verify(engine_path, bundle, onnx_contract, precision, max_diff, min_agreement,
@@ -222,7 +206,9 @@ def verify(engine_path, bundle, onnx_contract, precision, max_diff, min_agreemen
     """
     from edge.tensorrt.backend import TensorRTBackend
     data = reference or load_reference(bundle, onnx_contract)
+    before = memory.snapshot()
     backend = TensorRTBackend(bundle, engine_path)
+    print(memory.format_change(before, memory.snapshot(), "memory as the engine loaded"))
     try:
         probs = np.stack([backend.infer(x) for x in data["inputs"]])
     finally:
@@ -254,8 +240,75 @@ def parse_args(argv=None):
                         help="min label agreement (FP16: on pixels > {} from the threshold; "
                              "default {})".format(golden.DECISIVE_MARGIN,
                                                   golden.FP16_MIN_AGREEMENT))
+    parser.add_argument("--tactic-sources", default="",
+                        help="tactic sources to add (+) or leave out (-) from TensorRT's "
+                             "defaults, e.g. --tactic-sources=-cublas,-cublaslt (with '=': "
+                             "the value starts with '-'); known: {}".format(
+                                 ", ".join(trt_compat.TACTIC_SOURCES)))
+    parser.add_argument("--fp32-layers", default="", metavar="PATTERN",
+                        help="FP16 engines: keep these layers in FP32 (comma-separated globs "
+                             "on the layer names, which are the ONNX node names); 'auto' "
+                             "builds plain FP16 and, if it fails the golden check, rebuilds "
+                             "with the output head and the layers TensorRT warned about in "
+                             "FP32")
+    parser.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
+                        help="seconds between progress lines while the engine builds "
+                             "(0: none)")
     cli.add_logging_args(parser)
     return parser.parse_args(argv)
+
+
+FP16_WAY_OUT = ("; or keep some layers in FP32: --fp32-layers auto (or name them, or build "
+                "--fp32)")
+
+
+def build_and_verify(bundle, onnx_path, onnx_contract, trt, args, options, reference):
+    """Build (or reuse) and check the engine; with ``--fp32-layers auto`` an FP16 engine
+    that fails the check is rebuilt with its output head and warned-about layers in FP32,
+    checked again, and the failed engine removed. -> (path, sidecar)."""
+    auto = options["fp32_layers"] == [build_network.AUTO]
+    ensure = functools.partial(ensure_engine, bundle, onnx_path, onnx_contract, trt,
+                               args.fp32, args.workspace, in_child=True,
+                               progress_every=args.progress_every)
+    found = None
+    if auto and not args.force and _has_auto_engine(bundle, onnx_path, trt, options):
+        found = ensure(False, options=options)
+    path, sidecar = found or ensure(args.force, options=dict(
+        options, fp32_layers=[] if auto else options["fp32_layers"]))
+    if args.skip_verify:
+        return path, sidecar
+    try:
+        with stage("verify on golden.npz"):
+            verify(path, bundle, onnx_contract, sidecar["precision"], args.max_diff,
+                   args.min_agreement, reference)
+        return path, sidecar
+    except NanosegError as exc:
+        if sidecar["precision"] != "fp16" or sidecar.get("fp32_layers"):
+            raise
+        if not auto:
+            raise NanosegError(str(exc) + FP16_WAY_OUT)
+        print("the FP16 engine failed its check ({}); rebuilding with its output head and "
+              "the layers TensorRT warned about in FP32".format(exc), flush=True)
+    failed = path
+    path, sidecar = ensure(True, options=dict(options,
+                                              warned_layers=sidecar.get("warned_layers", [])))
+    with stage("verify on golden.npz"):
+        verify(path, bundle, onnx_contract, sidecar["precision"], args.max_diff,
+               args.min_agreement, reference)
+    print("kept in FP32: {}".format(", ".join(sidecar["fp32_layers"])))
+    for stale in (failed, engines.sidecar_path(failed)):  # never picked by the camera
+        if os.path.exists(stale):
+            os.remove(stale)
+    return path, sidecar
+
+
+def _has_auto_engine(bundle, onnx_path, trt, options):
+    """Whether an ``--fp32-layers auto`` engine was built here before (plain FP16 failed)."""
+    return any(side.get("variant") == engines.build_variant(
+        "fp16", options["tactic_sources"], options["fp32_layers"])
+        and side.get("onnx_sha256") == sha256_file(onnx_path)
+        and side.get("tensorrt_version") == trt.__version__
+        for _path, side in engines.list_engines(bundle))
 
 
 def main(args):
@@ -266,14 +319,15 @@ def main(args):
     with stage("check bundle"):
         bundle, onnx_path, onnx_contract = resolve_inputs(args.bundle)
         reference = None if args.skip_verify else load_reference(bundle, onnx_contract)
+        options = {"tactic_sources": trt_compat.parse_tactic_sources(args.tactic_sources),
+                   "fp32_layers": [p.strip() for p in args.fp32_layers.split(",")
+                                   if p.strip()]}
     trt = trt_compat.import_tensorrt()
-    path, sidecar = ensure_engine(bundle, onnx_path, onnx_contract, trt, args.fp32,
-                                  args.workspace, args.force)
-    if not args.skip_verify:
-        with stage("verify on golden.npz"):
-            verify(path, bundle, onnx_contract, sidecar["precision"], args.max_diff,
-                   args.min_agreement, reference)
+    path, _sidecar = build_and_verify(bundle, onnx_path, onnx_contract, trt, args, options,
+                                      reference)
     print("engine: {}".format(path))
+    print("memory: this process's peak RSS {} MiB; now {}".format(
+        _mib(memory.process_memory()[1]), memory.format_snapshot(memory.snapshot())))
     return 0
 
 

@@ -14,6 +14,8 @@ cv2.addWeighted of two 720p frames), ``encode 1280x720`` (one mp4v frame).
 (no CPU) returning a fixed label map of the contract's size, so the host path is measured as
 it runs beside a GPU (33 ms: a 30 FPS engine). numpy + OpenCV (+ the backend's library):
 it runs on the Jetson too. The measurements live in edge/benchmarks/; this is the CLI.
+With ``--backend tensorrt`` (and no ``--engine``), when the bundle has both an FP16 and an
+FP32 engine for this TensorRT and GPU, a second table times each and gives FP16's speed-up.
 """
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     import os, sys
@@ -28,6 +30,7 @@ import tempfile
 
 from edge.backends import DEVICES, backend_help, backends, load_backend
 from edge.benchmarks.goals import format_ratios
+from edge.benchmarks.precisions import compare_precisions, format_comparison
 from edge.benchmarks.scenarios import markdown_table, measure
 from edge.benchmarks.standin import HostOnlyStandIn
 from edge.sources import SourceURI, scheme_for
@@ -99,6 +102,10 @@ def main(args):
     finally:
         backend.close()  # also when the video or a measurement fails
         shutil.rmtree(folder, ignore_errors=True)
+    comparison = None
+    if args.backend == "tensorrt" and args.engine is None and args.host_only is None:
+        comparison = compare_precisions(Bundle(args.bundle), args.runs, args.warmup)
+        results["fp16_vs_fp32"] = comparison
     print(markdown_table(rows))
     print("")
     print(format_ratios(results["ratios"]))
@@ -106,6 +113,9 @@ def main(args):
         print("(host CPU per frame = bare loop process CPU per frame - inference CPU per call "
               "+ render median; of it, decoding --video alone: {:.2f} ms)".format(
                   results["decode_cpu_ms_per_frame"]))
+    if comparison:
+        print("")
+        print(format_comparison(comparison))
     if args.json:
         write_text_for_flag(args.json, json.dumps(results, indent=2) + "\n", "--json")
     return 0

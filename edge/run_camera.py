@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 
-from nanoseg import cli
+from nanoseg import cli, memory
 from edge.backends import DEVICES, backend_help, backends, load_backend
 from edge.collect import UNSURE_BELOW, CollectSink
 from nanoseg.errors import NanosegError
@@ -276,13 +276,19 @@ def run_source(args, backend, stop_event):
 
 
 def run_with_backend(args, stop_event):
-    """Load the backend, run the source through it, close it; the summary dict."""
+    """Load the backend, run the source through it, close it; the summary dict (with the
+    memory figures around the model's load: a Nano's 4 GB are shared with the GPU)."""
     prefer_rtsp_over_tcp(args.source)
+    before = memory.snapshot()
     backend = load_backend(args.bundle, args.backend, args.device, args.engine)
+    loaded = memory.snapshot()
+    LOG.info("%s", memory.format_change(before, loaded, "memory as the model loaded"))
     try:
-        return run_source(args, backend, stop_event)
+        summary = run_source(args, backend, stop_event)
     finally:
         backend.close()
+    summary["memory"] = memory.load_report(before, loaded, memory.snapshot())
+    return summary
 
 
 def save_summary(summary, path):
@@ -305,6 +311,8 @@ def main(args):
         summary = run_with_backend(args, stop_event)
         for line in format_summary(summary):
             LOG.info("%s", line)
+        if summary.get("memory"):
+            LOG.info("%s", memory.format_report(summary["memory"]))
         if args.summary:
             save_summary(summary, args.summary)
     finally:

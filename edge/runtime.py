@@ -26,6 +26,7 @@ import numpy as np
 from edge import delivery, overlay
 from nanoseg.files import write_text_for_flag
 from edge.delivery import one_line
+from nanoseg import memory
 from edge.segmenter import Segmenter
 from nanoseg.errors import NanosegError
 from edge.sinks import Result
@@ -364,11 +365,11 @@ def _stop_reason(state, max_frames, duration, stop_event, render):
 
 def _log_progress(state, stream, timer, fps, sinks=()):
     stages = timer.summary()
-    LOG.info("%d frames, %.1f FPS, %d dropped%s | median ms: %s%s", state["frames"], fps,
+    LOG.info("%d frames, %.1f FPS, %d dropped%s | median ms: %s%s | %s", state["frames"], fps,
              stream.dropped, non_finite_note(state["non_finite_frames"]),
              " ".join("{} {:.1f}".format(k, v["median_ms"])
                       for k, v in stages.items() if v["count"]),
-             writer_progress(sinks))
+             writer_progress(sinks), memory.format_brief(memory.snapshot()))
 
 
 def non_finite_note(count):

@@ -40,8 +40,10 @@ everything that needs a current CUDA context asserts one, and ``log`` records th
 Python 3.6 syntax, numpy only: tests/py36 import it too.
 """
 import os
+import signal
 import sys
 import threading
+import time
 import types
 
 import numpy as np
@@ -245,6 +247,29 @@ class _Config(object):
         return self.attached
 
 
+class _TacticSources(object):
+    """get/set_tactic_sources (7.2+): a bit mask, ``1 << int(TacticSource.X)``."""
+
+    tactic_sources = None
+
+    def get_tactic_sources(self):
+        default = [m for m in ("CUBLAS", "CUBLAS_LT", "CUDNN")
+                   if hasattr(self.trt.TacticSource, m)]
+        mask = sum(1 << int(getattr(self.trt.TacticSource, m)) for m in default)
+        return mask if self.tactic_sources is None else self.tactic_sources
+
+    def set_tactic_sources(self, tactic_sources):
+        self.tactic_sources = int(tactic_sources)
+        self.trt.tactic_masks.append(self.tactic_sources)
+        return True
+
+
+class _ProgressMonitorProperty(object):
+    """``config.progress_monitor`` (9.1+)."""
+
+    progress_monitor = None
+
+
 class _WorkspaceSize(object):
     """TensorRT < 10: the workspace limit as an attribute."""
 
@@ -266,29 +291,107 @@ class _SerializedEngine(object):
         return self.plan
 
 
+# A small Unet's layers as the ONNX parser names them (after the ONNX nodes): name, type.
+NETWORK_LAYERS = (("conv1", "CONVOLUTION"), ("relu1", "ACTIVATION"), ("up1", "RESIZE"),
+                  ("concat1", "CONCATENATION"), ("final_conv", "CONVOLUTION"),
+                  ("sigmoid", "ACTIVATION"), ("to_nhwc", "SHUFFLE"))
+
+
+class Tensor(object):
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+
+class StronglyTypedLayer(object):
+    """ILayer of 11.x: ``name``, ``type``, ``num_outputs``, ``get_output(i).dtype``."""
+
+    def __init__(self, trt, name, kind):
+        self.trt, self.name, self.type = trt, name, getattr(trt.LayerType, kind)
+        self.num_outputs, self._precision = 1, None
+        self._outputs = [Tensor(trt.DataType.FLOAT)]
+
+    def get_output(self, index):
+        return self._outputs[index]
+
+
+class Layer(StronglyTypedLayer):
+    """ILayer of 8.0-10.x: also ``precision`` and ``set_output_type(i, dtype)`` (both
+    recorded in the module's ``layer_calls``)."""
+
+    @property
+    def precision(self):
+        return self._precision
+
+    @precision.setter
+    def precision(self, dtype):
+        self.trt.layer_calls.append(("precision", self.name, dtype.name))
+        self._precision = dtype
+
+    def set_output_type(self, index, dtype):
+        self.trt.layer_calls.append(("output_type", self.name, index, dtype.name))
+
+
+class Network(object):
+    """INetworkDefinition: ``num_layers``, ``get_layer(i)``."""
+
+    def __init__(self, trt, flags):
+        self.flags = flags
+        kind_of_layer = StronglyTypedLayer if trt.api == "11" else Layer
+        self.layers = [kind_of_layer(trt, name, kind) for name, kind in NETWORK_LAYERS]
+
+    @property
+    def num_layers(self):
+        return len(self.layers)
+
+    def get_layer(self, index):
+        return self.layers[index]
+
+
 class _Builder(object):
     """IBuilder; counts builders and builds on the module (``builders``, ``builds``).
 
-    The plan is b"plan:<version>:<fp16|fp32>:<build number>" (what Runtime deserializes).
+    The plan is b"plan:<version>:<fp16|fp32>:<build number>", then ":pinned=<n>" when n
+    layers were kept in FP32 (what Runtime deserializes). A build logs the module's
+    ``build_warnings`` through the builder's logger, reports its phases to an attached
+    progress monitor (10.x/11.x), and with $FAKE_TRT_BUILD_KILL set is killed by SIGKILL,
+    as the kernel's OOM killer does.
     """
 
     def __init__(self, logger):
         self.trt.builders += 1
+        self.logger = logger
         if self.trt.api != "11":
             self.platform_has_fast_fp16 = self.trt.fast_fp16
 
     def create_network(self, flags=0):
-        return ("network", flags)
+        self.network = Network(self.trt, flags)
+        return self.network
 
     def create_builder_config(self):
         return self.config_class(self.trt)
 
     def build_serialized_network(self, network, config):
+        if os.environ.get("FAKE_TRT_BUILD_KILL"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        monitor = getattr(config, "progress_monitor", None)
+        if monitor is not None:
+            monitor.phase_start("Building engine", None, 2)
+            monitor.phase_start("Tactic timing", "Building engine", 3)
+            for step in range(3):
+                time.sleep(float(os.environ.get("FAKE_TRT_STEP_SECONDS", "0")))
+                assert monitor.step_complete("Tactic timing", step) is True
+            monitor.phase_finish("Tactic timing")
+            monitor.step_complete("Building engine", 0)
+            monitor.phase_finish("Building engine")
+        for message in self.trt.build_warnings:
+            self.logger.log(self.trt.ILogger.Severity.WARNING, message)
         if self.trt.build_fails:
             return None
-        self.trt.builds.append(sorted(config.flags))
-        return "plan:{}:{}:{}".format(self.trt.__version__, "fp16" if "FP16" in config.flags
-                                      else "fp32", len(self.trt.builds)).encode()
+        self.trt.builds.append(sorted(str(f) for f in config.flags))
+        pinned = [c for c in self.trt.layer_calls if c[0] == "precision"]
+        return "plan:{}:{}:{}{}".format(
+            self.trt.__version__, "fp16" if "FP16" in config.flags else "fp32",
+            len(self.trt.builds), ":pinned={}".format(len(pinned)) if pinned else "").encode()
 
 
 class _BuildEngine(object):
@@ -342,16 +445,65 @@ class _OnnxParser(object):
 
 
 APIS = {  # api -> (default version, engine class, builder config mixins, builder mixins)
-    "8": ("8.2.1.8", Engine8, (_WorkspaceSize,), (_BuildEngine,)),
-    "8.6": ("8.6.1", Engine86, (_WorkspaceSize, _MemoryPools), (_BuildEngine,)),
-    "10": ("10.3.0", Engine10, (_MemoryPools,), ()),
-    "11": ("11.0.0", Engine10, (_MemoryPools,), ()),
+    "8.0": ("8.0.1.6", Engine8, (_WorkspaceSize, _TacticSources), (_BuildEngine,)),
+    "8": ("8.2.1.8", Engine8, (_WorkspaceSize, _TacticSources), (_BuildEngine,)),
+    "8.6": ("8.6.1", Engine86, (_WorkspaceSize, _MemoryPools, _TacticSources),
+            (_BuildEngine,)),
+    "10": ("10.3.0", Engine10, (_MemoryPools, _TacticSources, _ProgressMonitorProperty), ()),
+    "11": ("11.0.0", Engine10, (_MemoryPools, _TacticSources, _ProgressMonitorProperty), ()),
 }
+# TacticSource members per API (pyCore.cpp): 8.0/8.2 three, 8.5+ five, 11.0 two.
+TACTIC_SOURCES = {"8.0": ("CUBLAS", "CUBLAS_LT", "CUDNN"), "8": ("CUBLAS", "CUBLAS_LT", "CUDNN"),
+                  "8.6": ("CUBLAS", "CUBLAS_LT", "CUDNN", "EDGE_MASK_CONVOLUTIONS",
+                          "JIT_CONVOLUTIONS"),
+                  "10": ("CUBLAS", "CUBLAS_LT", "CUDNN", "EDGE_MASK_CONVOLUTIONS",
+                         "JIT_CONVOLUTIONS"),
+                  "11": ("EDGE_MASK_CONVOLUTIONS", "JIT_CONVOLUTIONS")}
+TACTIC_BITS = {"CUBLAS": 0, "CUBLAS_LT": 1, "CUDNN": 2, "EDGE_MASK_CONVOLUTIONS": 3,
+               "JIT_CONVOLUTIONS": 4}
+
+
+class IntNamed(Named):
+    """An arithmetic enum member (``int()`` works, as pybind's py::arithmetic enums)."""
+
+    def __init__(self, name, value):
+        Named.__init__(self, name)
+        self.value = value
+
+    def __int__(self):
+        return self.value
+
+    def __eq__(self, other):
+        return isinstance(other, Named) and other.name == self.name
+
+    def __hash__(self):
+        return hash(self.name)
+
+    def __str__(self):
+        return self.name
+
+
+class _ILogger(object):
+    """trt.ILogger: a base class with ``Severity``; subclasses define ``log``."""
+
+    Severity = types.SimpleNamespace(**dict(
+        (n, IntNamed(n, v)) for v, n in enumerate(
+            ("INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE"))))
+
+
+class _IProgressMonitor(object):
+    """trt.IProgressMonitor (9.1+): subclasses call ``__init__`` and define the three."""
+
+    def __init__(self):
+        self.initialised = True
 
 
 def make_tensorrt(api="10", version=None, cuda=None, forward=channel_sum, io=STANDARD_IO,
-                  context_class=None, fast_fp16=True, parse_errors=(), build_fails=False):
-    """A ``tensorrt`` module of API generation ``api`` ("8", "8.6", "10" or "11").
+                  context_class=None, fast_fp16=True, parse_errors=(), build_fails=False,
+                  build_warnings=()):
+    """A ``tensorrt`` module of API generation ``api`` ("8.0", "8", "8.6", "10" or "11").
+
+    With $FAKE_TRT_FP16_NAN set, an FP16 plan with no layer kept in FP32 outputs NaN.
 
     ``Runtime`` deserializes any plan starting with b"plan" into an engine with ``io`` that
     computes ``forward`` on ``cuda``'s buffers (None: an engine that records calls only);
@@ -364,24 +516,41 @@ def make_tensorrt(api="10", version=None, cuda=None, forward=channel_sum, io=STA
     trt.api = api
     trt.fast_fp16, trt.parse_errors, trt.build_fails = fast_fp16, list(parse_errors), build_fails
     trt.builders, trt.builds, trt.loaded_caches = 0, [], []
+    trt.build_warnings, trt.layer_calls, trt.tactic_masks = list(build_warnings), [], []
+    trt.ILogger = type("ILogger", (_ILogger,), {})
 
-    class Logger(object):
-        WARNING = 2
+    class Logger(trt.ILogger):
+        WARNING = _ILogger.Severity.WARNING
 
-        def __init__(self, severity=2):
+        def __init__(self, severity=WARNING):
             self.severity = severity
+
+        def log(self, severity, msg):
+            pass
 
     class Runtime(object):
         def __init__(self, logger):
             assert cuda is None or cuda.stack, "engine deserialized with no current context"
 
         def deserialize_cuda_engine(self, serialized_engine):
-            if not bytes(serialized_engine).startswith(b"plan"):
+            plan = bytes(serialized_engine)
+            if not plan.startswith(b"plan"):
                 return None
-            return engine_class(io, forward if cuda is not None else None, cuda, context_class)
+            run = forward
+            if os.environ.get("FAKE_TRT_FP16_NAN") and b":fp16:" in plan \
+                    and b"pinned" not in plan:
+                run = lambda inputs: [np.full_like(forward(inputs)[0], np.nan)]  # noqa: E731
+            return engine_class(io, run if cuda is not None else None, cuda, context_class)
 
     trt.Logger, trt.Runtime = Logger, Runtime
-    trt.DataType = types.SimpleNamespace(FLOAT=Named("FLOAT"), HALF=Named("HALF"))
+    trt.DataType = types.SimpleNamespace(FLOAT=IntNamed("FLOAT", 0), HALF=IntNamed("HALF", 1),
+                                         INT32=IntNamed("INT32", 3))
+    trt.LayerType = types.SimpleNamespace(**dict((n, IntNamed(n, i)) for i, n in enumerate(
+        ("CONVOLUTION", "ACTIVATION", "RESIZE", "CONCATENATION", "SHUFFLE"))))
+    trt.TacticSource = types.SimpleNamespace(**dict(
+        (n, IntNamed(n, TACTIC_BITS[n])) for n in TACTIC_SOURCES[api]))
+    if api in ("10", "11"):
+        trt.IProgressMonitor = type("IProgressMonitor", (_IProgressMonitor,), {})
     trt.TensorIOMode = types.SimpleNamespace(INPUT=Named("INPUT"), OUTPUT=Named("OUTPUT"))
     trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
     if api == "11":
@@ -389,7 +558,11 @@ def make_tensorrt(api="10", version=None, cuda=None, forward=channel_sum, io=STA
         trt.BuilderFlag = types.SimpleNamespace(TF32="TF32")
     else:
         trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0)
-        trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", TF32="TF32")
+        flags = {"8.0": ("STRICT_TYPES",), "8": ("STRICT_TYPES", "OBEY_PRECISION_CONSTRAINTS"),
+                 "8.6": ("STRICT_TYPES", "OBEY_PRECISION_CONSTRAINTS"),
+                 "10": ("OBEY_PRECISION_CONSTRAINTS",)}[api]
+        trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", TF32="TF32",
+                                                **dict((f, f) for f in flags))
     config_class = type("IBuilderConfig", config_mixins + (_Config,), {})
     trt.Builder = type("Builder", builder_mixins + (_Builder,),
                        {"trt": trt, "config_class": config_class})
@@ -529,8 +702,10 @@ _TENSORRT_SHIM = '''import sys
 sys.path.insert(0, {root!r})
 import pycuda.driver
 from tests import tensorrt_standin
+import os
 sys.modules[__name__] = tensorrt_standin.make_tensorrt(
-    {api!r}, cuda=sys.modules["pycuda.driver"], forward=tensorrt_standin.FORWARDS[{forward!r}])
+    {api!r}, cuda=sys.modules["pycuda.driver"], forward=tensorrt_standin.FORWARDS[{forward!r}],
+    build_warnings=[w for w in os.environ.get("FAKE_TRT_BUILD_WARNINGS", "").split("|") if w])
 '''
 _PYCUDA_SHIM = '''import sys
 sys.path.insert(0, {root!r})
@@ -541,7 +716,8 @@ sys.modules[__name__] = tensorrt_standin.FakeCuda(device_name={device!r})
 
 def write_modules(folder, api="8", forward="sigmoid_conv", device_name="Stand-in GPU"):
     """Write ``tensorrt.py`` and ``pycuda/driver.py`` into ``folder`` (put it on a
-    subprocess's PYTHONPATH): each replaces itself, on import, with the stand-in."""
+    subprocess's PYTHONPATH): each replaces itself, on import, with the stand-in
+    ($FAKE_TRT_BUILD_WARNINGS: messages the builder logs, separated by ``|``)."""
     folder = str(folder)
     os.makedirs(os.path.join(folder, "pycuda"))
     with open(os.path.join(folder, "pycuda", "__init__.py"), "w") as handle:

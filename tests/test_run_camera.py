@@ -655,3 +655,43 @@ def test_a_ctrl_c_while_the_outputs_are_drained_after_the_source_ended_is_ignore
     assert sink.closed and sink.frames == 3 and summary["frames"] == 3
     assert summary["end_reason"] == "end of source"
     assert "already stopping" in caplog.text
+
+
+def test_the_summary_and_the_log_give_memory_around_the_model_load_and_the_peak(
+        monkeypatch, tmp_path, caplog):
+    import cv2
+    from edge import run_camera
+
+    class HeavyBackend(FakeBackend):
+        """Loading it takes 64 MiB, as an engine pulls in its libraries."""
+
+        def __init__(self):
+            FakeBackend.__init__(self)
+            self.weights = np.ones(64 << 20, np.uint8)
+
+        def infer(self, x):
+            time.sleep(0.01)  # slower than --log-every: a progress line per frame
+            return FakeBackend.infer(self, x)
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index in range(3):
+        cv2.imwrite(str(folder / "f{}.png".format(index)), np.full((24, 32, 3), 40 * index,
+                                                                    np.uint8))
+    monkeypatch.setattr(run_camera, "load_backend", lambda *args: HeavyBackend())
+    caplog.set_level(logging.INFO)
+    args = run_camera.parse_args(["--bundle", "b", "--source", str(folder), "--headless",
+                                  "--summary", str(tmp_path / "s.json"), "--log-every",
+                                  "0.001"])
+    assert run_camera.main(args) == 0
+    memory = json.loads((tmp_path / "s.json").read_text())["memory"]
+    before, after = memory["before_load"], memory["after_load"]
+    assert after["rss_mib"] - before["rss_mib"] >= 60           # the load is seen
+    assert memory["peak_rss_mib"] >= after["rss_mib"]
+    assert before["available_mib"] > 0 and memory["end"]["available_mib"] > 0
+    text = caplog.text
+    assert "memory as the model loaded: available " in text
+    assert re.search(r"memory: model load: available \d+ -> \d+ MiB \([+-]\d+\), RSS \d+ -> "
+                     r"\d+ MiB \(peak \d+\); peak RSS \d+ MiB, available at the end \d+ MiB",
+                     text), text
+    assert re.search(r"frames, .* \| RSS \d+ MiB, available \d+ MiB", text), text

@@ -268,3 +268,152 @@ def parser_errors(parser):
             where += " '{}' ({})".format(error.node_name(), error.node_operator())
         lines.append("{}: {}".format(where, error.desc()))
     return lines
+
+
+# -- what the builder is allowed: tactic sources, layer precisions, progress, the log ---------
+# --tactic-sources name -> TacticSource member. pyCore.cpp: CUBLAS, CUBLAS_LT and CUDNN since
+# 8.0 (release/8.0 NvInferRuntime.h kCUDNN = 2); EDGE_MASK_CONVOLUTIONS, JIT_CONVOLUTIONS
+# since 8.5; 11.0 has only the last two (cuBLAS/cuDNN tactics were removed).
+TACTIC_SOURCES = collections.OrderedDict([
+    ("cublas", "CUBLAS"), ("cublaslt", "CUBLAS_LT"), ("cudnn", "CUDNN"),
+    ("edge-mask-convolutions", "EDGE_MASK_CONVOLUTIONS"),
+    ("jit-convolutions", "JIT_CONVOLUTIONS")])
+
+
+def parse_tactic_sources(text):
+    """``"-cublas,-cublaslt"`` -> its canonical form (sorted, each ``+name``/``-name``).
+
+    No TensorRT needed: a typo is refused before anything slow; whether this TensorRT has
+    the source is asked by :func:`set_tactic_sources`.
+    """
+    changes = {}
+    for token in (part.strip().lower() for part in (text or "").split(",")):
+        if not token:
+            continue
+        sign, name = (token[0], token[1:]) if token[0] in "+-" else ("+", token)
+        name = name.replace("_", "-")
+        if name not in TACTIC_SOURCES:
+            raise NanosegError("--tactic-sources: unknown source '{}' (known: {}; e.g. "
+                               "-cublas,-cublaslt)".format(name, ", ".join(TACTIC_SOURCES)))
+        changes[name] = sign
+    return ",".join(changes[name] + name for name in TACTIC_SOURCES if name in changes)
+
+
+def set_tactic_sources(config, canonical, trt=None):
+    """Apply ``+name``/``-name`` to the builder's default tactic sources (a bit mask:
+    ``1 << int(TacticSource.X)``, IBuilderConfig get/set_tactic_sources since 7.2)."""
+    if not canonical:
+        return
+    trt = trt or import_tensorrt()
+    version = getattr(trt, "__version__", "?")
+    if not hasattr(config, "set_tactic_sources"):
+        raise NanosegError("TensorRT {} cannot choose tactic sources: build without "
+                           "--tactic-sources".format(version))
+    mask = int(config.get_tactic_sources())
+    for token in canonical.split(","):
+        member = getattr(trt.TacticSource, TACTIC_SOURCES[token[1:]], None)
+        if member is None:
+            have = [n for n, m in TACTIC_SOURCES.items() if hasattr(trt.TacticSource, m)]
+            raise NanosegError("TensorRT {} has no tactic source '{}' (it has: {}): change "
+                               "--tactic-sources".format(version, token[1:], ", ".join(have)))
+        bit = 1 << int(member)
+        mask = mask | bit if token[0] == "+" else mask & ~bit
+    if config.set_tactic_sources(mask) is False:
+        raise NanosegError("TensorRT {} refused --tactic-sources {}: change it".format(
+            version, canonical))
+
+
+def precision_constraint_flag(trt=None):
+    """The BuilderFlag that makes layer precisions binding: OBEY_PRECISION_CONSTRAINTS (8.2
+    to 10.x), STRICT_TYPES (8.0/8.1; deprecated in 8.2, gone in 10), or None (11.x: layer
+    precisions went with FP16, networks are strongly typed)."""
+    trt = trt or import_tensorrt()
+    for name in ("OBEY_PRECISION_CONSTRAINTS", "STRICT_TYPES"):
+        if hasattr(trt.BuilderFlag, name):
+            return getattr(trt.BuilderFlag, name)
+    return None
+
+
+def network_layers(network):
+    """The network's layers in order (``num_layers``/``get_layer``: 8.0 to 11.x)."""
+    return [network.get_layer(i) for i in range(network.num_layers)]
+
+
+def output_head(layers, trt=None):
+    """The layers from the last convolution to the end: the model's output head (its
+    logits and activation, where FP16 rounding decides labels)."""
+    trt = trt or import_tensorrt()
+    convolution = getattr(trt.LayerType, "CONVOLUTION", None)
+    found = [i for i, layer in enumerate(layers) if layer.type == convolution]
+    return layers[found[-1]:] if found else layers[-1:]
+
+
+def keep_layers_fp32(layers, config, trt=None):
+    """Run ``layers`` in FP32 (``layer.precision`` and ``set_output_type`` per output, 8.0
+    to 10.x) and make the builder obey it; -> the names of those pinned. Layers with a
+    non-float output (INT32 shape arithmetic) are left alone: FP32 would be an error."""
+    trt = trt or import_tensorrt()
+    flag = precision_constraint_flag(trt)
+    if flag is None or not all(hasattr(layer, "set_output_type") for layer in layers):
+        raise NanosegError("TensorRT {} cannot pin layer precisions (strongly typed "
+                           "networks): build with --fp32".format(getattr(trt, "__version__",
+                                                                        "?")))
+    pinned = [layer for layer in layers if all(
+        layer.get_output(i).dtype == trt.DataType.FLOAT for i in range(layer.num_outputs))]
+    for layer in pinned:
+        layer.precision = trt.DataType.FLOAT
+        for index in range(layer.num_outputs):
+            layer.set_output_type(index, trt.DataType.FLOAT)
+    config.set_flag(flag)
+    return [layer.name for layer in pinned]
+
+
+def attach_progress_monitor(config, trt, tracker):
+    """Report the builder's phases to ``tracker`` (``phase_start(name, parent, steps)``,
+    ``step_complete(name, step)``, ``phase_finish(name)``) where TensorRT has
+    IProgressMonitor (9.1+; not 8.x) and ``config.progress_monitor``; -> whether attached.
+
+    TensorRT calls the monitor from its own threads; the subclass must call
+    ``IProgressMonitor.__init__`` (samples/python/simple_progress_monitor) and returns True
+    from step_complete (False would cancel the build).
+    """
+    base = getattr(trt, "IProgressMonitor", None)
+    if base is None or not hasattr(config, "progress_monitor"):
+        return False
+
+    class Monitor(base):
+        def __init__(self):
+            base.__init__(self)
+
+        def phase_start(self, phase_name, parent_phase, num_steps):
+            tracker.phase_start(phase_name, parent_phase, num_steps)
+
+        def step_complete(self, phase_name, step):
+            tracker.step_complete(phase_name, step)
+            return True
+
+        def phase_finish(self, phase_name):
+            tracker.phase_finish(phase_name)
+
+    # the config keeps the monitor alive (pybind keep_alive in pyCore.cpp)
+    config.progress_monitor = Monitor()
+    return True
+
+
+def recording_logger(trt, record, severity=None):
+    """A TensorRT logger that prints as trt.Logger does (WARNING and worse by default) and
+    passes every message to ``record(severity_name, message)`` (ILogger subclassed: 8.0+)."""
+    base = trt.ILogger
+    threshold = int(trt.Logger.WARNING if severity is None else severity)
+
+    class Recorder(base):
+        def __init__(self):
+            base.__init__(self)
+
+        def log(self, level, msg):
+            name = getattr(level, "name", str(level))
+            record(name, msg)
+            if int(level) <= threshold:
+                print("[TensorRT] {}: {}".format(name, msg), flush=True)
+
+    return Recorder()

@@ -2,7 +2,10 @@
 
 An engine is only valid for the exact ONNX, TensorRT version, precision and GPU it was built
 with, so those four make its cache key (the workspace size does not change the result's
-meaning, only which tactics were tried, so it is left out). Every engine
+meaning, only which tactics were tried, so it is left out), and so does its *variant* when
+the build was told more: ``--tactic-sources`` (which libraries the engine may load) and, for
+FP16, ``--fp32-layers`` (:func:`build_variant`; empty for a plain build, whose key is
+unchanged). Every engine
 ``engines/model-<precision>-<key>.engine`` has a sidecar ``.json`` with the contract, the key
 fields, device name, ONNX sha256 and build time. Timing caches make rebuilds fast; TensorRT
 rejects one made by another TensorRT version or GPU, so each (TensorRT version, device)
@@ -29,12 +32,24 @@ PRECISIONS = ("fp16", "fp32")
 KEY_FIELDS = ("onnx_sha256", "tensorrt_version", "precision", "device")
 
 
-def engine_key(onnx_sha256, tensorrt_version, precision, device):
+def build_variant(precision, tactic_sources="", fp32_layers=()):
+    """``tactics=-cublas,-cublaslt;fp32-layers=auto`` - what a build was told beyond the
+    defaults, '' for none (FP32 layers only mean something in an FP16 engine)."""
+    parts = []
+    if tactic_sources:
+        parts.append("tactics=" + tactic_sources)
+    if fp32_layers and precision == "fp16":
+        parts.append("fp32-layers=" + ",".join(fp32_layers))
+    return ";".join(parts)
+
+
+def engine_key(onnx_sha256, tensorrt_version, precision, device, variant=""):
     """16 hex digits identifying what an engine was built from and for."""
     if precision not in PRECISIONS:
         raise NanosegError("engine precision must be one of {}, got {!r}".format(
             PRECISIONS, precision))
-    text = json.dumps([str(onnx_sha256), str(tensorrt_version), precision, str(device)])
+    fields = [str(onnx_sha256), str(tensorrt_version), precision, str(device)]
+    text = json.dumps(fields + [variant] if variant else fields)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -64,11 +79,15 @@ def timing_cache_path(bundle, tensorrt_version, device):
 
 
 def make_sidecar(contract, onnx_sha256, tensorrt_version, precision, device,
-                 build_seconds=None, workspace_mib=None, onnx_name=ONNX):
-    """The sidecar dict: everything needed to trust (or reject) an engine later."""
-    return {
+                 build_seconds=None, workspace_mib=None, onnx_name=ONNX, variant="",
+                 **build_facts):
+    """The sidecar dict: everything needed to trust (or reject) an engine later;
+    ``build_facts`` (tactic sources, FP32 layers, memory figures) are recorded as given."""
+    sidecar = dict(build_facts)
+    sidecar.update({
         "format": SIDECAR_FORMAT,
-        "key": engine_key(onnx_sha256, tensorrt_version, precision, device),
+        "key": engine_key(onnx_sha256, tensorrt_version, precision, device, variant),
+        "variant": variant,
         "onnx": onnx_name,
         "onnx_sha256": str(onnx_sha256),
         "tensorrt_version": str(tensorrt_version),
@@ -77,7 +96,8 @@ def make_sidecar(contract, onnx_sha256, tensorrt_version, precision, device,
         "build_seconds": None if build_seconds is None else round(float(build_seconds), 2),
         "workspace_mib": workspace_mib,
         "contract": contract.to_dict(),
-    }
+    })
+    return sidecar
 
 
 def write_sidecar(engine_file, sidecar):

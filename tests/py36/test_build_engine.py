@@ -297,3 +297,95 @@ def test_cli_builds_reuses_and_verifies_with_stand_in_modules(bundle, tmp_path):
     line = _one_error_line(err)
     assert line.startswith("error: the fp32 engine disagrees with Keras: max |dp| = 0.02")
     assert "> 0.001" in line and "raise --max-diff" in line
+
+
+# -- tactic sources, layers kept in FP32, memory figures --------------------------------------
+def test_tactic_sources_are_in_the_engine_key_and_sidecar(bundle):
+    trt = standin.make_tensorrt("8")
+    plain, _ = _ensure(bundle, trt)
+    from convert import build_engine
+    lean, sidecar = build_engine.ensure_engine(
+        bundle, bundle.path(ONNX), bundle.onnx_contract(), trt, False, 256, False,
+        device="Fake Tegra X1", options={"tactic_sources": "-cublas,-cublaslt"})
+    assert lean != plain and trt.tactic_masks == [0b100]
+    assert sidecar["tactic_sources"] == "-cublas,-cublaslt"
+    assert sidecar["variant"] == "tactics=-cublas,-cublaslt"
+    assert sidecar["key"] == engines.engine_key(sha256_file(bundle.path(ONNX)), "8.2.1.8",
+                                                "fp16", "Fake Tegra X1",
+                                                "tactics=-cublas,-cublaslt")
+    assert sidecar["build_peak_rss_mib"] > 0
+    assert _ensure(bundle, trt)[0] == plain and len(trt.builds) == 2   # each is reused
+
+
+def test_fp32_layers_by_pattern_are_pinned_and_recorded(bundle, capsys):
+    from convert import build_engine
+    trt = standin.make_tensorrt("8")
+    path, sidecar = build_engine.ensure_engine(
+        bundle, bundle.path(ONNX), bundle.onnx_contract(), trt, False, 256, False,
+        device="Fake Tegra X1", options={"fp32_layers": ["final_*", "sigm?id"]})
+    assert "keeping 2 of 7 layers in FP32: final_conv, sigmoid" in capsys.readouterr().out
+    assert sidecar["fp32_layers"] == ["final_conv", "sigmoid"]
+    assert sidecar["variant"] == "fp32-layers=final_*,sigm?id"
+    assert _read(path) == b"plan:8.2.1.8:fp16:1:pinned=2"
+    assert "OBEY_PRECISION_CONSTRAINTS" in trt.builds[0]
+
+
+def _nan_golden(bundle):
+    contract = bundle.contract()
+    inputs = np.random.RandomState(3).rand(2, 64, 96, 3).astype(np.float32)
+    probs = (1.0 / (1.0 + np.exp(-(inputs.dot(np.asarray([0.5, -0.25, 1.0], np.float32))
+                                   - 0.2))))[..., None]
+    golden.save_golden(bundle.path(GOLDEN_NPZ), inputs, probs, ["a", "b"], contract)
+
+
+def test_an_fp16_engine_with_nan_is_rebuilt_with_fp32_layers_by_auto(bundle, tmp_path):
+    """FP16 that fails the check: the error names the way out; ``auto`` takes it, says
+    which layers it kept in FP32 and the new figures, and removes the failed engine."""
+    _nan_golden(bundle)
+    modules = standin.write_modules(tmp_path / "stand-ins", api="8", forward="sigmoid_conv")
+    env = dict(os.environ, PYTHONPATH=modules, FAKE_TRT_FP16_NAN="1",
+               FAKE_TRT_BUILD_WARNINGS="Weights [name=concat1] had subnormal FP16 values")
+
+    def cli(*args):
+        proc = subprocess.Popen([sys.executable, BUILD_ENGINE, "--bundle", bundle.root,
+                                 "--log-level", "WARNING"] + list(args), cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, universal_newlines=True)
+        out, err = proc.communicate(timeout=120)
+        return proc.returncode, out, err
+
+    code, out, err = cli()
+    assert code == 2 and "NaN/Inf" in err
+    assert _one_error_line(err).endswith("; or keep some layers in FP32: --fp32-layers auto "
+                                         "(or name them, or build --fp32)")
+    assert "memory before the build: RSS" in out and "memory as the engine loaded:" in out
+    code, out, err = cli("--fp32-layers", "auto")
+    assert code == 0, out + err
+    assert "the FP16 engine failed its check (" in out
+    assert "keeping 4 of 7 layers in FP32: concat1, final_conv, sigmoid, to_nhwc" in out
+    assert "OK: within max |dp| 0.05 and decisive_agreement" in out
+    assert "kept in FP32: concat1, final_conv, sigmoid, to_nhwc" in out
+    assert "memory: this process's peak RSS" in out
+    remaining = engines.list_engines(bundle)
+    assert [side["fp32_layers"] for _, side in remaining] == [
+        ["concat1", "final_conv", "sigmoid", "to_nhwc"]]      # the failed one is gone
+    code, out, err = cli("--fp32-layers", "auto")               # next time: reused
+    assert code == 0 and "building" not in out and "reusing " in out, out + err
+
+
+def test_a_build_killed_with_memory_to_spare_is_not_called_out_of_memory(bundle, tmp_path):
+    modules = standin.write_modules(tmp_path / "stand-ins", api="8")
+    proc = subprocess.Popen([sys.executable, BUILD_ENGINE, "--bundle", bundle.root,
+                             "--skip-verify"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True,
+                            env=dict(os.environ, PYTHONPATH=modules, FAKE_TRT_BUILD_KILL="1"))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert _one_error_line(err).startswith("error: the build was killed (SIGKILL) with "
+                                           "memory to spare (")
+    assert not os.path.exists(bundle.path(ENGINES_DIR)) or not engines.list_engines(bundle)
+
+
+def test_cli_refuses_an_unknown_tactic_source_before_tensorrt(bundle):
+    code, _, err = run_build_engine("--bundle", bundle.root, "--tactic-sources=-cublass")
+    assert code == 2 and "--tactic-sources: unknown source 'cublass'" in _one_error_line(err)

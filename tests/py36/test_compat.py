@@ -90,7 +90,7 @@ def test_workspace_build_and_network_by_feature():
     assert trt_compat.build_serialized(builder8, None, c8) == b"plan:8.2.1.8:fp32:1"
     assert trt_compat.build_serialized(builder10, None, c10) == b"plan:10.3.0:fp32:1"
     assert not hasattr(builder10, "build_engine")
-    assert trt_compat.create_network(builder8, trt8) == ("network", 1)
+    assert trt_compat.create_network(builder8, trt8).flags == 1
     assert trt_compat.platform_has_fast_fp16(Builder7())  # no attribute: assume fast FP16
     slow = standin.make_tensorrt("8", fast_fp16=False)
     assert not trt_compat.platform_has_fast_fp16(slow.Builder(None))
@@ -115,7 +115,7 @@ def test_tensorrt_11_builds_without_the_fp16_flag_and_explicit_batch():
     trt, config = config_of("11")
     builder = trt.Builder(None)
     assert not trt_compat.has_fp16_flag(trt) and trt_compat.has_fp16_flag(config_of("10")[0])
-    assert trt_compat.create_network(builder, trt) == ("network", 0)
+    assert trt_compat.create_network(builder, trt).flags == 0
     assert not hasattr(builder, "platform_has_fast_fp16")
     assert trt_compat.platform_has_fast_fp16(builder) in (True, False)   # asked, no error
     trt_compat.set_precision(config, False, trt)
@@ -164,3 +164,109 @@ def test_parser_errors_name_the_node():
     assert not parser.parse(b"onnx")
     assert trt_compat.parser_errors(parser) == [
         "node 41: Assertion failed: mode", "node 41 'up3' (Resize): Assertion failed: mode"]
+
+
+# -- what the builder is allowed: tactic sources, layer precisions, progress, the log ---------
+def test_tactic_sources_are_parsed_into_one_canonical_form_before_tensorrt():
+    assert trt_compat.parse_tactic_sources("-cublasLt, -CUBLAS") == "-cublas,-cublaslt"
+    assert trt_compat.parse_tactic_sources("cudnn,-jit_convolutions") == \
+        "+cudnn,-jit-convolutions"
+    assert trt_compat.parse_tactic_sources("") == ""
+    with pytest.raises(NanosegError, match="unknown source 'cublass' \\(known: cublas, "
+                                           "cublaslt, cudnn"):
+        trt_compat.parse_tactic_sources("-cublass")
+
+
+def test_tactic_sources_change_the_default_mask_where_the_version_has_them():
+    for api in ("8.0", "8", "8.6", "10"):
+        trt, config = config_of(api)
+        default = config.get_tactic_sources()
+        trt_compat.set_tactic_sources(config, "-cublas,-cublaslt", trt)
+        assert trt.tactic_masks == [default & ~0b11] == [0b100], api
+    trt, config = config_of("8")
+    with pytest.raises(NanosegError, match="TensorRT 8.2.1.8 has no tactic source "
+                                           "'jit-convolutions' \\(it has: cublas, cublaslt, "
+                                           "cudnn\\)"):
+        trt_compat.set_tactic_sources(config, "+jit-convolutions", trt)
+    trt, config = config_of("11")
+    with pytest.raises(NanosegError, match="11.0.0 has no tactic source 'cublas' \\(it has: "
+                                           "edge-mask-convolutions, jit-convolutions\\)"):
+        trt_compat.set_tactic_sources(config, "-cublas", trt)
+    trt_compat.set_tactic_sources(config, "", trt)   # nothing asked: nothing called
+    assert trt.tactic_masks == []
+
+
+def test_layer_precision_is_obeyed_through_the_flag_each_version_has():
+    flags = {api: trt_compat.precision_constraint_flag(standin.make_tensorrt(api))
+             for api in ("8.0", "8", "8.6", "10", "11")}
+    assert flags == {"8.0": "STRICT_TYPES", "8": "OBEY_PRECISION_CONSTRAINTS",
+                     "8.6": "OBEY_PRECISION_CONSTRAINTS", "10": "OBEY_PRECISION_CONSTRAINTS",
+                     "11": None}
+    for api in ("8.0", "10"):
+        trt, config = config_of(api)
+        layers = trt_compat.network_layers(trt.Builder(None).create_network(0))
+        head = trt_compat.output_head(layers, trt)
+        assert [layer.name for layer in head] == ["final_conv", "sigmoid", "to_nhwc"]
+        assert trt_compat.keep_layers_fp32(head[:2], config, trt) == ["final_conv", "sigmoid"]
+        assert trt.layer_calls == [("precision", "final_conv", "FLOAT"),
+                                   ("output_type", "final_conv", 0, "FLOAT"),
+                                   ("precision", "sigmoid", "FLOAT"),
+                                   ("output_type", "sigmoid", 0, "FLOAT")]
+        assert flags[api] in config.flags
+    trt, config = config_of("10")
+    layers = trt_compat.network_layers(trt.Builder(None).create_network(0))
+    layers[-1]._outputs = [standin.Tensor(trt.DataType.INT32)]   # shape arithmetic
+    assert trt_compat.keep_layers_fp32(layers[-2:], config, trt) == ["sigmoid"]
+    assert [call[1] for call in trt.layer_calls] == ["sigmoid", "sigmoid"]
+    assert [layer.name for layer in trt_compat.output_head(layers[:3], trt)] == ["conv1",
+                                                                                "relu1", "up1"]
+    assert [layer.name for layer in trt_compat.output_head(layers[1:3], trt)] == ["up1"]
+    trt, config = config_of("11")
+    layers = trt_compat.network_layers(trt.Builder(None).create_network(0))
+    with pytest.raises(NanosegError, match="11.0.0 cannot pin layer precisions.*--fp32"):
+        trt_compat.keep_layers_fp32(layers[-1:], config, trt)
+
+
+class Tracker(object):
+    def __init__(self):
+        self.events = []
+
+    def phase_start(self, name, parent, steps):
+        self.events.append(("start", name, parent, steps))
+
+    def step_complete(self, name, step):
+        self.events.append(("step", name, step))
+
+    def phase_finish(self, name):
+        self.events.append(("finish", name))
+
+
+def test_the_progress_monitor_is_attached_only_where_tensorrt_has_one():
+    for api in ("8.0", "8", "8.6"):   # IProgressMonitor arrived in 9.1
+        trt, config = config_of(api)
+        assert not trt_compat.attach_progress_monitor(config, trt, Tracker())
+    trt, config = config_of("10")
+    tracker = Tracker()
+    assert trt_compat.attach_progress_monitor(config, trt, tracker)
+    assert config.progress_monitor.initialised  # IProgressMonitor.__init__ was called
+    builder = trt.Builder(trt.Logger())
+    builder.build_serialized_network(builder.create_network(0), config)
+    assert tracker.events[:3] == [("start", "Building engine", None, 2),
+                                  ("start", "Tactic timing", "Building engine", 3),
+                                  ("step", "Tactic timing", 0)]
+    assert tracker.events[-1] == ("finish", "Building engine")
+
+
+def test_the_recording_logger_keeps_every_message_and_prints_warnings(capsys):
+    trt = standin.make_tensorrt("8", build_warnings=["Weights of final_conv are subnormal"])
+    seen = []
+    logger = trt_compat.recording_logger(trt, lambda level, msg: seen.append((level, msg)))
+    assert isinstance(logger, trt.ILogger)
+    logger.log(trt.ILogger.Severity.INFO, "parsed 7 layers")
+    builder = trt.Builder(logger)
+    builder.build_serialized_network(builder.create_network(0),
+                                     builder.create_builder_config())
+    assert seen == [("INFO", "parsed 7 layers"),
+                    ("WARNING", "Weights of final_conv are subnormal")]
+    assert capsys.readouterr().out == \
+        "[TensorRT] WARNING: Weights of final_conv are subnormal\n"
