@@ -1,9 +1,9 @@
-"""GStreamer elements (which exist, asked once) and every pipeline string nanoseg builds.
+"""GStreamer elements (which exist, asked once) and the output pipeline strings.
 
-Capture: the CSI camera and RTSP pipelines that end in an ``appsink`` for
-``cv2.VideoCapture``. Output: OpenCV's GStreamer backend opens a ``cv2.VideoWriter`` on a
-pipeline string that starts with ``appsrc``; everything after it is built here from the
-elements this machine really has:
+The capture pipelines (CSI, V4L2, RTSP, RTP input) are edge/gst_capture.py's. Output:
+OpenCV's GStreamer backend opens a ``cv2.VideoWriter`` on a pipeline string that starts
+with ``appsrc``; everything after it is built here from the elements this machine really
+has:
 the Jetson's hardware encoder (``nvv4l2h264enc``, fed NVMM memory through ``nvvidconv``),
 else ``x264enc``, else ``openh264enc``. Whether an element exists comes from
 ``Gst.ElementFactory.find`` when python3-gi is importable, else from ``gst-inspect-1.0
@@ -31,7 +31,12 @@ ELEMENT_PACKAGES = {
     "rtph264pay": "gstreamer1.0-plugins-good", "rtph264depay": "gstreamer1.0-plugins-good",
     "udpsink": "gstreamer1.0-plugins-good", "udpsrc": "gstreamer1.0-plugins-good",
     "rtspsrc": "gstreamer1.0-plugins-good", "videoflip": "gstreamer1.0-plugins-good",
-    "avdec_h264": "gstreamer1.0-libav",
+    "avdec_h264": "gstreamer1.0-libav", "avdec_h265": "gstreamer1.0-libav",
+    "v4l2src": "gstreamer1.0-plugins-good", "jpegdec": "gstreamer1.0-plugins-good",
+    "jpegparse": "gstreamer1.0-plugins-bad", "rtpjitterbuffer": "gstreamer1.0-plugins-good",
+    "h265parse": "gstreamer1.0-plugins-bad", "rtph265pay": "gstreamer1.0-plugins-good",
+    "rtph265depay": "gstreamer1.0-plugins-good", "x265enc": "gstreamer1.0-plugins-bad",
+    "multifilesink": "gstreamer1.0-plugins-good", "nvv4l2h265enc": "nvidia-l4t-gstreamer",
     "nvv4l2h264enc": "nvidia-l4t-gstreamer", "nvv4l2decoder": "nvidia-l4t-gstreamer",
     "nvvidconv": "nvidia-l4t-gstreamer", "nvarguscamerasrc": "nvidia-l4t-gstreamer",
 }
@@ -53,11 +58,6 @@ COMMON_REQUIREMENTS = [(name,) for name in (
 JETSON_REQUIREMENTS = [(name,) for name in (
     "nvarguscamerasrc", "nvvidconv", "nvv4l2decoder", "nvv4l2h264enc")]
 DESKTOP_REQUIREMENTS = [("avdec_h264",), ("x264enc", "openh264enc")]
-# nvvidconv flip-method: 0 none, 1 counterclockwise 90, 2 rotate 180, 3 clockwise 90,
-# 4 horizontal flip, 5 upper-right diagonal, 6 vertical flip, 7 upper-left diagonal.
-FLIP_METHODS = range(8)
-TRANSPOSING_FLIPS = (1, 3, 5, 7)  # the 90-degree rotations and both diagonals swap W and H
-RTSP_CODECS = ("h264", "h265")
 DEFAULT_BITRATE_KBPS = 4000
 DEFAULT_KEY_INTERVAL = 30  # frames between key frames: where an RTP/RTSP viewer can join
 
@@ -230,54 +230,3 @@ def rtsp_media_launch(rtp_port, host="127.0.0.1"):
     return ("( udpsrc address={} port={} buffer-size=2097152 caps={} ! rtph264depay ! "
             "rtph264pay name=pay0 pt={} config-interval=1 )".format(
                 gst_quote(host), int(rtp_port), gst_quote(RTP_CAPS), RTP_PAYLOAD))
-
-
-# -- capture pipelines (cv2.VideoCapture) ---------------------------------------------------
-def csi_pipeline(sensor_id=0, width=1280, height=720, fps=30, flip=0):
-    """The GStreamer pipeline for a Jetson CSI camera, ending in a BGR appsink.
-
-    nvarguscamerasrc delivers NV12 in NVMM memory at ``width``x``height`` (the sensor mode);
-    nvvidconv flips and copies to system memory as BGRx (flip methods 1, 3, 5 and 7 rotate
-    or transpose, so its output caps swap width and height); videoconvert drops the x; the
-    appsink keeps only the newest buffer (``drop=true max-buffers=1``) so a slow consumer
-    never reads a stale frame.
-    """
-    flip = int(flip)
-    if flip not in FLIP_METHODS:
-        raise NanosegError("--flip must be an nvvidconv flip-method 0..7, got {}".format(flip))
-    out_w, out_h = (height, width) if flip in TRANSPOSING_FLIPS else (width, height)
-    return (
-        "nvarguscamerasrc sensor-id={sensor} ! "
-        "video/x-raw(memory:NVMM), width=(int){w}, height=(int){h}, "
-        "framerate=(fraction){fps}/1, format=(string)NV12 ! "
-        "nvvidconv flip-method={flip} ! "
-        "video/x-raw, width=(int){ow}, height=(int){oh}, format=(string)BGRx ! "
-        "videoconvert ! video/x-raw, format=(string)BGR ! "
-        "appsink drop=true max-buffers=1".format(
-            sensor=int(sensor_id), w=int(width), h=int(height), fps=int(fps), flip=flip,
-            ow=int(out_w), oh=int(out_h)))
-
-
-def rtsp_pipeline(location, latency=200, jetson=False, codec="h264", user=None,
-                  password=None):
-    """A GStreamer pipeline for an H.264/H.265 RTSP stream (hardware decoder on a Jetson).
-
-    ``location`` is the URI without credentials (edge.sources.uri.SourceURI's): ``user``
-    and ``password`` go to rtspsrc's ``user-id``/``user-pw`` and every value is quoted, so
-    a password with spaces, quotes or ``!`` cannot break the pipeline. The string holds the
-    password: never log it.
-    """
-    codec = str(codec).lower()
-    if codec not in RTSP_CODECS:
-        raise NanosegError("--rtsp-codec must be one of {}, got {!r}".format(
-            " ".join(RTSP_CODECS), codec))
-    source = "rtspsrc location={} latency={}".format(gst_quote(location), int(latency))
-    if user is not None:
-        source += " user-id={}".format(gst_quote(user))
-    if password is not None:
-        source += " user-pw={}".format(gst_quote(password))
-    depay = "rtp{0}depay ! {0}parse".format(codec)
-    decode = ("nvv4l2decoder ! nvvidconv ! video/x-raw, format=(string)BGRx ! "
-              if jetson else "avdec_{} ! ".format(codec))
-    return ("{} ! {} ! {}videoconvert ! video/x-raw, format=(string)BGR ! "
-            "appsink drop=true max-buffers=1".format(source, depay, decode))

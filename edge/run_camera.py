@@ -29,7 +29,8 @@ from edge.gst import DEFAULT_BITRATE_KBPS
 from edge.outputs import OutputURI, open_output, output_help
 from edge.runtime import format_summary, run_pipeline, write_summary
 from edge.sinks import MaskSink, ViewerSink, WindowSink
-from edge.sources import RTSP_CODECS, STALL_TIMEOUT, SourceURI, open_source
+from edge.sources import (INPUT_CODECS, RTSP_CODECS, RTSP_TRANSPORTS, STALL_TIMEOUT, SourceURI,
+                          open_source)
 from edge.viewer import MjpegViewer, check_port
 from nanoseg.files import check_writable
 
@@ -40,20 +41,33 @@ def add_source_args(parser):
     """--source and the camera options (shared with edge/benchmark.py)."""
     group = parser.add_argument_group("source")
     group.add_argument("--source", required=True,
-                       help="csi://N, v4l2:///dev/videoN or a device index, rtsp://..., a "
-                            "video file, an image folder or a glob")
+                       help="csi://N, v4l2:///dev/videoN or a device index, rtsp://..., "
+                            "rtp://@:PORT, a video file, an image folder or a glob")
     group.add_argument("--width", type=int, default=1280, help="camera capture width")
     group.add_argument("--height", type=int, default=720, help="camera capture height")
     group.add_argument("--fps", type=int, default=30, help="camera frame rate")
     group.add_argument("--flip", type=int, default=0,
-                       help="CSI nvvidconv flip-method: 0 none, 1 rotate 90 counterclockwise, "
-                            "2 rotate 180, 3 rotate 90 clockwise, 4 mirror, 5 upper-right "
-                            "diagonal, 6 vertical flip, 7 upper-left diagonal (1/3/5/7 give "
-                            "height x width frames)")
+                       help="every source (CSI: nvvidconv flip-method, on the GPU): 0 none, 1 "
+                            "rotate 90 counterclockwise, 2 rotate 180, 3 rotate 90 clockwise, "
+                            "4 mirror, 5 upper-right diagonal, 6 vertical flip, 7 upper-left "
+                            "diagonal (1/3/5/7 give height x width frames)")
+    group.add_argument("--sensor-mode", default=None, metavar="WxH[@FPS]",
+                       help="CSI: capture at this sensor mode (e.g. 3264x2464@21, the "
+                            "IMX219's full field of view) and scale to --width/--height on "
+                            "the GPU (default: the sensor mode is --width/--height/--fps)")
+    group.add_argument("--input-codec", default="auto", choices=INPUT_CODECS,
+                       help="USB camera format: auto picks the cheapest one the camera gives "
+                            "at --width/--height/--fps (MJPEG and H.264 are decoded in "
+                            "hardware on a Jetson)")
     group.add_argument("--latency", type=int, default=200, help="RTSP jitter buffer (ms)")
     group.add_argument("--rtsp-codec", default="h264", choices=RTSP_CODECS,
-                       help="RTSP video codec (GStreamer depayloader and decoder)")
-    group.add_argument("--loop", action="store_true", help="replay a video file or folder")
+                       help="RTSP and rtp:// video codec (GStreamer depayloader and decoder)")
+    group.add_argument("--rtsp-transport", default="auto", choices=RTSP_TRANSPORTS,
+                       help="RTSP transport: tcp never loses a packet (no smeared frames); "
+                            "auto lets rtspsrc try UDP first (FFmpeg: TCP)")
+    group.add_argument("--loop", type=int, nargs="?", const=-1, default=0, metavar="N",
+                       help="replay a video file or folder N more times (-1 or the bare "
+                            "flag: forever)")
     group.add_argument("--reconnect-attempts", type=int, default=5,
                        help="reconnects (exponential back-off) before a lost camera stops "
                             "the run")
@@ -215,8 +229,15 @@ def written_paths(args):
     return paths
 
 
-def prefer_rtsp_over_tcp(source, environ=None):
-    """FFmpeg RTSP over TCP (no lost UDP packets) unless the user chose otherwise.
+def source_options(args):
+    """The camera and stream flags beyond open_source's positional ones."""
+    return {"sensor_mode": args.sensor_mode, "input_codec": args.input_codec,
+            "rtsp_transport": args.rtsp_transport}
+
+
+def prefer_rtsp_over_tcp(source, environ=None, transport="auto"):
+    """FFmpeg RTSP over TCP (no lost UDP packets) unless the user chose otherwise
+    (``--rtsp-transport udp``, or OPENCV_FFMPEG_CAPTURE_OPTIONS already set).
 
     Used only when OpenCV has no GStreamer. OpenCV 4.1.1's VideoCapture takes no per-capture
     options: FFmpeg reads them from OPENCV_FFMPEG_CAPTURE_OPTIONS when a capture opens. That
@@ -224,7 +245,8 @@ def prefer_rtsp_over_tcp(source, environ=None):
     """
     environ = os.environ if environ is None else environ
     if SourceURI(source).scheme in ("rtsp", "rtsps"):
-        environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
+        environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;{}".format(
+            "udp" if transport == "udp" else "tcp"))
 
 
 def run_source(args, backend, stop_event):
@@ -232,7 +254,8 @@ def run_source(args, backend, stop_event):
     stream = open_source(args.source, args.width, args.height, args.fps, args.flip,
                          args.latency, loop=args.loop,
                          reconnect_attempts=args.reconnect_attempts,
-                         stall_timeout=args.stall_timeout, rtsp_codec=args.rtsp_codec)
+                         stall_timeout=args.stall_timeout, rtsp_codec=args.rtsp_codec,
+                         **source_options(args))
     try:
         sinks = make_sinks(args, stream.fps)
     except BaseException:
@@ -244,7 +267,7 @@ def run_source(args, backend, stop_event):
 
 def run_with_backend(args, stop_event):
     """Load the backend, run the source through it, close it; the summary dict."""
-    prefer_rtsp_over_tcp(args.source)
+    prefer_rtsp_over_tcp(args.source, transport=args.rtsp_transport)
     backend = load_backend(args.bundle, args.backend, args.device, args.engine)
     try:
         return run_source(args, backend, stop_event)

@@ -528,6 +528,16 @@ def test_the_port_is_checked_before_the_bundle_loads(tmp_path):
     assert line == "error: --view-port must be 1-65535 (0: any free port), got 99999"
 
 
+@pytest.mark.parametrize("argv, loop", [([], 0), (["--loop"], -1), (["--loop", "3"], 3),
+                                        (["--loop", "-1"], -1)])
+def test_bare_loop_still_means_forever_and_loop_n_counts_replays(argv, loop):
+    from edge import run_camera
+    args = run_camera.parse_args(["--bundle", "b", "--source", "clip.mp4"] + argv)
+    assert args.loop == loop
+    assert run_camera.source_options(args) == {"sensor_mode": None, "input_codec": "auto",
+                                               "rtsp_transport": "auto"}
+
+
 def test_ffmpeg_rtsp_options_are_set_by_the_cli_not_the_library():
     from edge import run_camera
     env = {}
@@ -538,6 +548,9 @@ def test_ffmpeg_rtsp_options_are_set_by_the_cli_not_the_library():
     env = {"OPENCV_FFMPEG_CAPTURE_OPTIONS": "rtsp_transport;udp"}
     run_camera.prefer_rtsp_over_tcp("RTSP://cam/1", env)
     assert env["OPENCV_FFMPEG_CAPTURE_OPTIONS"] == "rtsp_transport;udp"  # the user's choice
+    env = {}
+    run_camera.prefer_rtsp_over_tcp("rtsp://cam/1", env, transport="udp")  # --rtsp-transport
+    assert env == {"OPENCV_FFMPEG_CAPTURE_OPTIONS": "rtsp_transport;udp"}
     mutation = re.compile(r"os\.environ\s*(\[[^\]]*\]\s*=|\.(setdefault|update|pop))|putenv")
     library = glob.glob(os.path.join(ROOT, "edge", "sources", "*.py")) + [
         os.path.join(ROOT, "edge", name) for name in ("sinks.py", "runtime.py", "viewer.py")]

@@ -10,12 +10,13 @@ Python 3.6 + numpy + JetPack's OpenCV 4.1.1 only.
 """
 from edge.sources.readers import (IMAGE_EXTENSIONS, CaptureReader, ImageListReader,
                                   Reader)
-from edge.sources.schemes import (ACCEPTED_FORMS, RTSP_CODECS, SCHEMES, SourceOptions,
-                                  SourceScheme, make_reader, open_source, scheme_for)
+from edge.sources.schemes import (ACCEPTED_FORMS, INPUT_CODECS, RTSP_CODECS, RTSP_TRANSPORTS,
+                                  SCHEMES, SourceOptions, SourceScheme, make_reader,
+                                  open_source, scheme_for)
 from edge.sources.stream import STALL_TIMEOUT, Frame, SourceStream
 from edge.sources.uri import SourceURI, redact_uri, split_credentials
 
-__all__ = ["ACCEPTED_FORMS", "CaptureReader", "Frame", "IMAGE_EXTENSIONS", "ImageListReader",
-           "RTSP_CODECS", "Reader", "SCHEMES", "STALL_TIMEOUT", "SourceOptions", "SourceScheme",
+__all__ = ["ACCEPTED_FORMS", "CaptureReader", "Frame", "IMAGE_EXTENSIONS", "INPUT_CODECS",
+           "ImageListReader", "RTSP_CODECS", "RTSP_TRANSPORTS", "Reader", "SCHEMES", "STALL_TIMEOUT", "SourceOptions", "SourceScheme",
            "SourceStream", "SourceURI", "make_reader", "open_source", "redact_uri",
            "scheme_for", "split_credentials"]
