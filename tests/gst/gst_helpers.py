@@ -119,8 +119,10 @@ class RtspServer(object):
     ``close()`` always reaps the process, also a frozen one (SIGCONT before SIGKILL).
     """
 
-    def __init__(self, frames, mount="/cam", user=None, password=None, fps=10, digest=False):
+    def __init__(self, frames, mount="/cam", user=None, password=None, fps=10, digest=False,
+                 tcp_only=False):
         self.frames = frames
+        self.tcp_only = tcp_only
         self.digest = digest
         self.mount = mount
         self.user = user
@@ -135,6 +137,7 @@ class RtspServer(object):
         if self.user is not None:
             command += ["--user", self.user, "--password", self.password or ""]
             command += ["--digest"] if self.digest else []
+        command += ["--tcp-only"] if self.tcp_only else []
         return command
 
     def start(self):
