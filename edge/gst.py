@@ -42,14 +42,24 @@ ELEMENT_PACKAGES = {
 }
 # Preferred first: the Jetson's hardware encoder, then the software ones.
 H264_ENCODERS = ("nvv4l2h264enc", "x264enc", "openh264enc")
-HARDWARE_ENCODER_NEEDS = ("nvvidconv",)  # nvv4l2h264enc takes NVMM buffers only
+OUTPUT_CODECS = ("h264", "h265")
+ENCODERS = {"h264": H264_ENCODERS, "h265": ("nvv4l2h265enc", "x265enc")}
+HARDWARE_ENCODERS = ("nvv4l2h264enc", "nvv4l2h265enc")
+HARDWARE_ENCODER_NEEDS = ("nvvidconv",)  # nvv4l2h26xenc takes NVMM buffers only
 CONTAINER_MUXERS = {".mp4": "mp4mux", ".mkv": "matroskamux"}
 WRITER_ELEMENTS = ("appsrc", "videoconvert", "h264parse")
 RTP_ELEMENTS = ("rtph264pay", "udpsink")
 RTSP_SERVER_ELEMENTS = ("udpsrc", "rtph264depay")
 RTP_PAYLOAD = 96
-RTP_CAPS = ("application/x-rtp, media=(string)video, clock-rate=(int)90000, "
-            "encoding-name=(string)H264, payload=(int){}".format(RTP_PAYLOAD))
+
+
+def rtp_caps(codec="h264"):
+    """The caps of nanoseg's RTP (udpsrc cannot learn them from the stream)."""
+    return ("application/x-rtp, media=(string)video, clock-rate=(int)90000, "
+            "encoding-name=(string){}, payload=(int){}".format(codec.upper(), RTP_PAYLOAD))
+
+
+RTP_CAPS = rtp_caps("h264")
 # What nanoseg's sources and outputs need, per platform: each entry lists alternatives
 # (one of them is enough). The Jetson decodes, converts and encodes in hardware.
 COMMON_REQUIREMENTS = [(name,) for name in (
@@ -161,45 +171,70 @@ def describe_requirement(group):
 
 
 @functools.lru_cache(maxsize=None)
-def choose_h264_encoder(exists=element_exists):
-    """The first usable H.264 encoder of :data:`H264_ENCODERS`, or None; logs why, once.
+def choose_encoder(codec="h264", exists=element_exists):
+    """The first usable encoder of ``ENCODERS[codec]``, or None; logs why, once.
 
-    ``nvv4l2h264enc`` counts only together with ``nvvidconv`` (it cannot read system memory).
+    The hardware encoders count only together with ``nvvidconv`` (they cannot read system
+    memory).
     """
-    for encoder in H264_ENCODERS:
-        needs = (encoder,) + (HARDWARE_ENCODER_NEEDS if encoder == "nvv4l2h264enc" else ())
+    name = codec.upper().replace("H2", "H.2")
+    for encoder in ENCODERS[codec]:
+        needs = (encoder,) + (HARDWARE_ENCODER_NEEDS if encoder in HARDWARE_ENCODERS else ())
         missing = missing_elements(needs, exists)
         if not missing:
-            LOG.info("H.264 encoder: %s", encoder)
+            LOG.info("%s encoder: %s", name, encoder)
             return encoder
-        LOG.info("H.264 encoder %s not usable: %s missing", encoder, " ".join(missing))
+        LOG.info("%s encoder %s not usable: %s missing", name, encoder, " ".join(missing))
     return None
+
+
+def choose_h264_encoder(exists=element_exists):
+    """The first usable H.264 encoder of :data:`H264_ENCODERS`, or None."""
+    return choose_encoder("h264", exists)
+
+
+def codec_of(encoder):
+    """"h265" for an H.265 encoder, else "h264"."""
+    return "h265" if "265" in str(encoder) else "h264"
+
+
+def writer_elements(codec):
+    """What every writer of ``codec`` needs besides its encoder."""
+    return ("appsrc", "videoconvert", codec + "parse")
+
+
+def rtp_elements(codec):
+    return ("rtp{}pay".format(codec), "udpsink")
+
+
+def rtsp_server_elements(codec):
+    return ("udpsrc", "rtp{}depay".format(codec))
 
 
 def encoder_chain(encoder, bitrate_kbps=DEFAULT_BITRATE_KBPS,
                   key_interval=DEFAULT_KEY_INTERVAL):
-    """The pipeline from raw BGR frames to a parsed H.264 stream with ``encoder``.
+    """The pipeline from raw BGR frames to a parsed H.264 (or H.265) stream with ``encoder``.
 
     No B-frames (zerolatency) and a key frame every ``key_interval`` frames with SPS/PPS
     repeated, so a stream can be joined late and a file decodes from its first frame.
     """
     kbps, key = int(bitrate_kbps), int(key_interval)
-    if encoder == "nvv4l2h264enc":
+    if encoder in HARDWARE_ENCODERS:
         encode = ("videoconvert ! video/x-raw, format=(string)BGRx ! nvvidconv ! "
                   "video/x-raw(memory:NVMM), format=(string)NV12 ! "
-                  "nvv4l2h264enc bitrate={} iframeinterval={} idrinterval={} "
-                  "insert-sps-pps=true".format(kbps * 1000, key, key))
-    elif encoder == "x264enc":
+                  "{} bitrate={} iframeinterval={} idrinterval={} "
+                  "insert-sps-pps=true".format(encoder, kbps * 1000, key, key))
+    elif encoder in ("x264enc", "x265enc"):
         encode = ("videoconvert ! video/x-raw, format=(string)I420 ! "
-                  "x264enc tune=zerolatency speed-preset=ultrafast bitrate={} "
-                  "key-int-max={}".format(kbps, key))
+                  "{} tune=zerolatency speed-preset=ultrafast bitrate={} "
+                  "key-int-max={}".format(encoder, kbps, key))
     elif encoder == "openh264enc":
         encode = ("videoconvert ! video/x-raw, format=(string)I420 ! "
                   "openh264enc bitrate={} gop-size={}".format(kbps * 1000, key))
     else:
         raise NanosegError("unknown H.264 encoder {!r}: nanoseg knows {}".format(
-            encoder, " ".join(H264_ENCODERS)))
-    return "{} ! h264parse config-interval=-1".format(encode)
+            encoder, " ".join(H264_ENCODERS + ENCODERS["h265"])))
+    return "{} ! {}parse config-interval=-1".format(encode, codec_of(encoder))
 
 
 def file_pipeline(path, encoder, container, bitrate_kbps=DEFAULT_BITRATE_KBPS):
@@ -212,21 +247,23 @@ def file_pipeline(path, encoder, container, bitrate_kbps=DEFAULT_BITRATE_KBPS):
 
 
 def rtp_pipeline(host, port, encoder, bitrate_kbps=DEFAULT_BITRATE_KBPS):
-    """appsrc -> H.264 -> RTP (payload 96, SPS/PPS with every key frame) -> UDP host:port.
+    """appsrc -> H.264/H.265 -> RTP (payload 96, SPS/PPS with every key frame) -> UDP.
 
     ``sync=false``: frames leave as soon as they are encoded (the source sets the pace).
     """
-    return ("appsrc ! {} ! rtph264pay config-interval=1 pt={} ! "
+    return ("appsrc ! {} ! rtp{}pay config-interval=1 pt={} ! "
             "udpsink host={} port={} sync=false async=false".format(
-                encoder_chain(encoder, bitrate_kbps), RTP_PAYLOAD, gst_quote(host), int(port)))
+                encoder_chain(encoder, bitrate_kbps), codec_of(encoder), RTP_PAYLOAD,
+                gst_quote(host), int(port)))
 
 
-def rtsp_media_launch(rtp_port, host="127.0.0.1"):
-    """The RTSP server's media: the H.264 RTP that the writer sends to ``host:rtp_port``.
+def rtsp_media_launch(rtp_port, host="127.0.0.1", codec="h264"):
+    """The RTSP server's media: the RTP that the writer sends to ``host:rtp_port``.
 
     The packets are re-payloaded, not re-encoded: a real payloader named ``pay0`` gives
     gst-rtsp-server the stream's SPS/PPS for its SDP.
     """
-    return ("( udpsrc address={} port={} buffer-size=2097152 caps={} ! rtph264depay ! "
-            "rtph264pay name=pay0 pt={} config-interval=1 )".format(
-                gst_quote(host), int(rtp_port), gst_quote(RTP_CAPS), RTP_PAYLOAD))
+    return ("( udpsrc address={} port={} buffer-size=2097152 caps={} ! rtp{codec}depay ! "
+            "rtp{codec}pay name=pay0 pt={} config-interval=1 )".format(
+                gst_quote(host), int(rtp_port), gst_quote(rtp_caps(codec)), RTP_PAYLOAD,
+                codec=codec))

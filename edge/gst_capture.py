@@ -7,7 +7,7 @@ stale one. On a Jetson the decoders are the hardware ones (nvv4l2decoder, fed to
 for the copy out of NVMM memory), elsewhere avdec_* and jpegdec. The element names and caps
 follow jetson-utils' gstCamera / gstDecoder. Python 3.6, no third-party imports.
 """
-from edge.gst import RTP_PAYLOAD, gst_quote
+from edge.gst import gst_quote, rtp_caps
 from nanoseg.errors import NanosegError
 
 # nvvidconv flip-method: 0 none, 1 counterclockwise 90, 2 rotate 180, 3 clockwise 90,
@@ -109,12 +109,6 @@ def rtsp_pipeline(location, latency=200, jetson=False, codec="h264", user=None,
     if password is not None:
         source += " user-pw={}".format(gst_quote(password))
     return "{} ! rtp{}depay ! {}{}".format(source, codec, decode_chain(codec, jetson), APPSINK)
-
-
-def rtp_caps(codec):
-    """The caps of nanoseg's own RTP output for ``codec`` (udpsrc cannot guess them)."""
-    return ("application/x-rtp, media=(string)video, clock-rate=(int)90000, "
-            "encoding-name=(string){}, payload=(int){}".format(codec.upper(), RTP_PAYLOAD))
 
 
 def rtp_input_pipeline(port, address=None, latency=200, jetson=False, codec="h264"):

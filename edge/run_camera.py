@@ -25,7 +25,7 @@ import threading
 from nanoseg import cli
 from edge.backends import DEVICES, backend_help, backends, load_backend
 from nanoseg.errors import NanosegError
-from edge.gst import DEFAULT_BITRATE_KBPS
+from edge.gst import DEFAULT_BITRATE_KBPS, OUTPUT_CODECS
 from edge.outputs import OutputURI, open_output, output_help
 from edge.runtime import format_summary, run_pipeline, write_summary
 from edge.sinks import MaskSink, ViewerSink, WindowSink
@@ -101,7 +101,10 @@ def parse_args(argv=None):
     out.add_argument("--output", action="append", default=[], metavar="URI",
                      help=output_help())
     out.add_argument("--output-bitrate", type=int, default=DEFAULT_BITRATE_KBPS,
-                     help="H.264 bitrate of --output in kbit/s")
+                     help="H.264/H.265 bitrate of --output in kbit/s")
+    out.add_argument("--output-codec", default="h264", choices=OUTPUT_CODECS,
+                     help="codec of the encoded --output files and streams (h265: "
+                          "nvv4l2h265enc on a Jetson, else x265enc)")
     out.add_argument("--video-fps", type=float, default=None,
                      help="frame rate of --save-video and --output (default: the source's, "
                           "else 30)")
@@ -123,8 +126,9 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def make_sinks(args, stream_fps):
-    """The sinks the flags ask for (the window unless --headless).
+def make_sinks(args, stream_fps, live=False):
+    """The sinks the flags ask for (the window unless --headless); ``live``: the source is
+    a camera or stream, so recordings hold frames to play in real time (edge/pacing.py).
 
     If one cannot be opened, those already opened are closed (the viewer frees its port).
     """
@@ -133,9 +137,10 @@ def make_sinks(args, stream_fps):
         fps = args.video_fps or stream_fps or 30.0
         if args.save_video:  # OpenCV's writer whatever the extension, as its help says
             sinks.append(open_output(args.save_video, fps, scheme="video-file",
-                                     flag="--save-video"))
+                                     flag="--save-video", realtime=live))
         for uri in args.output:
-            sinks.append(open_output(uri, fps, args.output_bitrate))
+            sinks.append(open_output(uri, fps, args.output_bitrate, codec=args.output_codec,
+                                     realtime=live))
         if args.save_masks:
             sinks.append(MaskSink(args.save_masks))
         if args.view_port is not None:
@@ -257,7 +262,7 @@ def run_source(args, backend, stop_event):
                          stall_timeout=args.stall_timeout, rtsp_codec=args.rtsp_codec,
                          **source_options(args))
     try:
-        sinks = make_sinks(args, stream.fps)
+        sinks = make_sinks(args, stream.fps, live=stream.live)
     except BaseException:
         stream.stop()
         raise

@@ -336,8 +336,8 @@ def _loop(stream, processor, render, timer, state, max_frames, duration, stop_ev
         state["frames"] += 1
         state["non_finite_frames"] = processor.segmenter.non_finite_frames
         render.fps = meter.tick()
-        render.put(Result(frame.index, frame.name, frame.image, small_labels=labels),
-                   stop_event)
+        render.put(Result(frame.index, frame.name, frame.image, small_labels=labels,
+                          time=frame.time), stop_event)
         wait_start = time.monotonic()
         if wait_start >= next_log:
             next_log = wait_start + log_every

@@ -14,6 +14,7 @@ import time
 
 import cv2
 
+from edge.pacing import FramePacer
 from nanoseg import platform_info
 from nanoseg.preprocess import labels_to_frame
 from nanoseg.errors import NanosegError
@@ -36,9 +37,9 @@ class Result(object):
     the 720p resize stays off the inference thread and is skipped when nobody needs it.
     """
 
-    __slots__ = ("index", "name", "frame", "small_labels", "_labels", "rendered")
+    __slots__ = ("index", "name", "frame", "small_labels", "_labels", "rendered", "time")
 
-    def __init__(self, index, name, frame, labels=None, small_labels=None):
+    def __init__(self, index, name, frame, labels=None, small_labels=None, time=None):
         if labels is None and small_labels is None:
             raise ValueError("a Result needs labels or small_labels")
         self.index = index
@@ -47,6 +48,7 @@ class Result(object):
         self._labels = labels
         self.small_labels = labels if small_labels is None else small_labels
         self.rendered = None
+        self.time = time  # capture time (monotonic s): what paces a live recording
 
     @property
     def labels(self):
@@ -98,23 +100,36 @@ class WriterSink(Sink):
     frame's size (and records in ``_size``); later frames are fitted to it. Every frame
     reaches it (``delivery = "every"``): a video with holes is worse than a slower run.
     ``close()`` releases the writer, which finalizes a file (an mp4's index, a GStreamer
-    EOS)."""
+    EOS). ``realtime`` (live sources): frames are placed at their capture times on the
+    writer's constant-rate grid, the previous frame held in between (edge/pacing.py), so the
+    recording plays in real time."""
 
     needs_render = True
     delivery = "every"
 
-    def __init__(self, fps):
+    def __init__(self, fps, realtime=False):
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.frames = 0
+        self.pacer = FramePacer(self.fps) if realtime else None
         self._size = None
         self._writer = None
+        self._last = None
 
     def write(self, result):
         image = result.rendered
         if self._writer is None:
             self._writer = self._open(image.shape[1], image.shape[0])
-        self._writer.write(fit_frame(image, self._size))
+        if self.pacer is not None:
+            for _ in range(self.pacer.held_copies(result.time)):
+                self._writer.write(self._last)
+        self._last = fit_frame(image, self._size)
+        self._writer.write(self._last)
         self.frames += 1
+
+    @property
+    def repeated(self):
+        """Copies written to hold a frame until the next one's capture time."""
+        return self.pacer.repeated if self.pacer is not None else 0
 
     def _open(self, width, height):
         raise NotImplementedError
@@ -130,6 +145,11 @@ class WriterSink(Sink):
             LOG.info("%s", self._closed_message())
 
 
+def held_note(sink):
+    """``, 40 copies held for real time`` (or nothing) for a writer's closing log line."""
+    return ", {} copies held for real time".format(sink.repeated) if sink.repeated else ""
+
+
 class VideoSink(WriterSink):
     """The rendered overlay as a video file, opened at the first frame's size.
 
@@ -137,8 +157,8 @@ class VideoSink(WriterSink):
     OpenCV can write; the others are fallbacks.
     """
 
-    def __init__(self, path, fps=30.0, fourccs=None, flag="--save-video"):
-        WriterSink.__init__(self, fps)
+    def __init__(self, path, fps=30.0, fourccs=None, flag="--save-video", realtime=False):
+        WriterSink.__init__(self, fps, realtime)
         self.path = path
         self.flag = flag  # the option the user gave: errors name it
         ext = os.path.splitext(path)[1].lower()
@@ -164,7 +184,7 @@ class VideoSink(WriterSink):
         return writer
 
     def _closed_message(self):
-        return "saved {} ({} frames)".format(self.path, self.frames)
+        return "saved {} ({} frames{})".format(self.path, self.frames, held_note(self))
 
 
 class MaskSink(Sink):

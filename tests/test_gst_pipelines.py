@@ -150,7 +150,7 @@ def test_each_usb_camera_format_has_its_caps_and_decoder(codec, jetson, chain):
 def test_rtp_input_gives_udpsrc_the_caps_of_nanosegs_own_rtp_output():
     text = gst_capture.rtp_input_pipeline(5004, latency=80)
     assert text.startswith("udpsrc port=5004 buffer-size=2097152 caps=")
-    assert gst_capture.rtp_caps("h264") == gst.RTP_CAPS  # what --output rtp:// sends
+    assert gst.rtp_caps("h264") == gst.RTP_CAPS  # what --output rtp:// sends
     assert "! rtpjitterbuffer latency=80 ! rtph264depay ! h264parse ! avdec_h264 !" in text
     h265 = gst_capture.rtp_input_pipeline(5004, "239.0.0.9", codec="h265", jetson=True)
     assert 'address="239.0.0.9"' in h265 and "encoding-name=(string)H265" in h265

@@ -567,7 +567,8 @@ def test_cli_run_with_a_crashing_sink_exits_2_in_one_line_and_the_video_plays(
     from nanoseg import cli
     real_make_sinks = run_camera.make_sinks
     monkeypatch.setattr(run_camera, "make_sinks",
-                        lambda args, fps: real_make_sinks(args, fps) + [BrokenSink(fail_at=4)])
+                        lambda args, fps, **kw: real_make_sinks(args, fps, **kw) +
+                        [BrokenSink(fail_at=4)])
     out = tmp_path / "out.mp4"
     argv = ["--bundle", local_bundle[0], "--source", camvid_video[0], "--loop", "--headless",
             "--backend", "onnxruntime", "--save-video", str(out), "--summary",

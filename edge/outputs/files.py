@@ -14,8 +14,9 @@ LOG = logging.getLogger(__name__)
 class H264FileSink(GstWriterSink):
     """An H.264 .mp4 / .mkv through GStreamer's encoder (nvv4l2h264enc on a Jetson)."""
 
-    def __init__(self, path, fps=30.0, encoder=None, bitrate_kbps=gst.DEFAULT_BITRATE_KBPS):
-        super(H264FileSink, self).__init__(path, fps, encoder, bitrate_kbps)
+    def __init__(self, path, fps=30.0, encoder=None, bitrate_kbps=gst.DEFAULT_BITRATE_KBPS,
+                 realtime=False):
+        super(H264FileSink, self).__init__(path, fps, encoder, bitrate_kbps, realtime)
         self.path = path
         self.container = os.path.splitext(path)[1].lower()
         check_output_folder(path, OUTPUT_FLAG)
@@ -36,14 +37,15 @@ def is_video_file(uri):
 def open_h264_file(uri, options):
     """H.264 through GStreamer when it can; OpenCV's writer otherwise (a warning says why)."""
     try:
-        encoder = require_gstreamer(uri.text, gst.WRITER_ELEMENTS + (
-            gst.CONTAINER_MUXERS[uri.extension], "filesink"), options.exists)
+        encoder = require_gstreamer(uri.text, gst.writer_elements(options.codec) + (
+            gst.CONTAINER_MUXERS[uri.extension], "filesink"), options.exists, options.codec)
     except NanosegError as exc:
         LOG.warning("%s; writing it with OpenCV's software writer instead", exc)
         return open_video_file(uri, options)
-    return H264FileSink(uri.path, options.fps, encoder, options.bitrate_kbps)
+    return H264FileSink(uri.path, options.fps, encoder, options.bitrate_kbps,
+                        options.realtime)
 
 
 def open_video_file(uri, options):
     """OpenCV's software writer; its errors name the flag the user gave."""
-    return VideoSink(uri.path, options.fps, flag=options.flag)
+    return VideoSink(uri.path, options.fps, flag=options.flag, realtime=options.realtime)

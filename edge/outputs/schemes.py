@@ -26,17 +26,24 @@ class OutputScheme(object):
 
 
 class OutputOptions(object):
-    """What the output flags ask of every sink: frame rate, H.264 bitrate, the element lookup
-    (tests inject one) and the flag the user gave (errors name it)."""
+    """What the output flags ask of every sink: frame rate, bitrate, the element lookup
+    (tests inject one), the flag the user gave (errors name it), the codec of the encoded
+    outputs (h264, h265) and ``realtime`` (a live source: writers hold frames until the
+    next one's capture time, edge/pacing.py)."""
 
-    __slots__ = ("fps", "bitrate_kbps", "exists", "flag")
+    __slots__ = ("fps", "bitrate_kbps", "exists", "flag", "codec", "realtime")
 
     def __init__(self, fps=30.0, bitrate_kbps=gst.DEFAULT_BITRATE_KBPS,
-                 exists=gst.element_exists, flag=OUTPUT_FLAG):
+                 exists=gst.element_exists, flag=OUTPUT_FLAG, codec="h264", realtime=False):
         self.fps = fps
         self.bitrate_kbps = bitrate_kbps
         self.exists = exists
         self.flag = flag
+        if codec not in gst.OUTPUT_CODECS:
+            raise NanosegError("--output-codec must be one of {}, got {!r}".format(
+                " ".join(gst.OUTPUT_CODECS), codec))
+        self.codec = codec
+        self.realtime = realtime
 
 
 OUTPUTS = (
@@ -82,13 +89,13 @@ def scheme_for(uri):
 
 
 def open_output(uri, fps=30.0, bitrate_kbps=gst.DEFAULT_BITRATE_KBPS,
-                exists=gst.element_exists, scheme=None, flag=OUTPUT_FLAG):
+                exists=gst.element_exists, scheme=None, flag=OUTPUT_FLAG, **options):
     """The sink for one output ``uri``, parsed here once.
 
     ``scheme`` names the row to use instead of recognising one (``--save-video FILE`` is
     the "video-file" row whatever the extension: OpenCV's writer); ``flag`` is the option
-    the user gave, for the errors.
+    the user gave, for the errors; ``options``: the rest of :class:`OutputOptions`.
     """
     parsed = OutputURI(uri)
     row = output_scheme(scheme) if scheme is not None else scheme_for(parsed)
-    return row.open(parsed, OutputOptions(fps, bitrate_kbps, exists, flag))
+    return row.open(parsed, OutputOptions(fps, bitrate_kbps, exists, flag, **options))
