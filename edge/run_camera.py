@@ -26,12 +26,12 @@ from nanoseg import cli
 from edge.backends import DEVICES, backend_help, backends, load_backend
 from nanoseg.errors import NanosegError
 from edge.gst import DEFAULT_BITRATE_KBPS, OUTPUT_CODECS
-from edge.outputs import OutputURI, open_output, output_help
+from edge.outputs import open_output, output_help, written_path
 from edge.runtime import format_summary, run_pipeline, write_summary
-from edge.sinks import MaskSink, ViewerSink, WindowSink
 from edge.sources import (INPUT_CODECS, RTSP_CODECS, RTSP_TRANSPORTS, STALL_TIMEOUT, SourceURI,
                           open_source)
-from edge.viewer import MjpegViewer, check_port
+from edge.overlay import VISUALIZATIONS
+from edge.viewer import check_port
 from nanoseg.files import check_writable
 
 LOG = logging.getLogger("run_camera")
@@ -96,10 +96,13 @@ def parse_args(argv=None):
     out = parser.add_argument_group("output")
     out.add_argument("--headless", action="store_true", help="no window")
     out.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of classes")
+    out.add_argument("--visualize", default="overlay", choices=VISUALIZATIONS,
+                     help="what the outputs show: the frame with the classes over it, or "
+                          "the class colours alone (mask)")
     out.add_argument("--save-video", default=None,
                      help="write the overlay to this .mp4 with OpenCV's software writer")
     out.add_argument("--output", action="append", default=[], metavar="URI",
-                     help=output_help())
+                     help=output_help().replace("%", "%%"))  # argparse formats help
     out.add_argument("--output-bitrate", type=int, default=DEFAULT_BITRATE_KBPS,
                      help="H.264/H.265 bitrate of --output in kbit/s")
     out.add_argument("--output-codec", default="h264", choices=OUTPUT_CODECS,
@@ -135,19 +138,10 @@ def make_sinks(args, stream_fps, live=False):
     sinks = []
     try:
         fps = args.video_fps or stream_fps or 30.0
-        if args.save_video:  # OpenCV's writer whatever the extension, as its help says
-            sinks.append(open_output(args.save_video, fps, scheme="video-file",
-                                     flag="--save-video", realtime=live))
-        for uri in args.output:
-            sinks.append(open_output(uri, fps, args.output_bitrate, codec=args.output_codec,
-                                     realtime=live))
-        if args.save_masks:
-            sinks.append(MaskSink(args.save_masks))
-        if args.view_port is not None:
-            viewer = MjpegViewer(args.view_host, args.view_port, title=args.bundle).start()
-            sinks.append(ViewerSink(viewer, max_fps=args.view_fps))
-        if not args.headless:
-            sinks.append(WindowSink())
+        for uri, scheme, flag in output_requests(args):
+            sinks.append(open_output(uri, fps, args.output_bitrate, scheme=scheme, flag=flag,
+                                     codec=args.output_codec, realtime=live,
+                                     title=args.bundle, view_fps=args.view_fps))
     except BaseException:
         for sink in sinks:
             try:
@@ -156,6 +150,23 @@ def make_sinks(args, stream_fps, live=False):
                 LOG.warning("closing %s failed: %s", type(sink).__name__, exc)
         raise
     return sinks
+
+
+def output_requests(args):
+    """(URI, row or None, flag) of every output asked for, in one family (edge/outputs/):
+    the --output URIs, and the older flags as the rows they are aliases of."""
+    requests = []
+    if args.save_video:  # OpenCV's writer whatever the extension, as its help says
+        requests.append((args.save_video, "video-file", "--save-video"))
+    requests += [(uri, None, "--output") for uri in args.output]
+    if args.save_masks:
+        requests.append(("masks://" + args.save_masks, None, "--save-masks"))
+    if args.view_port is not None:
+        requests.append(("http://{}:{}/".format(args.view_host, args.view_port), None,
+                         "--view-port"))
+    if not args.headless:
+        requests.append(("display://0", None, "--output"))
+    return requests
 
 
 def install_stop_handler(stop_event):
@@ -221,14 +232,10 @@ def written_paths(args):
     """(flag, path, is a folder) of every file or folder the run writes: checked before the
     model and the source open, so a typo is not found after the whole run."""
     paths = []
-    if args.save_video:
-        paths.append(("--save-video", args.save_video, False))
-    for uri in args.output:
-        parsed = OutputURI(uri)
-        if parsed.scheme == "file":
-            paths.append(("--output", parsed.path, False))
-    if args.save_masks:
-        paths.append(("--save-masks", args.save_masks, True))
+    for uri, scheme, flag in output_requests(args):
+        where = (uri, False) if scheme is not None else written_path(uri)
+        if where is not None:
+            paths.append((flag, where[0], where[1]))
     if args.summary:
         paths.append(("--summary", args.summary, False))
     return paths
@@ -267,7 +274,7 @@ def run_source(args, backend, stop_event):
         stream.stop()
         raise
     return run_pipeline(stream, backend, sinks, args.alpha, args.max_frames, args.duration,
-                        stop_event, args.log_every)
+                        stop_event, args.log_every, visualize=args.visualize)
 
 
 def run_with_backend(args, stop_event):

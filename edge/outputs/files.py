@@ -4,6 +4,7 @@ import logging
 import os
 
 from edge import gst
+from edge.outputs.images import IMAGE_EXTENSIONS
 from edge.outputs.writer import OUTPUT_FLAG, GstWriterSink, require_gstreamer
 from edge.sinks import VideoSink, check_output_folder
 from nanoseg.errors import NanosegError
@@ -31,7 +32,12 @@ def is_h264_file(uri):
 
 
 def is_video_file(uri):
-    return uri.scheme == "file" and bool(uri.extension) and not is_h264_file(uri)
+    return uri.scheme == "file" and bool(uri.extension) and not is_h264_file(uri) and \
+        uri.extension not in IMAGE_EXTENSIONS
+
+
+def written_path(uri):
+    return (uri.path, False)
 
 
 def open_h264_file(uri, options):
