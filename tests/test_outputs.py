@@ -241,3 +241,13 @@ def test_output_codec_h265_picks_an_h265_encoder_and_payloader():
     assert "rtph265depay ! rtph265pay name=pay0" in gst.rtsp_media_launch(5000, codec="h265")
     with pytest.raises(NanosegError, match="--output-codec must be one of h264 h265"):
         outputs.open_output("rtp://10.0.0.2:5000", codec="vp8")
+
+
+def test_display_is_a_window_that_needs_a_display(monkeypatch):
+    """display://0 is the window the run opens without --headless: here there is none."""
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(NanosegError, match="^cannot open a window: .*use --headless"):
+        outputs.open_output("display://0")
+    assert outputs.written_path("display://0") is None
+    assert outputs.written_path("out_%05d.jpg") == (".", True)

@@ -653,3 +653,29 @@ def test_a_ctrl_c_while_the_outputs_are_drained_after_the_source_ended_is_ignore
     assert sink.closed and sink.frames == 3 and summary["frames"] == 3
     assert summary["end_reason"] == "end of source"
     assert "already stopping" in caplog.text
+
+
+def test_visualize_mask_and_the_output_uris_on_a_looped_video(local_bundle, camvid_video,
+                                                             tmp_path):
+    """--loop 1 plays the 10 frames twice; an image sequence and masks:// get all 20, and
+    with --visualize mask each image is the class colours of its mask (legend aside)."""
+    from edge import overlay
+    root, _, contract = local_bundle
+    video, count = camvid_video
+    shots = tmp_path / "shots"
+    result = run_cli("--bundle", root, "--source", video, "--headless", "--backend",
+                     "onnxruntime", "--loop", "1", "--visualize", "mask", "--output",
+                     str(shots / "f_%03d.png"), "--output", "masks://{}".format(tmp_path / "m"),
+                     "--summary", tmp_path / "summary.json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["frames"] == summary["written"] == 2 * count
+    images = sorted(os.listdir(str(shots)))
+    assert images == ["f_{:03d}.png".format(i) for i in range(2 * count)]
+    masks = read_masks(str(tmp_path / "m"))
+    assert len(masks) == 2 * count
+    palette = overlay.bgr_palette(contract)
+    left = slice(0, overlay.legend_x0(contract, 480) - 4)
+    for name, mask in zip(images, masks):
+        shown = cv2.imread(str(shots / name))
+        assert np.array_equal(shown[48:, left], palette[mask][48:, left]), name  # below stats
