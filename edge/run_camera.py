@@ -26,10 +26,12 @@ from nanoseg import cli
 from edge.backends import DEVICES, backend_help, backends, load_backend
 from nanoseg.errors import NanosegError
 from edge.gst import DEFAULT_BITRATE_KBPS, OUTPUT_CODECS
+from edge.gst_capture import parse_sensor_mode
 from edge.outputs import open_output, output_help, written_path
 from edge.runtime import format_summary, run_pipeline, write_summary
 from edge.sources import (INPUT_CODECS, RTSP_CODECS, RTSP_TRANSPORTS, STALL_TIMEOUT, SourceURI,
                           open_source)
+from edge.sources.flip import check_flip
 from edge.overlay import VISUALIZATIONS
 from edge.viewer import check_port
 from nanoseg.files import check_writable
@@ -222,6 +224,9 @@ def check_args(args):
             args.stall_timeout))
     if args.video_fps is not None and args.video_fps <= 0:
         raise NanosegError("--video-fps must be positive, got {:g}".format(args.video_fps))
+    if args.sensor_mode:
+        parse_sensor_mode(args.sensor_mode)
+    check_flip(args.flip)
     if args.view_port is not None:
         check_port(args.view_port)
     for flag, path, folder in written_paths(args):

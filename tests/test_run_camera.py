@@ -471,6 +471,14 @@ def test_bad_output_arguments_are_one_line_before_the_model_and_source_open(
         (["--save-masks", plain / "masks"],
          "--save-masks {}: {} is not a folder".format(plain / "masks", plain)),
         (["--summary", tmp_path], "--summary {} is a folder: name a file".format(tmp_path)),
+        (["--flip", "8"], "--flip must be a flip-method 0..7 (as nvvidconv numbers them), "
+                          "got 8"),
+        (["--sensor-mode", "full"], "--sensor-mode must be WIDTHxHEIGHT[@FPS], e.g. "
+                                    "3264x2464@21 or 1640x1232@30 (the IMX219's full field of "
+                                    "view), got 'full'"),
+        (["--output", "snap.jpg"], "--output snap.jpg: an image sequence needs the frame "
+                                   "number in its name, like out_%05d.jpg, or a folder ending "
+                                   "in / (dir/)"),
     ]
     for argv, message in cases:
         assert _run_refused_before_the_work(argv, monkeypatch, capsys) == "error: " + message
