@@ -1,9 +1,9 @@
-"""GStreamer elements (which exist, asked once) and every pipeline string nanoseg builds.
+"""GStreamer elements (which exist, asked once) and the output pipeline strings.
 
-Capture: the CSI camera and RTSP pipelines that end in an ``appsink`` for
-``cv2.VideoCapture``. Output: OpenCV's GStreamer backend opens a ``cv2.VideoWriter`` on a
-pipeline string that starts with ``appsrc``; everything after it is built here from the
-elements this machine really has:
+The capture pipelines (CSI, V4L2, RTSP, RTP input) are edge/gst_capture.py's. Output:
+OpenCV's GStreamer backend opens a ``cv2.VideoWriter`` on a pipeline string that starts
+with ``appsrc``; everything after it is built here from the elements this machine really
+has:
 the Jetson's hardware encoder (``nvv4l2h264enc``, fed NVMM memory through ``nvvidconv``),
 else ``x264enc``, else ``openh264enc``. Whether an element exists comes from
 ``Gst.ElementFactory.find`` when python3-gi is importable, else from ``gst-inspect-1.0
@@ -31,20 +31,35 @@ ELEMENT_PACKAGES = {
     "rtph264pay": "gstreamer1.0-plugins-good", "rtph264depay": "gstreamer1.0-plugins-good",
     "udpsink": "gstreamer1.0-plugins-good", "udpsrc": "gstreamer1.0-plugins-good",
     "rtspsrc": "gstreamer1.0-plugins-good", "videoflip": "gstreamer1.0-plugins-good",
-    "avdec_h264": "gstreamer1.0-libav",
+    "avdec_h264": "gstreamer1.0-libav", "avdec_h265": "gstreamer1.0-libav",
+    "v4l2src": "gstreamer1.0-plugins-good", "jpegdec": "gstreamer1.0-plugins-good",
+    "jpegparse": "gstreamer1.0-plugins-bad", "rtpjitterbuffer": "gstreamer1.0-plugins-good",
+    "h265parse": "gstreamer1.0-plugins-bad", "rtph265pay": "gstreamer1.0-plugins-good",
+    "rtph265depay": "gstreamer1.0-plugins-good", "x265enc": "gstreamer1.0-plugins-bad",
+    "multifilesink": "gstreamer1.0-plugins-good", "nvv4l2h265enc": "nvidia-l4t-gstreamer",
     "nvv4l2h264enc": "nvidia-l4t-gstreamer", "nvv4l2decoder": "nvidia-l4t-gstreamer",
     "nvvidconv": "nvidia-l4t-gstreamer", "nvarguscamerasrc": "nvidia-l4t-gstreamer",
 }
 # Preferred first: the Jetson's hardware encoder, then the software ones.
 H264_ENCODERS = ("nvv4l2h264enc", "x264enc", "openh264enc")
-HARDWARE_ENCODER_NEEDS = ("nvvidconv",)  # nvv4l2h264enc takes NVMM buffers only
+OUTPUT_CODECS = ("h264", "h265")
+ENCODERS = {"h264": H264_ENCODERS, "h265": ("nvv4l2h265enc", "x265enc")}
+HARDWARE_ENCODERS = ("nvv4l2h264enc", "nvv4l2h265enc")
+HARDWARE_ENCODER_NEEDS = ("nvvidconv",)  # nvv4l2h26xenc takes NVMM buffers only
 CONTAINER_MUXERS = {".mp4": "mp4mux", ".mkv": "matroskamux"}
 WRITER_ELEMENTS = ("appsrc", "videoconvert", "h264parse")
 RTP_ELEMENTS = ("rtph264pay", "udpsink")
 RTSP_SERVER_ELEMENTS = ("udpsrc", "rtph264depay")
 RTP_PAYLOAD = 96
-RTP_CAPS = ("application/x-rtp, media=(string)video, clock-rate=(int)90000, "
-            "encoding-name=(string)H264, payload=(int){}".format(RTP_PAYLOAD))
+
+
+def rtp_caps(codec="h264"):
+    """The caps of nanoseg's RTP (udpsrc cannot learn them from the stream)."""
+    return ("application/x-rtp, media=(string)video, clock-rate=(int)90000, "
+            "encoding-name=(string){}, payload=(int){}".format(codec.upper(), RTP_PAYLOAD))
+
+
+RTP_CAPS = rtp_caps("h264")
 # What nanoseg's sources and outputs need, per platform: each entry lists alternatives
 # (one of them is enough). The Jetson decodes, converts and encodes in hardware.
 COMMON_REQUIREMENTS = [(name,) for name in (
@@ -53,11 +68,6 @@ COMMON_REQUIREMENTS = [(name,) for name in (
 JETSON_REQUIREMENTS = [(name,) for name in (
     "nvarguscamerasrc", "nvvidconv", "nvv4l2decoder", "nvv4l2h264enc")]
 DESKTOP_REQUIREMENTS = [("avdec_h264",), ("x264enc", "openh264enc")]
-# nvvidconv flip-method: 0 none, 1 counterclockwise 90, 2 rotate 180, 3 clockwise 90,
-# 4 horizontal flip, 5 upper-right diagonal, 6 vertical flip, 7 upper-left diagonal.
-FLIP_METHODS = range(8)
-TRANSPOSING_FLIPS = (1, 3, 5, 7)  # the 90-degree rotations and both diagonals swap W and H
-RTSP_CODECS = ("h264", "h265")
 DEFAULT_BITRATE_KBPS = 4000
 DEFAULT_KEY_INTERVAL = 30  # frames between key frames: where an RTP/RTSP viewer can join
 
@@ -161,45 +171,70 @@ def describe_requirement(group):
 
 
 @functools.lru_cache(maxsize=None)
-def choose_h264_encoder(exists=element_exists):
-    """The first usable H.264 encoder of :data:`H264_ENCODERS`, or None; logs why, once.
+def choose_encoder(codec="h264", exists=element_exists):
+    """The first usable encoder of ``ENCODERS[codec]``, or None; logs why, once.
 
-    ``nvv4l2h264enc`` counts only together with ``nvvidconv`` (it cannot read system memory).
+    The hardware encoders count only together with ``nvvidconv`` (they cannot read system
+    memory).
     """
-    for encoder in H264_ENCODERS:
-        needs = (encoder,) + (HARDWARE_ENCODER_NEEDS if encoder == "nvv4l2h264enc" else ())
+    name = codec.upper().replace("H2", "H.2")
+    for encoder in ENCODERS[codec]:
+        needs = (encoder,) + (HARDWARE_ENCODER_NEEDS if encoder in HARDWARE_ENCODERS else ())
         missing = missing_elements(needs, exists)
         if not missing:
-            LOG.info("H.264 encoder: %s", encoder)
+            LOG.info("%s encoder: %s", name, encoder)
             return encoder
-        LOG.info("H.264 encoder %s not usable: %s missing", encoder, " ".join(missing))
+        LOG.info("%s encoder %s not usable: %s missing", name, encoder, " ".join(missing))
     return None
+
+
+def choose_h264_encoder(exists=element_exists):
+    """The first usable H.264 encoder of :data:`H264_ENCODERS`, or None."""
+    return choose_encoder("h264", exists)
+
+
+def codec_of(encoder):
+    """"h265" for an H.265 encoder, else "h264"."""
+    return "h265" if "265" in str(encoder) else "h264"
+
+
+def writer_elements(codec):
+    """What every writer of ``codec`` needs besides its encoder."""
+    return ("appsrc", "videoconvert", codec + "parse")
+
+
+def rtp_elements(codec):
+    return ("rtp{}pay".format(codec), "udpsink")
+
+
+def rtsp_server_elements(codec):
+    return ("udpsrc", "rtp{}depay".format(codec))
 
 
 def encoder_chain(encoder, bitrate_kbps=DEFAULT_BITRATE_KBPS,
                   key_interval=DEFAULT_KEY_INTERVAL):
-    """The pipeline from raw BGR frames to a parsed H.264 stream with ``encoder``.
+    """The pipeline from raw BGR frames to a parsed H.264 (or H.265) stream with ``encoder``.
 
     No B-frames (zerolatency) and a key frame every ``key_interval`` frames with SPS/PPS
     repeated, so a stream can be joined late and a file decodes from its first frame.
     """
     kbps, key = int(bitrate_kbps), int(key_interval)
-    if encoder == "nvv4l2h264enc":
+    if encoder in HARDWARE_ENCODERS:
         encode = ("videoconvert ! video/x-raw, format=(string)BGRx ! nvvidconv ! "
                   "video/x-raw(memory:NVMM), format=(string)NV12 ! "
-                  "nvv4l2h264enc bitrate={} iframeinterval={} idrinterval={} "
-                  "insert-sps-pps=true".format(kbps * 1000, key, key))
-    elif encoder == "x264enc":
+                  "{} bitrate={} iframeinterval={} idrinterval={} "
+                  "insert-sps-pps=true".format(encoder, kbps * 1000, key, key))
+    elif encoder in ("x264enc", "x265enc"):
         encode = ("videoconvert ! video/x-raw, format=(string)I420 ! "
-                  "x264enc tune=zerolatency speed-preset=ultrafast bitrate={} "
-                  "key-int-max={}".format(kbps, key))
+                  "{} tune=zerolatency speed-preset=ultrafast bitrate={} "
+                  "key-int-max={}".format(encoder, kbps, key))
     elif encoder == "openh264enc":
         encode = ("videoconvert ! video/x-raw, format=(string)I420 ! "
                   "openh264enc bitrate={} gop-size={}".format(kbps * 1000, key))
     else:
         raise NanosegError("unknown H.264 encoder {!r}: nanoseg knows {}".format(
-            encoder, " ".join(H264_ENCODERS)))
-    return "{} ! h264parse config-interval=-1".format(encode)
+            encoder, " ".join(H264_ENCODERS + ENCODERS["h265"])))
+    return "{} ! {}parse config-interval=-1".format(encode, codec_of(encoder))
 
 
 def file_pipeline(path, encoder, container, bitrate_kbps=DEFAULT_BITRATE_KBPS):
@@ -212,72 +247,23 @@ def file_pipeline(path, encoder, container, bitrate_kbps=DEFAULT_BITRATE_KBPS):
 
 
 def rtp_pipeline(host, port, encoder, bitrate_kbps=DEFAULT_BITRATE_KBPS):
-    """appsrc -> H.264 -> RTP (payload 96, SPS/PPS with every key frame) -> UDP host:port.
+    """appsrc -> H.264/H.265 -> RTP (payload 96, SPS/PPS with every key frame) -> UDP.
 
     ``sync=false``: frames leave as soon as they are encoded (the source sets the pace).
     """
-    return ("appsrc ! {} ! rtph264pay config-interval=1 pt={} ! "
+    return ("appsrc ! {} ! rtp{}pay config-interval=1 pt={} ! "
             "udpsink host={} port={} sync=false async=false".format(
-                encoder_chain(encoder, bitrate_kbps), RTP_PAYLOAD, gst_quote(host), int(port)))
+                encoder_chain(encoder, bitrate_kbps), codec_of(encoder), RTP_PAYLOAD,
+                gst_quote(host), int(port)))
 
 
-def rtsp_media_launch(rtp_port, host="127.0.0.1"):
-    """The RTSP server's media: the H.264 RTP that the writer sends to ``host:rtp_port``.
+def rtsp_media_launch(rtp_port, host="127.0.0.1", codec="h264"):
+    """The RTSP server's media: the RTP that the writer sends to ``host:rtp_port``.
 
     The packets are re-payloaded, not re-encoded: a real payloader named ``pay0`` gives
     gst-rtsp-server the stream's SPS/PPS for its SDP.
     """
-    return ("( udpsrc address={} port={} buffer-size=2097152 caps={} ! rtph264depay ! "
-            "rtph264pay name=pay0 pt={} config-interval=1 )".format(
-                gst_quote(host), int(rtp_port), gst_quote(RTP_CAPS), RTP_PAYLOAD))
-
-
-# -- capture pipelines (cv2.VideoCapture) ---------------------------------------------------
-def csi_pipeline(sensor_id=0, width=1280, height=720, fps=30, flip=0):
-    """The GStreamer pipeline for a Jetson CSI camera, ending in a BGR appsink.
-
-    nvarguscamerasrc delivers NV12 in NVMM memory at ``width``x``height`` (the sensor mode);
-    nvvidconv flips and copies to system memory as BGRx (flip methods 1, 3, 5 and 7 rotate
-    or transpose, so its output caps swap width and height); videoconvert drops the x; the
-    appsink keeps only the newest buffer (``drop=true max-buffers=1``) so a slow consumer
-    never reads a stale frame.
-    """
-    flip = int(flip)
-    if flip not in FLIP_METHODS:
-        raise NanosegError("--flip must be an nvvidconv flip-method 0..7, got {}".format(flip))
-    out_w, out_h = (height, width) if flip in TRANSPOSING_FLIPS else (width, height)
-    return (
-        "nvarguscamerasrc sensor-id={sensor} ! "
-        "video/x-raw(memory:NVMM), width=(int){w}, height=(int){h}, "
-        "framerate=(fraction){fps}/1, format=(string)NV12 ! "
-        "nvvidconv flip-method={flip} ! "
-        "video/x-raw, width=(int){ow}, height=(int){oh}, format=(string)BGRx ! "
-        "videoconvert ! video/x-raw, format=(string)BGR ! "
-        "appsink drop=true max-buffers=1".format(
-            sensor=int(sensor_id), w=int(width), h=int(height), fps=int(fps), flip=flip,
-            ow=int(out_w), oh=int(out_h)))
-
-
-def rtsp_pipeline(location, latency=200, jetson=False, codec="h264", user=None,
-                  password=None):
-    """A GStreamer pipeline for an H.264/H.265 RTSP stream (hardware decoder on a Jetson).
-
-    ``location`` is the URI without credentials (edge.sources.uri.SourceURI's): ``user``
-    and ``password`` go to rtspsrc's ``user-id``/``user-pw`` and every value is quoted, so
-    a password with spaces, quotes or ``!`` cannot break the pipeline. The string holds the
-    password: never log it.
-    """
-    codec = str(codec).lower()
-    if codec not in RTSP_CODECS:
-        raise NanosegError("--rtsp-codec must be one of {}, got {!r}".format(
-            " ".join(RTSP_CODECS), codec))
-    source = "rtspsrc location={} latency={}".format(gst_quote(location), int(latency))
-    if user is not None:
-        source += " user-id={}".format(gst_quote(user))
-    if password is not None:
-        source += " user-pw={}".format(gst_quote(password))
-    depay = "rtp{0}depay ! {0}parse".format(codec)
-    decode = ("nvv4l2decoder ! nvvidconv ! video/x-raw, format=(string)BGRx ! "
-              if jetson else "avdec_{} ! ".format(codec))
-    return ("{} ! {} ! {}videoconvert ! video/x-raw, format=(string)BGR ! "
-            "appsink drop=true max-buffers=1".format(source, depay, decode))
+    return ("( udpsrc address={} port={} buffer-size=2097152 caps={} ! rtp{codec}depay ! "
+            "rtp{codec}pay name=pay0 pt={} config-interval=1 )".format(
+                gst_quote(host), int(rtp_port), gst_quote(rtp_caps(codec)), RTP_PAYLOAD,
+                codec=codec))

@@ -8,6 +8,9 @@ import collections
 import cv2
 import numpy as np
 
+from nanoseg.errors import NanosegError
+
+VISUALIZATIONS = ("overlay", "mask")  # --visualize, as jetson-inference's segnet names them
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 TEXT_COLOR = (255, 255, 255)
 SHADOW_COLOR = (0, 0, 0)
@@ -187,7 +190,11 @@ class Renderer(object):
 
     MAX_SPRITES = 64  # legends kept (frame size x visible classes): bounded memory
 
-    def __init__(self, contract, alpha=0.5):
+    def __init__(self, contract, alpha=0.5, visualize="overlay"):
+        if visualize not in VISUALIZATIONS:
+            raise NanosegError("--visualize must be one of {}, got {!r}".format(
+                " ".join(VISUALIZATIONS), visualize))
+        self.visualize = visualize
         self.contract = contract
         self.alpha = float(min(max(alpha, 0.0), 1.0))
         self.palette = bgr_palette(contract)
@@ -210,7 +217,10 @@ class Renderer(object):
     def overlay(self, frame, labels):
         """Class overlay and legend, no statistics; ``labels`` at the model's or the frame's
         size (the Python API's picture: a script has no FPS to show)."""
-        out = blend(frame, labels, self.palette, self.alpha)
+        if self.visualize == "mask":  # jetson-inference's mask view: class colours alone
+            out = _to_size(colorize(labels, self.palette), frame.shape[1], frame.shape[0])
+        else:
+            out = blend(frame, labels, self.palette, self.alpha)
         self.legend(frame.shape, present_labels(labels, frame.shape)).paste(out)
         return out
 

@@ -26,12 +26,15 @@ from nanoseg import cli, memory
 from edge.backends import DEVICES, backend_help, backends, load_backend
 from edge.collect import UNSURE_BELOW, CollectSink
 from nanoseg.errors import NanosegError
-from edge.gst import DEFAULT_BITRATE_KBPS
-from edge.outputs import OutputURI, open_output, output_help
+from edge.gst import DEFAULT_BITRATE_KBPS, OUTPUT_CODECS
+from edge.gst_capture import parse_sensor_mode
+from edge.outputs import open_output, output_help, written_path
 from edge.runtime import format_summary, run_pipeline, write_summary
-from edge.sinks import MaskSink, ViewerSink, WindowSink
-from edge.sources import RTSP_CODECS, STALL_TIMEOUT, SourceURI, open_source
-from edge.viewer import MjpegViewer, check_port
+from edge.sources import (INPUT_CODECS, RTSP_CODECS, RTSP_TRANSPORTS, STALL_TIMEOUT, SourceURI,
+                          open_source)
+from edge.sources.flip import check_flip
+from edge.overlay import VISUALIZATIONS
+from edge.viewer import check_port
 from nanoseg.files import check_writable
 
 LOG = logging.getLogger("run_camera")
@@ -41,20 +44,33 @@ def add_source_args(parser):
     """--source and the camera options (shared with edge/benchmark.py)."""
     group = parser.add_argument_group("source")
     group.add_argument("--source", required=True,
-                       help="csi://N, v4l2:///dev/videoN or a device index, rtsp://..., a "
-                            "video file, an image folder or a glob")
+                       help="csi://N, v4l2:///dev/videoN or a device index, rtsp://..., "
+                            "rtp://@:PORT, a video file, an image folder or a glob")
     group.add_argument("--width", type=int, default=1280, help="camera capture width")
     group.add_argument("--height", type=int, default=720, help="camera capture height")
     group.add_argument("--fps", type=int, default=30, help="camera frame rate")
     group.add_argument("--flip", type=int, default=0,
-                       help="CSI nvvidconv flip-method: 0 none, 1 rotate 90 counterclockwise, "
-                            "2 rotate 180, 3 rotate 90 clockwise, 4 mirror, 5 upper-right "
-                            "diagonal, 6 vertical flip, 7 upper-left diagonal (1/3/5/7 give "
-                            "height x width frames)")
+                       help="every source (CSI: nvvidconv flip-method, on the GPU): 0 none, 1 "
+                            "rotate 90 counterclockwise, 2 rotate 180, 3 rotate 90 clockwise, "
+                            "4 mirror, 5 upper-right diagonal, 6 vertical flip, 7 upper-left "
+                            "diagonal (1/3/5/7 give height x width frames)")
+    group.add_argument("--sensor-mode", default=None, metavar="WxH[@FPS]",
+                       help="CSI: capture at this sensor mode (e.g. 3264x2464@21, the "
+                            "IMX219's full field of view) and scale to --width/--height on "
+                            "the GPU (default: the sensor mode is --width/--height/--fps)")
+    group.add_argument("--input-codec", default="auto", choices=INPUT_CODECS,
+                       help="USB camera format: auto picks the cheapest one the camera gives "
+                            "at --width/--height/--fps (MJPEG and H.264 are decoded in "
+                            "hardware on a Jetson)")
     group.add_argument("--latency", type=int, default=200, help="RTSP jitter buffer (ms)")
     group.add_argument("--rtsp-codec", default="h264", choices=RTSP_CODECS,
-                       help="RTSP video codec (GStreamer depayloader and decoder)")
-    group.add_argument("--loop", action="store_true", help="replay a video file or folder")
+                       help="RTSP and rtp:// video codec (GStreamer depayloader and decoder)")
+    group.add_argument("--rtsp-transport", default="auto", choices=RTSP_TRANSPORTS,
+                       help="RTSP transport: tcp never loses a packet (no smeared frames); "
+                            "auto lets rtspsrc try UDP first (FFmpeg: TCP)")
+    group.add_argument("--loop", type=int, nargs="?", const=-1, default=0, metavar="N",
+                       help="replay a video file or folder N more times (-1 or the bare "
+                            "flag: forever)")
     group.add_argument("--reconnect-attempts", type=int, default=5,
                        help="reconnects (exponential back-off) before a lost camera stops "
                             "the run")
@@ -112,12 +128,18 @@ def parse_args(argv=None):
     out = parser.add_argument_group("output")
     out.add_argument("--headless", action="store_true", help="no window")
     out.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of classes")
+    out.add_argument("--visualize", default="overlay", choices=VISUALIZATIONS,
+                     help="what the outputs show: the frame with the classes over it, or "
+                          "the class colours alone (mask)")
     out.add_argument("--save-video", default=None,
                      help="write the overlay to this .mp4 with OpenCV's software writer")
     out.add_argument("--output", action="append", default=[], metavar="URI",
-                     help=output_help())
+                     help=output_help().replace("%", "%%"))  # argparse formats help
     out.add_argument("--output-bitrate", type=int, default=DEFAULT_BITRATE_KBPS,
-                     help="H.264 bitrate of --output in kbit/s")
+                     help="H.264/H.265 bitrate of --output in kbit/s")
+    out.add_argument("--output-codec", default="h264", choices=OUTPUT_CODECS,
+                     help="codec of the encoded --output files and streams (h265: "
+                          "nvv4l2h265enc on a Jetson, else x265enc)")
     out.add_argument("--video-fps", type=float, default=None,
                      help="frame rate of --save-video and --output (default: the source's, "
                           "else 30)")
@@ -140,26 +162,19 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def make_sinks(args, stream_fps):
-    """The sinks the flags ask for (the window unless --headless).
+def make_sinks(args, stream_fps, live=False):
+    """The sinks the flags ask for (the window unless --headless); ``live``: the source is
+    a camera or stream, so recordings hold frames to play in real time (edge/pacing.py).
 
     If one cannot be opened, those already opened are closed (the viewer frees its port).
     """
     sinks = []
     try:
         fps = args.video_fps or stream_fps or 30.0
-        if args.save_video:  # OpenCV's writer whatever the extension, as its help says
-            sinks.append(open_output(args.save_video, fps, scheme="video-file",
-                                     flag="--save-video"))
-        for uri in args.output:
-            sinks.append(open_output(uri, fps, args.output_bitrate))
-        if args.save_masks:
-            sinks.append(MaskSink(args.save_masks))
-        if args.view_port is not None:
-            viewer = MjpegViewer(args.view_host, args.view_port, title=args.bundle).start()
-            sinks.append(ViewerSink(viewer, max_fps=args.view_fps))
-        if not args.headless:
-            sinks.append(WindowSink())
+        for uri, scheme, flag in output_requests(args):
+            sinks.append(open_output(uri, fps, args.output_bitrate, scheme=scheme, flag=flag,
+                                     codec=args.output_codec, realtime=live,
+                                     title=args.bundle, view_fps=args.view_fps))
     except BaseException:
         for sink in sinks:
             try:
@@ -168,6 +183,23 @@ def make_sinks(args, stream_fps):
                 LOG.warning("closing %s failed: %s", type(sink).__name__, exc)
         raise
     return sinks
+
+
+def output_requests(args):
+    """(URI, row or None, flag) of every output asked for, in one family (edge/outputs/):
+    the --output URIs, and the older flags as the rows they are aliases of."""
+    requests = []
+    if args.save_video:  # OpenCV's writer whatever the extension, as its help says
+        requests.append((args.save_video, "video-file", "--save-video"))
+    requests += [(uri, None, "--output") for uri in args.output]
+    if args.save_masks:
+        requests.append(("masks://" + args.save_masks, None, "--save-masks"))
+    if args.view_port is not None:
+        requests.append(("http://{}:{}/".format(args.view_host, args.view_port), None,
+                         "--view-port"))
+    if not args.headless:
+        requests.append(("display://0", None, "--output"))
+    return requests
 
 
 def install_stop_handler(stop_event):
@@ -223,6 +255,9 @@ def check_args(args):
             args.stall_timeout))
     if args.video_fps is not None and args.video_fps <= 0:
         raise NanosegError("--video-fps must be positive, got {:g}".format(args.video_fps))
+    if args.sensor_mode:
+        parse_sensor_mode(args.sensor_mode)
+    check_flip(args.flip)
     if args.view_port is not None:
         check_port(args.view_port)
     for flag, path, folder in written_paths(args):
@@ -233,14 +268,10 @@ def written_paths(args):
     """(flag, path, is a folder) of every file or folder the run writes: checked before the
     model and the source open, so a typo is not found after the whole run."""
     paths = []
-    if args.save_video:
-        paths.append(("--save-video", args.save_video, False))
-    for uri in args.output:
-        parsed = OutputURI(uri)
-        if parsed.scheme == "file":
-            paths.append(("--output", parsed.path, False))
-    if args.save_masks:
-        paths.append(("--save-masks", args.save_masks, True))
+    for uri, scheme, flag in output_requests(args):
+        where = (uri, False) if scheme is not None else written_path(uri)
+        if where is not None:
+            paths.append((flag, where[0], where[1]))
     if args.summary:
         paths.append(("--summary", args.summary, False))
     if getattr(args, "collect", None):
@@ -248,8 +279,15 @@ def written_paths(args):
     return paths
 
 
-def prefer_rtsp_over_tcp(source, environ=None):
-    """FFmpeg RTSP over TCP (no lost UDP packets) unless the user chose otherwise.
+def source_options(args):
+    """The camera and stream flags beyond open_source's positional ones."""
+    return {"sensor_mode": args.sensor_mode, "input_codec": args.input_codec,
+            "rtsp_transport": args.rtsp_transport}
+
+
+def prefer_rtsp_over_tcp(source, environ=None, transport="auto"):
+    """FFmpeg RTSP over TCP (no lost UDP packets) unless the user chose otherwise
+    (``--rtsp-transport udp``, or OPENCV_FFMPEG_CAPTURE_OPTIONS already set).
 
     Used only when OpenCV has no GStreamer. OpenCV 4.1.1's VideoCapture takes no per-capture
     options: FFmpeg reads them from OPENCV_FFMPEG_CAPTURE_OPTIONS when a capture opens. That
@@ -257,7 +295,8 @@ def prefer_rtsp_over_tcp(source, environ=None):
     """
     environ = os.environ if environ is None else environ
     if SourceURI(source).scheme in ("rtsp", "rtsps"):
-        environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
+        environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;{}".format(
+            "udp" if transport == "udp" else "tcp"))
 
 
 def run_source(args, backend, stop_event):
@@ -265,20 +304,22 @@ def run_source(args, backend, stop_event):
     stream = open_source(args.source, args.width, args.height, args.fps, args.flip,
                          args.latency, loop=args.loop,
                          reconnect_attempts=args.reconnect_attempts,
-                         stall_timeout=args.stall_timeout, rtsp_codec=args.rtsp_codec)
+                         stall_timeout=args.stall_timeout, rtsp_codec=args.rtsp_codec,
+                         **source_options(args))
     try:
-        sinks = collect_sinks(args, backend.contract) + make_sinks(args, stream.fps)
+        sinks = collect_sinks(args, backend.contract) + make_sinks(args, stream.fps,
+                                                                   live=stream.live)
     except BaseException:
         stream.stop()
         raise
     return run_pipeline(stream, backend, sinks, args.alpha, args.max_frames, args.duration,
-                        stop_event, args.log_every)
+                        stop_event, args.log_every, visualize=args.visualize)
 
 
 def run_with_backend(args, stop_event):
     """Load the backend, run the source through it, close it; the summary dict (with the
     memory figures around the model's load: a Nano's 4 GB are shared with the GPU)."""
-    prefer_rtsp_over_tcp(args.source)
+    prefer_rtsp_over_tcp(args.source, transport=args.rtsp_transport)
     before = memory.snapshot()
     backend = load_backend(args.bundle, args.backend, args.device, args.engine)
     loaded = memory.snapshot()

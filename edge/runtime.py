@@ -132,12 +132,12 @@ class RenderThread(object):
     """
 
     def __init__(self, sinks, contract, timer, alpha=0.5, queue_size=2,
-                 finish_timeout=FINISH_TIMEOUT):
+                 finish_timeout=FINISH_TIMEOUT, visualize="overlay"):
         self.contract = contract
         self.timer = timer
         self.alpha = alpha
         self.finish_timeout = float(finish_timeout)
-        self.renderer = overlay.Renderer(contract, alpha)
+        self.renderer = overlay.Renderer(contract, alpha, visualize)
         self.palette = self.renderer.palette
         self.queue = queue.Queue(maxsize=queue_size)
         self.error = None
@@ -286,7 +286,7 @@ def sink_name(sink):
 
 
 def run_pipeline(stream, backend, sinks=(), alpha=0.5, max_frames=None, duration=None,
-                 stop_event=None, log_every=5.0):
+                 stop_event=None, log_every=5.0, visualize="overlay"):
     """Run until the source ends, ``max_frames``/``duration`` is reached or ``stop_event``.
 
     The stream must be started (edge.sources.open_source does that). The sinks are always
@@ -300,7 +300,7 @@ def run_pipeline(stream, backend, sinks=(), alpha=0.5, max_frames=None, duration
     sinks = list(sinks)
     processor = Processor(Segmenter(backend, alpha, owns_backend=False), timer,
                           any(getattr(s, "needs_probabilities", False) for s in sinks))
-    render = RenderThread(sinks, contract, timer, alpha).start()
+    render = RenderThread(sinks, contract, timer, alpha, visualize=visualize).start()
     state = {"frames": 0, "end_reason": None, "start": time.monotonic(), "end": None,
              "non_finite_frames": 0}
     try:
@@ -344,7 +344,8 @@ def _loop(stream, processor, render, timer, state, max_frames, duration, stop_ev
         state["non_finite_frames"] = processor.segmenter.non_finite_frames
         render.fps = meter.tick()
         render.put(Result(frame.index, frame.name, frame.image, small_labels=labels,
-                          probabilities=processor.probabilities), stop_event)
+                          probabilities=processor.probabilities, time=frame.time),
+                   stop_event)
         wait_start = time.monotonic()
         if wait_start >= next_log:
             next_log = wait_start + log_every

@@ -14,6 +14,7 @@ import time
 
 import cv2
 
+from edge.pacing import FramePacer
 from edge.recording import kept_frames, not_finalized
 from nanoseg import platform_info
 from nanoseg.preprocess import labels_to_frame
@@ -40,10 +41,10 @@ class Result(object):
     """
 
     __slots__ = ("index", "name", "frame", "small_labels", "_labels", "rendered",
-                 "probabilities")
+                 "probabilities", "time")
 
     def __init__(self, index, name, frame, labels=None, small_labels=None,
-                 probabilities=None):
+                 probabilities=None, time=None):
         if labels is None and small_labels is None:
             raise ValueError("a Result needs labels or small_labels")
         self.index = index
@@ -53,6 +54,7 @@ class Result(object):
         self.small_labels = labels if small_labels is None else small_labels
         self.rendered = None
         self.probabilities = probabilities  # model-size output, kept only when a sink asks
+        self.time = time  # capture time (monotonic s): what paces a live recording
 
     @property
     def labels(self):
@@ -107,26 +109,39 @@ class WriterSink(Sink):
     ``close()`` releases the writer, which finalizes a file (an mp4's index, a GStreamer
     EOS). A file writer names its file in ``recording`` (and its option in ``flag``): after
     the release the file is read back, and one that keeps fewer frames than were written is
-    an error, never "saved" (a full disk)."""
+    an error, never "saved" (a full disk). ``realtime`` (live sources): frames are placed at
+    their capture times on the writer's constant-rate grid, the previous frame held in
+    between (edge/pacing.py), so the recording plays in real time."""
 
     needs_render = True
     delivery = "every"
     recording = None
     flag = None
 
-    def __init__(self, fps):
+    def __init__(self, fps, realtime=False):
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.frames = 0
         self.kept = None
+        self.pacer = FramePacer(self.fps) if realtime else None
         self._size = None
         self._writer = None
+        self._last = None
 
     def write(self, result):
         image = result.rendered
         if self._writer is None:
             self._writer = self._open(image.shape[1], image.shape[0])
-        self._writer.write(fit_frame(image, self._size))
+        if self.pacer is not None:
+            for _ in range(self.pacer.held_copies(result.time)):
+                self._writer.write(self._last)
+        self._last = fit_frame(image, self._size)
+        self._writer.write(self._last)
         self.frames += 1
+
+    @property
+    def repeated(self):
+        """Copies written to hold a frame until the next one's capture time."""
+        return self.pacer.repeated if self.pacer is not None else 0
 
     def _open(self, width, height):
         raise NotImplementedError
@@ -140,15 +155,21 @@ class WriterSink(Sink):
             self._writer.release()
             self._writer = None
             if self.recording:
-                self.kept = kept_frames(self.recording, self.frames)
-                if self.kept < self.frames:
+                written = self.frames + self.repeated  # held copies are in the file too
+                self.kept = kept_frames(self.recording, written)
+                if self.kept < written:
                     raise NanosegError(not_finalized(self.flag, self.recording, self.kept,
-                                                     self.frames))
+                                                     written))
             LOG.info("%s", self._closed_message())
 
     def counts(self):
         """For the run summary: the frames the file plays back (once closed)."""
         return {"kept": self.kept} if self.recording else {}
+
+
+def held_note(sink):
+    """``, 40 copies held for real time`` (or nothing) for a writer's closing log line."""
+    return ", {} copies held for real time".format(sink.repeated) if sink.repeated else ""
 
 
 class VideoSink(WriterSink):
@@ -158,8 +179,8 @@ class VideoSink(WriterSink):
     OpenCV can write; the others are fallbacks.
     """
 
-    def __init__(self, path, fps=30.0, fourccs=None, flag="--save-video"):
-        WriterSink.__init__(self, fps)
+    def __init__(self, path, fps=30.0, fourccs=None, flag="--save-video", realtime=False):
+        WriterSink.__init__(self, fps, realtime)
         self.path = self.recording = path
         self.flag = flag  # the option the user gave: errors name it
         ext = os.path.splitext(path)[1].lower()
@@ -185,7 +206,7 @@ class VideoSink(WriterSink):
         return writer
 
     def _closed_message(self):
-        return "saved {} ({} frames)".format(self.path, self.frames)
+        return "saved {} ({} frames{})".format(self.path, self.frames, held_note(self))
 
 
 class MaskSink(Sink):

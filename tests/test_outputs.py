@@ -4,13 +4,17 @@ pip's OpenCV has no GStreamer, which is exactly the case to check here: an .mp4 
 to OpenCV's own writer and rtp:// / rtsp:// say what to install. The GStreamer side runs for
 real in tests/gst (tests/test_gst.py).
 """
+import os
+
+import cv2
+import numpy as np
 import pytest
 
-from edge import gst, outputs
+from edge import gst, outputs, run_camera
 from edge.outputs import schemes as output_schemes
 from nanoseg.errors import NanosegError
 from edge.run_camera import parse_args
-from edge.sinks import VideoSink
+from edge.sinks import MaskSink, VideoSink, ViewerSink
 from jetson import check_platform
 from tests.video_helpers import count_frames, rendered_results
 
@@ -23,10 +27,15 @@ ROW_SAMPLES = [
                                        "extension": ".mkv", "host": None, "port": None}),
     ("video-file", "overlay.avi", {"scheme": "file", "path": "overlay.avi",
                                    "extension": ".avi"}),
+    ("images", "shots/out_%05d.JPG", {"scheme": "file", "path": "shots/out_%05d.JPG",
+                                      "extension": ".jpg"}),
     ("rtp", "rtp://192.168.1.10:5000", {"scheme": "rtp", "host": "192.168.1.10",
                                         "port": 5000, "bad_port": False}),
     ("rtsp", "RTSP://@:8600/live/", {"scheme": "rtsp", "host": None, "port": 8600,
                                      "name": "live", "path": "/live/"}),
+    ("viewer", "http://@:8080/", {"scheme": "http", "host": None, "port": 8080}),
+    ("display", "display://0", {"scheme": "display"}),
+    ("masks", "masks://runs/masks", {"scheme": "masks"}),
 ]
 
 
@@ -63,8 +72,8 @@ def test_output_help_lists_every_row(capsys):
     text = outputs.output_help()
     for row in outputs.OUTPUTS:
         assert row.help in text
-    assert text.startswith("send the overlay to FILE.mp4|.mkv (H.264 through GStreamer")
-    assert text.endswith(" or rtsp://@:PORT/NAME (an RTSP server here); repeatable")
+    assert text.startswith("send the overlay to FILE.mp4|.mkv (H.264/H.265 through GStreamer")
+    assert text.endswith(" or masks://DIR (a label-id PNG per frame); repeatable")
     with pytest.raises(SystemExit):
         parse_args(["--help"])
     shown = " ".join(capsys.readouterr().out.split())
@@ -164,3 +173,81 @@ def test_rtsp_server_without_python_gi_names_the_apt_packages():
     assert report["gst_rtsp_server"]["ok"] is False
     assert check_platform.rtsp_server_problem(report).endswith(
         "--output rtsp:// needs it: sudo apt-get install python3-gi gir1.2-gst-rtsp-server-1.0")
+
+
+@pytest.mark.parametrize("uri", ["frames/", "shots/out_%05d.png"])
+def test_an_image_sequence_writes_every_frame_numbered(tmp_path, uri):
+    sink = outputs.open_output(os.path.join(str(tmp_path), uri), fps=25)  # keeps the "/"
+    assert isinstance(sink, outputs.ImageSequenceSink) and sink.delivery == "every"
+    results = rendered_results(5)
+    for result in results:
+        sink.write(result)
+    sink.close()
+    names = sorted(os.listdir(os.path.dirname(os.path.join(str(tmp_path), uri))))
+    expected = ["{:06d}.jpg".format(i) for i in range(5)] if uri.endswith("/") else \
+        ["out_{:05d}.png".format(i) for i in range(5)]
+    assert names == expected
+    if uri.endswith(".png"):  # lossless: the very frames
+        for name, result in zip(names, results):
+            image = cv2.imread(str(tmp_path / "shots" / name))
+            assert np.array_equal(image, result.rendered)
+
+
+def test_an_image_name_without_a_frame_number_is_refused(tmp_path):
+    with pytest.raises(NanosegError, match="needs the frame number in its name, like "
+                                           "out_%05d.jpg"):
+        outputs.open_output(str(tmp_path / "snapshot.jpg"))
+
+
+def test_the_older_flags_are_rows_of_the_one_output_family(tmp_path):
+    """--save-video, --save-masks, --view-port and the window open through open_output,
+    parsed once, as the URIs they alias; --output takes the same URIs."""
+    args = parse_args(["--bundle", "b", "--source", "x", "--save-video", "a.avi",
+                       "--save-masks", "m", "--view-port", "8123", "--view-host", "0.0.0.0",
+                       "--output", "rtp://10.0.0.2:5000", "--output", "f/"])
+    assert run_camera.output_requests(args) == [
+        ("a.avi", "video-file", "--save-video"), ("rtp://10.0.0.2:5000", None, "--output"),
+        ("f/", None, "--output"), ("masks://m", None, "--save-masks"),
+        ("http://0.0.0.0:8123/", None, "--view-port"), ("display://0", None, "--output")]
+    assert [outputs.scheme_for(outputs.OutputURI(uri)).name
+            for uri, scheme, _ in run_camera.output_requests(args) if scheme is None] == [
+        "rtp", "images", "masks", "viewer", "display"]
+    assert run_camera.written_paths(args) == [
+        ("--save-video", "a.avi", False), ("--output", "f", True), ("--save-masks", "m", True)]
+
+
+def test_a_viewer_and_masks_open_from_their_uris(tmp_path):
+    viewer = outputs.open_output("http://127.0.0.1:0/", view_fps=5.0, title="t")
+    try:
+        assert isinstance(viewer, ViewerSink) and viewer.interval == 0.2
+        assert viewer.viewer.port > 0
+    finally:
+        viewer.close()
+    masks = outputs.open_output("masks://" + str(tmp_path / "m"))
+    assert isinstance(masks, MaskSink) and os.path.isdir(str(tmp_path / "m"))
+    with pytest.raises(NanosegError, match="needs a port"):
+        outputs.open_output("http://127.0.0.1/")
+
+
+def test_output_codec_h265_picks_an_h265_encoder_and_payloader():
+    assert gst.choose_encoder("h265", ALL) == "nvv4l2h265enc"
+    assert gst.choose_encoder("h265", lambda name: name != "nvv4l2h265enc") == "x265enc"
+    assert gst.choose_encoder("h265", lambda name: "265" not in name) is None
+    text = gst.rtp_pipeline("10.0.0.2", 5000, "x265enc")
+    assert "x265enc tune=zerolatency speed-preset=ultrafast bitrate=4000 key-int-max=30 ! " \
+           "h265parse config-interval=-1 ! rtph265pay config-interval=1 pt=96" in text
+    assert "nvv4l2h265enc bitrate=4000000" in gst.file_pipeline("x.mkv", "nvv4l2h265enc",
+                                                                 ".mkv")
+    assert "rtph265depay ! rtph265pay name=pay0" in gst.rtsp_media_launch(5000, codec="h265")
+    with pytest.raises(NanosegError, match="--output-codec must be one of h264 h265"):
+        outputs.open_output("rtp://10.0.0.2:5000", codec="vp8")
+
+
+def test_display_is_a_window_that_needs_a_display(monkeypatch):
+    """display://0 is the window the run opens without --headless: here there is none."""
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(NanosegError, match="^cannot open a window: .*use --headless"):
+        outputs.open_output("display://0")
+    assert outputs.written_path("display://0") is None
+    assert outputs.written_path("out_%05d.jpg") == (".", True)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from edge import overlay
+from nanoseg.errors import NanosegError
 from nanoseg.contract import Contract
 from nanoseg.normalization import Normalization
 from nanoseg.preprocess import resize_mask
@@ -180,3 +181,21 @@ def test_a_new_sprite_draws_on_canvases_of_the_legend_size_not_the_frame(monkeyp
     for height, width, _ in canvases:  # the measured box plus a few pixels of margin
         assert height <= rows.stop - rows.start + 2 * sprite.PAD
         assert width <= cols.stop - cols.start + 2 * sprite.PAD
+
+
+def test_visualize_mask_shows_the_class_colours_alone_with_the_legend():
+    """--visualize mask: jetson-inference's mask view, the frame itself nowhere in it."""
+    contract = Contract.create(12, 16, ["nail", "skin"], "softmax",
+                               Normalization.named("scale"))
+    labels = np.zeros((12, 16), np.uint8)
+    labels[2:6, 3:9], labels[7:11, 10:14] = 1, 2
+    frame = np.full((240, 320, 3), 77, np.uint8)
+    masked = overlay.Renderer(contract, 0.5, "mask").overlay(frame, labels)
+    palette = overlay.bgr_palette(contract)
+    colours = cv2.resize(palette[labels], (320, 240), interpolation=cv2.INTER_NEAREST)
+    left = slice(0, overlay.legend_x0(contract, 320))  # the legend is on the right
+    assert np.array_equal(masked[:, left], colours[:, left])
+    assert not np.array_equal(overlay.Renderer(contract, 0.5).overlay(frame, labels)[:, left],
+                              colours[:, left])
+    with pytest.raises(NanosegError, match="--visualize must be one of overlay mask"):
+        overlay.Renderer(contract, 0.5, "edges")

@@ -487,6 +487,14 @@ def test_bad_output_arguments_are_one_line_before_the_model_and_source_open(
         (["--save-masks", plain / "masks"],
          "--save-masks {}: {} is not a folder".format(plain / "masks", plain)),
         (["--summary", tmp_path], "--summary {} is a folder: name a file".format(tmp_path)),
+        (["--flip", "8"], "--flip must be a flip-method 0..7 (as nvvidconv numbers them), "
+                          "got 8"),
+        (["--sensor-mode", "full"], "--sensor-mode must be WIDTHxHEIGHT[@FPS], e.g. "
+                                    "3264x2464@21 or 1640x1232@30 (the IMX219's full field of "
+                                    "view), got 'full'"),
+        (["--output", "snap.jpg"], "--output snap.jpg: an image sequence needs the frame "
+                                   "number in its name, like out_%05d.jpg, or a folder ending "
+                                   "in / (dir/)"),
     ]
     for argv, message in cases:
         assert _run_refused_before_the_work(argv, monkeypatch, capsys) == "error: " + message
@@ -544,6 +552,16 @@ def test_the_port_is_checked_before_the_bundle_loads(tmp_path):
     assert line == "error: --view-port must be 1-65535 (0: any free port), got 99999"
 
 
+@pytest.mark.parametrize("argv, loop", [([], 0), (["--loop"], -1), (["--loop", "3"], 3),
+                                        (["--loop", "-1"], -1)])
+def test_bare_loop_still_means_forever_and_loop_n_counts_replays(argv, loop):
+    from edge import run_camera
+    args = run_camera.parse_args(["--bundle", "b", "--source", "clip.mp4"] + argv)
+    assert args.loop == loop
+    assert run_camera.source_options(args) == {"sensor_mode": None, "input_codec": "auto",
+                                               "rtsp_transport": "auto"}
+
+
 def test_ffmpeg_rtsp_options_are_set_by_the_cli_not_the_library():
     from edge import run_camera
     env = {}
@@ -554,6 +572,9 @@ def test_ffmpeg_rtsp_options_are_set_by_the_cli_not_the_library():
     env = {"OPENCV_FFMPEG_CAPTURE_OPTIONS": "rtsp_transport;udp"}
     run_camera.prefer_rtsp_over_tcp("RTSP://cam/1", env)
     assert env["OPENCV_FFMPEG_CAPTURE_OPTIONS"] == "rtsp_transport;udp"  # the user's choice
+    env = {}
+    run_camera.prefer_rtsp_over_tcp("rtsp://cam/1", env, transport="udp")  # --rtsp-transport
+    assert env == {"OPENCV_FFMPEG_CAPTURE_OPTIONS": "rtsp_transport;udp"}
     mutation = re.compile(r"os\.environ\s*(\[[^\]]*\]\s*=|\.(setdefault|update|pop))|putenv")
     library = glob.glob(os.path.join(ROOT, "edge", "sources", "*.py")) + [
         os.path.join(ROOT, "edge", name) for name in ("sinks.py", "runtime.py", "viewer.py")]
@@ -570,7 +591,8 @@ def test_cli_run_with_a_crashing_sink_exits_2_in_one_line_and_the_video_plays(
     from nanoseg import cli
     real_make_sinks = run_camera.make_sinks
     monkeypatch.setattr(run_camera, "make_sinks",
-                        lambda args, fps: real_make_sinks(args, fps) + [BrokenSink(fail_at=4)])
+                        lambda args, fps, **kw: real_make_sinks(args, fps, **kw) +
+                        [BrokenSink(fail_at=4)])
     out = tmp_path / "out.mp4"
     argv = ["--bundle", local_bundle[0], "--source", camvid_video[0], "--loop", "--headless",
             "--backend", "onnxruntime", "--save-video", str(out), "--summary",
@@ -695,3 +717,29 @@ def test_the_summary_and_the_log_give_memory_around_the_model_load_and_the_peak(
                      r"\d+ MiB \(peak \d+\); peak RSS \d+ MiB, available at the end \d+ MiB",
                      text), text
     assert re.search(r"frames, .* \| RSS \d+ MiB, available \d+ MiB", text), text
+
+
+def test_visualize_mask_and_the_output_uris_on_a_looped_video(local_bundle, camvid_video,
+                                                             tmp_path):
+    """--loop 1 plays the 10 frames twice; an image sequence and masks:// get all 20, and
+    with --visualize mask each image is the class colours of its mask (legend aside)."""
+    from edge import overlay
+    root, _, contract = local_bundle
+    video, count = camvid_video
+    shots = tmp_path / "shots"
+    result = run_cli("--bundle", root, "--source", video, "--headless", "--backend",
+                     "onnxruntime", "--loop", "1", "--visualize", "mask", "--output",
+                     str(shots / "f_%03d.png"), "--output", "masks://{}".format(tmp_path / "m"),
+                     "--summary", tmp_path / "summary.json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["frames"] == summary["written"] == 2 * count
+    images = sorted(os.listdir(str(shots)))
+    assert images == ["f_{:03d}.png".format(i) for i in range(2 * count)]
+    masks = read_masks(str(tmp_path / "m"))
+    assert len(masks) == 2 * count
+    palette = overlay.bgr_palette(contract)
+    left = slice(0, overlay.legend_x0(contract, 480) - 4)
+    for name, mask in zip(images, masks):
+        shown = cv2.imread(str(shots / name))
+        assert np.array_equal(shown[48:, left], palette[mask][48:, left]), name  # below stats

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edge import sources
-from edge.sources import schemes
+from edge.sources import flip, rtp, schemes
 from nanoseg import platform_info
 from nanoseg.errors import NanosegError
 from tests.video_helpers import drain
@@ -26,7 +26,7 @@ def samples(tmp_path, camvid_dir):
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"")  # the row is chosen by the path; nothing is opened here
     return {"csi": "csi://0", "v4l2": "v4l2:///dev/video0",
-            "rtsp": "rtsp://admin:hunter2@10.0.0.5:554/live",
+            "rtsp": "rtsp://admin:hunter2@10.0.0.5:554/live", "rtp": "rtp://@:5000",
             "file": str(video), "folder": str(frames),
             "glob": str(frames / "*.png")}
 
@@ -177,8 +177,13 @@ def test_csi_without_gstreamer_says_exactly_that(monkeypatch):
     assert "built without GStreamer" in message and "JetPack's OpenCV" in message
     assert "check the device" not in message
     monkeypatch.setattr(platform_info, "opencv_has_gstreamer", lambda: True)
-    with pytest.raises(NanosegError, match="cannot open csi://0: OpenCV could not open it"):
-        sources.make_reader("csi://0").open()  # GStreamer there: then it is the camera
+    with pytest.raises(NanosegError) as camera:  # GStreamer there: then it is the camera
+        sources.make_reader("csi://0", sensor_mode="3264x2464@21").open()
+    assert str(camera.value) == (
+        "cannot open csi://0: nvarguscamerasrc could not open sensor 0: if a run crashed or "
+        "was killed, restart the camera daemon (sudo systemctl restart nvargus-daemon); else "
+        "check the ribbon cable and that the camera offers the sensor mode 3264x2464@21 "
+        "(--sensor-mode)")
 
 
 def test_video_file_opens_without_the_ffmpeg_backend(monkeypatch, tmp_path):
@@ -199,3 +204,51 @@ def test_video_file_opens_without_the_ffmpeg_backend(monkeypatch, tmp_path):
                         lambda name, info=None: False if name == "FFMPEG" else None)
     frames = drain(sources.open_source(video))
     assert tried == [cv2.CAP_ANY] and len(frames) == 4
+
+
+@pytest.mark.parametrize("method", range(8))
+def test_flip_turns_every_non_csi_source_as_nvvidconv_would(camvid_dir, method):
+    """The same flip-method numbers as CSI's nvvidconv, as one OpenCV call on each frame."""
+    pattern = os.path.join(camvid_dir, "val", "*.png")
+    upright = drain(sources.open_source(pattern))[0].image
+    reference = {0: upright, 1: np.rot90(upright, 1), 2: np.rot90(upright, 2),
+                 3: np.rot90(upright, -1), 4: upright[:, ::-1], 5: upright[::-1, ::-1]
+                 .swapaxes(0, 1), 6: upright[::-1], 7: upright.swapaxes(0, 1)}[method]
+    flipped = drain(sources.open_source(pattern, flip=method))[0].image
+    assert np.array_equal(flipped, reference)
+    assert isinstance(sources.make_reader(pattern, flip=method), flip.FlippedReader) == \
+        (method != 0)
+
+
+def test_csi_flips_on_the_gpu_and_a_bad_flip_is_refused():
+    """csi:// takes --flip into its pipeline (nvvidconv), never a second time on the CPU."""
+    reader = sources.make_reader("csi://0", flip=2)
+    assert not isinstance(reader, flip.FlippedReader)
+    with pytest.raises(NanosegError, match="--flip must be a flip-method 0..7"):
+        sources.make_reader("csi://0", flip=8)
+
+
+@pytest.mark.parametrize("loop, passes", [(0, 1), (False, 1), (2, 3), (-1, None),
+                                          (True, None)])
+def test_loop_n_replays_a_file_n_more_times_and_minus_one_forever(camvid_dir, loop, passes):
+    pattern = os.path.join(camvid_dir, "val", "*.png")
+    count = len(glob.glob(pattern))
+    stream = sources.open_source(pattern, loop=loop)
+    if passes is None:  # forever: still going after 5 passes
+        frames = [stream.get(timeout=30) for _ in range(count * 5)]
+        stream.stop()
+        assert all(frame is not None for frame in frames) and stream.replays >= 4
+    else:
+        frames = drain(stream, limit=count * 5)
+        assert len(frames) == count * passes and stream.finished
+        assert stream.replays == passes - 1
+
+
+def test_rtp_input_listens_on_every_interface_or_the_address_given():
+    assert rtp.address_and_port("rtp://@:5000") == (None, 5000)
+    assert rtp.address_and_port("rtp://239.1.1.1:6000") == ("239.1.1.1", 6000)
+    assert sources.SourceURI("rtp://@:5000").shown == "rtp://@:5000"  # nothing to hide
+    for bad in ("rtp://@", "rtp://@:0", "rtp://@:70000"):
+        with pytest.raises(NanosegError, match="needs a UDP port 1-65535"):
+            rtp.address_and_port(bad)
+    assert sources.make_reader("rtp://@:5000").live

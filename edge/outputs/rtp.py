@@ -8,9 +8,9 @@ class RtpSink(GstWriterSink):
     """H.264 RTP (payload 96) over UDP to ``host:port``; receivers need the caps (docs/camera.md)."""
 
     def __init__(self, host, port, fps=30.0, encoder=None,
-                 bitrate_kbps=gst.DEFAULT_BITRATE_KBPS, description=None):
+                 bitrate_kbps=gst.DEFAULT_BITRATE_KBPS, description=None, realtime=False):
         super(RtpSink, self).__init__(description or "rtp://{}:{}".format(host, port), fps,
-                                      encoder, bitrate_kbps)
+                                      encoder, bitrate_kbps, realtime)
         self.host = host
         self.port = int(port)
 
@@ -27,6 +27,7 @@ def open_rtp(uri, options):
     if not uri.host:
         raise NanosegError("--output {} needs a host, e.g. rtp://192.168.1.10:5000".format(
             uri.text))
-    encoder = require_gstreamer(uri.text, gst.WRITER_ELEMENTS + gst.RTP_ELEMENTS,
-                                options.exists)
-    return RtpSink(uri.host, port, options.fps, encoder, options.bitrate_kbps)
+    encoder = require_gstreamer(uri.text, gst.writer_elements(options.codec) +
+                                gst.rtp_elements(options.codec), options.exists, options.codec)
+    return RtpSink(uri.host, port, options.fps, encoder, options.bitrate_kbps,
+                   realtime=options.realtime)

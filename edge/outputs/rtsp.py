@@ -26,12 +26,13 @@ class RtspServerSink(RtpSink):
     """
 
     def __init__(self, host, port, name, fps=30.0, encoder=None,
-                 bitrate_kbps=gst.DEFAULT_BITRATE_KBPS):
+                 bitrate_kbps=gst.DEFAULT_BITRATE_KBPS, realtime=False):
         rtp_port = free_port()
         super(RtspServerSink, self).__init__(
             "127.0.0.1", rtp_port, fps, encoder, bitrate_kbps,
-            description="rtsp://{}:{}/{}".format(host, port, name))
-        self.server = RtspServer(host, port, name, rtp_port).start()
+            description="rtsp://{}:{}/{}".format(host, port, name), realtime=realtime)
+        self.server = RtspServer(host, port, name, rtp_port,
+                                 gst.codec_of(encoder)).start()
 
     def close(self):
         try:
@@ -70,7 +71,8 @@ class RtspServer(object):
     ``127.0.0.1:rtp_port``; :meth:`stop` disconnects the clients and frees the port.
     """
 
-    def __init__(self, host, port, name, rtp_port):
+    def __init__(self, host, port, name, rtp_port, codec="h264"):
+        self.codec = codec
         self.host = host
         self.port = int(port)
         self.mount = "/" + name.strip("/")
@@ -92,7 +94,7 @@ class RtspServer(object):
         server.set_address(self.host)
         server.set_service(str(self.port))
         factory = self._rtsp.RTSPMediaFactory()
-        factory.set_launch(gst.rtsp_media_launch(self.rtp_port))
+        factory.set_launch(gst.rtsp_media_launch(self.rtp_port, codec=self.codec))
         factory.set_shared(True)
         server.get_mount_points().add_factory(self.mount, factory)
         self._source_id = server.attach(self._context)
@@ -135,7 +137,8 @@ def open_rtsp(uri, options):
         raise NanosegError("--output {} needs a stream name: rtsp://@:PORT/NAME".format(
             uri.text))
     port = uri.port_or_error(RTSP_DEFAULT_PORT)
-    encoder = require_gstreamer(uri.text, gst.WRITER_ELEMENTS + gst.RTP_ELEMENTS
-                                + gst.RTSP_SERVER_ELEMENTS, options.exists)
+    codec = options.codec
+    encoder = require_gstreamer(uri.text, gst.writer_elements(codec) + gst.rtp_elements(codec)
+                                + gst.rtsp_server_elements(codec), options.exists, codec)
     return RtspServerSink(uri.host or "0.0.0.0", port, uri.name, options.fps, encoder,
-                          options.bitrate_kbps)
+                          options.bitrate_kbps, realtime=options.realtime)

@@ -9,7 +9,7 @@ import logging
 import cv2
 
 from edge import gst
-from edge.sinks import WriterSink
+from edge.sinks import WriterSink, held_note
 from nanoseg import platform_info
 from nanoseg.errors import NanosegError
 
@@ -37,8 +37,8 @@ class GstWriterSink(WriterSink):
     """
 
     def __init__(self, description, fps=30.0, encoder=None,
-                 bitrate_kbps=gst.DEFAULT_BITRATE_KBPS):
-        WriterSink.__init__(self, fps)
+                 bitrate_kbps=gst.DEFAULT_BITRATE_KBPS, realtime=False):
+        WriterSink.__init__(self, fps, realtime)
         self.description = description
         self.encoder = encoder
         self.bitrate_kbps = int(bitrate_kbps)
@@ -59,25 +59,28 @@ class GstWriterSink(WriterSink):
                                "check_platform.py --check gstreamer names what is "
                                "missing)".format(self.description))
         self._size = (width, height)
-        LOG.info("--output %s: H.264 (%s), %dx%d, %.1f fps", self.description, self.encoder,
-                 width, height, self.fps)
+        LOG.info("--output %s: %s (%s), %dx%d, %.1f fps%s", self.description,
+                 gst.codec_of(self.encoder).upper().replace("H2", "H.2"), self.encoder,
+                 width, height, self.fps, ", real time" if self.pacer else "")
         return writer
 
     def _closed_message(self):
-        return "--output {}: {} frames".format(self.description, self.frames)
+        return "--output {}: {} frames{}".format(self.description, self.frames,
+                                                  held_note(self))
 
 
-def require_gstreamer(uri, elements, exists):
-    """The H.264 encoder to use for ``uri``; one-line errors for what is missing."""
+def require_gstreamer(uri, elements, exists, codec="h264"):
+    """The ``codec`` encoder to use for ``uri``; one-line errors for what is missing."""
     if not platform_info.opencv_has_gstreamer():
         raise NanosegError("--output {} needs an OpenCV built with GStreamer (this cv2 {} is "
                            "not): use JetPack's / apt's python3-opencv, not pip's "
                            "opencv-python".format(uri, cv2.__version__))
-    encoder = gst.choose_h264_encoder(exists)
+    encoder = gst.choose_encoder(codec, exists)
     if encoder is None:
-        raise NanosegError("--output {} needs an H.264 encoder; none of {} is installed: "
-                           "{}".format(uri, " ".join(gst.H264_ENCODERS),
-                                       gst.describe_missing(gst.H264_ENCODERS)))
+        raise NanosegError("--output {} needs an {} encoder; none of {} is installed: "
+                           "{}".format(uri, codec.upper().replace("H2", "H.2"),
+                                       " ".join(gst.ENCODERS[codec]),
+                                       gst.describe_missing(gst.ENCODERS[codec])))
     missing = gst.missing_elements(elements, exists)
     if missing:
         raise NanosegError("--output {} needs GStreamer elements that are missing: {}".format(

@@ -1,7 +1,7 @@
 """csi://N: a Jetson CSI camera through nvarguscamerasrc (needs an OpenCV with GStreamer)."""
 import cv2
 
-from edge import gst
+from edge import gst_capture
 from edge.sources.readers import CaptureReader
 from nanoseg import platform_info
 from nanoseg.errors import NanosegError
@@ -12,12 +12,29 @@ def accepts(uri):
 
 
 def reader(uri, options):
-    """A live :class:`CaptureReader` on :func:`edge.gst.csi_pipeline` for sensor N."""
+    """A live :class:`CaptureReader` on :func:`edge.gst_capture.csi_pipeline` for sensor N
+    (flipped and scaled by nvvidconv on the GPU)."""
     if uri.device is None:
         raise NanosegError("CSI source {!r} needs a sensor number, like csi://0".format(uri.text))
-    pipeline = gst.csi_pipeline(uri.device, options.width, options.height, options.fps,
-                                options.flip)
-    return CaptureReader(uri.text, _opener(uri.text, pipeline), live=True)
+    mode = gst_capture.parse_sensor_mode(options.sensor_mode) if options.sensor_mode else None
+    pipeline = gst_capture.csi_pipeline(uri.device, options.width, options.height, options.fps,
+                                        options.flip, sensor_mode=mode)
+    return CaptureReader(uri.text, _opener(uri.text, pipeline), live=True,
+                         explain=lambda: open_failure(uri.device, options.sensor_mode))
+
+
+def open_failure(sensor, sensor_mode=None):
+    """Why a CSI open fails, as far as nanoseg can tell, and the fixes, in one line.
+
+    "Failed to create CaptureSession" after a crash or a killed run: nvargus-daemon still
+    holds the sensor until it is restarted.
+    """
+    mode = "the sensor mode {}".format(sensor_mode) if sensor_mode else \
+        "the --width/--height/--fps sensor mode"
+    return ("nvarguscamerasrc could not open sensor {}: if a run crashed or was killed, "
+            "restart the camera daemon (sudo systemctl restart nvargus-daemon); else check "
+            "the ribbon cable and that the camera offers {} (--sensor-mode)".format(
+                sensor, mode))
 
 
 def no_gstreamer_message(description, what):

@@ -3,7 +3,7 @@ import logging
 
 import cv2
 
-from edge import gst
+from edge import gst_capture
 from edge.sources import rtsp_probe
 from edge.sources.readers import CaptureReader
 from nanoseg import platform_info
@@ -38,17 +38,19 @@ def reader(uri, options):
         if reason is not None:
             raise NanosegError("cannot open {}: {}".format(safe, reason))
     if platform_info.opencv_has_gstreamer():
-        pipeline = gst.rtsp_pipeline(uri.location, options.latency,
-                                     jetson=platform_info.is_jetson(),
-                                     codec=options.rtsp_codec, user=uri.user,
-                                     password=uri.password)
+        pipeline = gst_capture.rtsp_pipeline(uri.location, options.latency,
+                                             jetson=platform_info.is_jetson(),
+                                             codec=options.rtsp_codec, user=uri.user,
+                                             password=uri.password,
+                                             transport=options.rtsp_transport)
 
         def open_gstreamer():
             check_camera()
             return cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER)
         return CaptureReader(safe, open_gstreamer, live=True, explain=explain)
     # the same option checks on every build
-    gst.rtsp_pipeline(uri.location, options.latency, codec=options.rtsp_codec)
+    gst_capture.rtsp_pipeline(uri.location, options.latency, codec=options.rtsp_codec,
+                              transport=options.rtsp_transport)
 
     def open_ffmpeg():
         if platform_info.opencv_build_flag("FFMPEG") is False:
@@ -58,5 +60,5 @@ def reader(uri, options):
         check_camera()
         return cv2.VideoCapture(uri.text, cv2.CAP_FFMPEG)
     LOG.info("OpenCV has no GStreamer: %s through FFmpeg (--latency and --rtsp-codec do not "
-             "apply)", safe)
+             "apply; --rtsp-transport sets OPENCV_FFMPEG_CAPTURE_OPTIONS)", safe)
     return CaptureReader(safe, open_ffmpeg, live=True, explain=explain)

@@ -23,6 +23,14 @@ READ_RETURN_WAIT = 1.0  # s stop() waits for a running read (one frame of a >= 1
 HEALTHY_FRAMES = 10  # frames after a (re)open that make a later loss a fresh one (full budget)
 
 
+def loop_count(loop):
+    """``--loop`` as replays: True (the bare flag) or a negative number = forever (-1)."""
+    if loop is True:
+        return -1
+    count = int(loop or 0)
+    return -1 if count < 0 else count
+
+
 class Frame(object):
     """One captured frame: its index in the stream, a name, the BGR image, capture time.
 
@@ -136,7 +144,8 @@ class SourceStream(object):
     ``reconnect_attempts`` tries. The budget and the back-off only start afresh once a
     connection delivered ``healthy_frames`` frames: a camera that opens but never delivers
     ends the run instead of reconnecting forever. Files/folders: a bounded queue the thread
-    blocks on, so no frame is ever lost. ``wait(seconds) -> stopped`` is the back-off sleep
+    blocks on, so no frame is ever lost; ``loop`` replays them N more times (-1 or True:
+    forever, 0 or False: once). ``wait(seconds) -> stopped`` is the back-off sleep
     (tests inject one).
     """
 
@@ -144,7 +153,8 @@ class SourceStream(object):
                  max_backoff=8.0, queue_size=4, stall_timeout=STALL_TIMEOUT,
                  healthy_frames=HEALTHY_FRAMES, wait=None):
         self.reader = reader
-        self.loop = loop
+        self.loop = loop_count(loop)
+        self.replays = 0
         self.reconnect_attempts = int(reconnect_attempts)
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
@@ -356,7 +366,8 @@ class SourceStream(object):
     def _recover(self):
         """After a None read: loop a file, reconnect a live source, or end. True = go on."""
         if not self.live:
-            if self.loop and self.captured:
+            if self.captured and (self.loop < 0 or self.replays < self.loop):
+                self.replays += 1
                 self.reader.close()
                 self.reader.open()
                 return True

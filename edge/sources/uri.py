@@ -29,7 +29,7 @@ def redact_uri(uri):
     scheme, sep, rest = text.partition("://")
     if not sep:
         return text
-    if "@" in rest:
+    if rest.rpartition("@")[0]:  # not "rtp://@:5000" (every interface: nothing to hide)
         rest = "***:***@" + rest.rpartition("@")[2]
     head, qmark, query = rest.partition("?")
     if qmark:

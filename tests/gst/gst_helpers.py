@@ -119,8 +119,10 @@ class RtspServer(object):
     ``close()`` always reaps the process, also a frozen one (SIGCONT before SIGKILL).
     """
 
-    def __init__(self, frames, mount="/cam", user=None, password=None, fps=10, digest=False):
+    def __init__(self, frames, mount="/cam", user=None, password=None, fps=10, digest=False,
+                 tcp_only=False):
         self.frames = frames
+        self.tcp_only = tcp_only
         self.digest = digest
         self.mount = mount
         self.user = user
@@ -135,6 +137,7 @@ class RtspServer(object):
         if self.user is not None:
             command += ["--user", self.user, "--password", self.password or ""]
             command += ["--digest"] if self.digest else []
+        command += ["--tcp-only"] if self.tcp_only else []
         return command
 
     def start(self):
@@ -190,13 +193,14 @@ NVVIDCONV_TO_VIDEOFLIP = {0: "identity", 1: "90l", 2: "180", 3: "90r", 4: "horiz
                           5: "ur-ll", 6: "vert", 7: "ul-lr"}
 
 
-def csi_standin(pipeline, num_buffers=3, pattern="colors"):
-    """``pipeline`` (edge.gst.csi_pipeline's) with desktop elements for the Jetson ones.
+def csi_standin(pipeline, num_buffers=3, pattern="colors", scale=False):
+    """``pipeline`` (edge.gst_capture.csi_pipeline's) with desktop elements for the Jetson ones.
 
     nvarguscamerasrc -> a live videotestsrc (``num_buffers`` frames; "colors" is static and
     different under every flip, unlike "smpte", whose first frame varies), NVMM caps -> system
     memory caps, nvvidconv flip-method=N -> videoflip (the same rotation) + videoconvert (the
-    colour conversion nvvidconv does). Every caps filter of the product string stays as it is,
+    colour conversion nvvidconv does; ``scale``: + videoscale, for a --sensor-mode pipeline,
+    where nvvidconv also scales). Every caps filter of the product string stays as it is,
     so a wrong width/height/format there fails to negotiate here too.
     """
     elements = [part.strip() for part in pipeline.split("!")]
@@ -209,11 +213,39 @@ def csi_standin(pipeline, num_buffers=3, pattern="colors"):
         elif name == "nvvidconv":
             method = int(dict(p.split("=", 1) for p in element.split()[1:])
                          .get("flip-method", 0))
-            element = "videoflip video-direction={} ! videoconvert".format(
-                NVVIDCONV_TO_VIDEOFLIP[method])
+            element = "videoflip video-direction={} ! {}videoconvert".format(
+                NVVIDCONV_TO_VIDEOFLIP[method], "videoscale ! " if scale else "")
         elif element.startswith("video/x-raw(memory:NVMM)"):
             element = "video/x-raw" + element[len("video/x-raw(memory:NVMM)"):]
         translated.append(element)
+    leftover = [e for e in translated if e.split()[0].startswith("nv") or "NVMM" in e]
+    if leftover:
+        raise ValueError("no stand-in for {}".format(leftover))
+    return " ! ".join(translated)
+
+
+# -- V4L2 stand-ins ----------------------------------------------------------------------------
+# What makes videotestsrc's raw frames look like the camera's format named by the caps after
+# v4l2src, and desktop elements for the Jetson's decoders.
+V4L2_ENCODERS = {"video/x-raw": "", "image/jpeg": " ! jpegenc quality=95",
+                 "video/x-h264": " ! x264enc tune=zerolatency speed-preset=ultrafast "
+                                 "key-int-max=1 ! h264parse"}
+JETSON_DECODERS = {"nvv4l2decoder mjpeg=1": "jpegdec", "nvv4l2decoder": "avdec_h264",
+                   "nvvidconv": "videoconvert"}
+
+
+def v4l2_standin(pipeline, num_buffers=3, pattern="colors"):
+    """``pipeline`` (edge.gst_capture.v4l2_pipeline's) with a camera that is videotestsrc
+    encoded to the caps' format (jpegenc for MJPEG, x264enc for H.264), and desktop
+    decoders for the Jetson's. Every caps filter of the product string stays as it is."""
+    elements = [part.strip() for part in pipeline.split("!")]
+    if not elements[0].startswith("v4l2src "):
+        raise ValueError("not a v4l2src pipeline: {}".format(pipeline))
+    kind = elements[1].split(",")[0]
+    translated = ["videotestsrc is-live=true num-buffers={} pattern={}{}".format(
+        int(num_buffers), pattern, V4L2_ENCODERS[kind])]
+    for element in elements[1:]:
+        translated.append(JETSON_DECODERS.get(element, element))
     leftover = [e for e in translated if e.split()[0].startswith("nv") or "NVMM" in e]
     if leftover:
         raise ValueError("no stand-in for {}".format(leftover))

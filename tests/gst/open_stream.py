@@ -15,7 +15,7 @@ import sys
 
 from nanoseg import cli
 from nanoseg.errors import NanosegError
-from edge.run_camera import add_source_args
+from edge.run_camera import add_source_args, source_options
 from edge.sources import open_source
 
 LOG = logging.getLogger("open_stream")
@@ -36,7 +36,8 @@ def main(args):
     stream = open_source(args.source, args.width, args.height, args.fps, args.flip,
                          args.latency, loop=args.loop,
                          reconnect_attempts=args.reconnect_attempts,
-                         stall_timeout=args.stall_timeout, rtsp_codec=args.rtsp_codec)
+                         stall_timeout=args.stall_timeout, rtsp_codec=args.rtsp_codec,
+                         **source_options(args))
     try:
         for _ in range(args.frames):
             frame = stream.get(timeout=args.frame_timeout)

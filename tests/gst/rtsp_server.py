@@ -6,7 +6,8 @@ loses power or hangs. It prints ``READY <port>`` on stdout once it listens: the 
 one asked for, or the one the kernel picked for ``--port 0``. The frames loop forever at
 ``--fps`` (a live camera never ends); with ``--user``/``--password`` the stream needs HTTP
 basic credentials (RTSPAuth with a basic token; ``--digest``: digest only), like an IP
-camera's.
+camera's. ``--tcp-only`` refuses RTP over UDP (461 Unsupported Transport), like a camera
+behind a firewall that only lets its RTSP port through.
 
 Needs Debian's python3-gi + gir1.2-gst-rtsp-server-1.0 (it is a test helper, not nanoseg
 code: it never runs on the Jetson).
@@ -69,6 +70,8 @@ def build_server(args):
     # Service Unavailable": nanoseg's own probe DESCRIBE right before rtspsrc's would race
     # with that (gst-rtsp-server's shared-factory behaviour, not a camera's).
     factory.set_shared(False)
+    if args.tcp_only:
+        factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
     if args.user is not None:
         require_auth(server, factory, args.user, args.password or "", args.digest)
     server.get_mount_points().add_factory(args.mount, factory)
@@ -85,6 +88,7 @@ def parse_args(argv=None):
     parser.add_argument("--user")
     parser.add_argument("--password")
     parser.add_argument("--digest", action="store_true", help="digest instead of basic auth")
+    parser.add_argument("--tcp-only", action="store_true", help="RTP interleaved in RTSP only")
     return parser.parse_args(argv)
 
 

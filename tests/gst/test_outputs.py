@@ -56,6 +56,25 @@ def test_h264_file_plays_with_every_frame(tmp_path, name):
     assert_all_frames_match(decoded, results)
 
 
+@pytest.mark.parametrize("name", ["overlay.mp4", "overlay.mkv"])
+def test_an_h265_file_plays_with_every_frame(tmp_path, name):
+    """--output-codec h265: x265enc here (nvv4l2h265enc on a Jetson), h265parse, the muxer."""
+    path = str(tmp_path / name)
+    sink = outputs.open_output(path, fps=25, codec="h265")
+    assert isinstance(sink, outputs.H264FileSink) and sink.encoder == "x265enc"
+    results = rendered_results(FRAMES)
+    for result in results:
+        sink.write(result)
+    sink.close()
+    capture = cv2.VideoCapture(path)
+    codec = int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode().lower()
+    capture.release()
+    assert codec in ("hevc", "h265", "hev1", "hvc1"), codec
+    decoded = decode_frames(path)
+    assert len(decoded) == FRAMES
+    assert_all_frames_match(decoded, results)
+
+
 def test_awkward_and_changing_frame_sizes_keep_every_frame(tmp_path):
     """318 px wide (BGR rows not on 4 bytes), odd heights, a size change mid-run.
 

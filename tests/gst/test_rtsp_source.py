@@ -239,3 +239,23 @@ def test_the_password_never_appears_in_any_output(serve):
     for text in (good, output):
         for secret in (PASSWORD, ENCODED, "h@ck", "me!42", "ck%20me"):
             assert secret not in text, text
+
+
+@pytest.mark.parametrize("transport", ["tcp", "auto"])
+def test_a_tcp_only_camera_streams_over_tcp_and_auto_falls_back_to_it(serve, streams, video,
+                                                                      transport):
+    server = serve(tcp_only=True)
+    stream = sources.open_source(server.uri(), rtsp_transport=transport)
+    streams.append(stream)
+    frame = next_frame(stream, timeout=20.0)  # auto: after rtspsrc's UDP SETUP is refused
+    assert frame is not None, "no frame over {}".format(transport)
+    assert best_match(frame.image, video[1])[1] >= MIN_PSNR_DB
+
+
+def test_udp_only_against_a_tcp_only_camera_does_not_open(serve):
+    server = serve(tcp_only=True)
+    started = time.monotonic()
+    with pytest.raises(NanosegError, match="cannot open rtsp://127.0.0.1:{}/cam".format(
+            server.port)):
+        sources.open_source(server.uri(), rtsp_transport="udp", reconnect_attempts=0)
+    assert time.monotonic() - started < 30.0
