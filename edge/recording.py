@@ -10,7 +10,6 @@ import os
 
 import cv2
 
-from nanoseg.errors import NanosegError
 
 
 def kept_frames(path, expected):
