@@ -6,6 +6,8 @@
     python3 edge/run_camera.py --bundle runs/nails --source 0 --headless --view-port 8080
     python3 edge/run_camera.py --bundle runs/nails --source csi://0 --headless \\
         --output overlay.mp4 --output rtsp://@:8554/nanoseg
+    python3 edge/run_camera.py --bundle runs/nails --source csi://0 --source csi://1 \\
+        --headless --save-masks masks/{name} --stats stats.jsonl --view-port 8080
 
 Frames are preprocessed with the bundle's contract (the training function), run through the
 chosen backend and drawn as an overlay; SIGTERM and Ctrl-C stop cleanly (the video is
@@ -16,6 +18,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     import os, sys
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+import argparse
 import logging
 import os
 import signal
@@ -26,22 +29,40 @@ from nanoseg import cli
 from edge.backends import DEVICES, backend_help, backends, load_backend
 from nanoseg.errors import NanosegError
 from edge.gst import DEFAULT_BITRATE_KBPS
+from edge.multisource import MultiStream, check_templates, for_source, source_names
 from edge.outputs import OutputURI, open_output, output_help
 from edge.runtime import format_summary, run_pipeline, write_summary
 from edge.sinks import MaskSink, ViewerSink, WindowSink
 from edge.sources import RTSP_CODECS, STALL_TIMEOUT, SourceURI, open_source
+from edge.stats import LiveStats, StatsSink, resolve_ignored
 from edge.viewer import MjpegViewer, check_port
+from nanoseg.bundle import Bundle
 from nanoseg.files import check_writable
 
 LOG = logging.getLogger("run_camera")
 
 
+class _Sources(argparse.Action):
+    """--source, repeatable: ``args.sources`` lists every one, ``args.source`` is the first."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        sources = list(getattr(namespace, "sources", None) or []) + [values]
+        namespace.sources = sources
+        namespace.source = sources[0]
+
+
+def sources_of(args):
+    """Every --source given (``args.sources``), or the one ``args.source``."""
+    return list(getattr(args, "sources", None) or [args.source])
+
+
 def add_source_args(parser):
     """--source and the camera options (shared with edge/benchmark.py)."""
     group = parser.add_argument_group("source")
-    group.add_argument("--source", required=True,
+    group.add_argument("--source", required=True, action=_Sources,
                        help="csi://N, v4l2:///dev/videoN or a device index, rtsp://..., a "
-                            "video file, an image folder or a glob")
+                            "video file, an image folder or a glob; repeat it for several "
+                            "sources on one model (outputs then need {name} or {index})")
     group.add_argument("--width", type=int, default=1280, help="camera capture width")
     group.add_argument("--height", type=int, default=720, help="camera capture height")
     group.add_argument("--fps", type=int, default=30, help="camera frame rate")
@@ -100,6 +121,13 @@ def parse_args(argv=None):
                      help="most JPEGs per second the viewer encodes (only while a client "
                           "is connected)")
     out.add_argument("--summary", default=None, help="write the run summary JSON here")
+    out.add_argument("--stats", default=None, metavar="FILE.jsonl",
+                     help="one JSON line per processed frame (source, frame, capture time, "
+                          "FPS, class shares, per-stage ms, non-finite flag), flushed per "
+                          "line")
+    out.add_argument("--ignore-class", action="append", default=[], metavar="NAME",
+                     help="a class not drawn and not counted in the class shares "
+                          "(repeatable)")
     run = parser.add_argument_group("run")
     run.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     run.add_argument("--duration", type=float, default=None, help="stop after N seconds")
@@ -109,26 +137,41 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def source_sinks(args, fps, name, index):
+    """The outputs of one source, ``{name}`` / ``{index}`` in their paths and URIs filled in."""
+    sinks = []
+    if args.save_video:  # OpenCV's writer whatever the extension, as its help says
+        sinks.append(open_output(for_source(args.save_video, name, index), fps,
+                                 scheme="video-file", flag="--save-video"))
+    for uri in args.output:
+        sinks.append(open_output(for_source(uri, name, index), fps, args.output_bitrate))
+    if args.save_masks:
+        sinks.append(MaskSink(for_source(args.save_masks, name, index)))
+    return sinks
+
+
 def make_sinks(args, stream_fps):
-    """The sinks the flags ask for (the window unless --headless).
+    """The sinks the flags ask for (the window unless --headless): each source's outputs
+    (given only that source's frames when there are several), then the viewer and window,
+    which show every source.
 
     If one cannot be opened, those already opened are closed (the viewer frees its port).
     """
     sinks = []
+    names = source_names(sources_of(args))
     try:
         fps = args.video_fps or stream_fps or 30.0
-        if args.save_video:  # OpenCV's writer whatever the extension, as its help says
-            sinks.append(open_output(args.save_video, fps, scheme="video-file",
-                                     flag="--save-video"))
-        for uri in args.output:
-            sinks.append(open_output(uri, fps, args.output_bitrate))
-        if args.save_masks:
-            sinks.append(MaskSink(args.save_masks))
+        for index, name in enumerate(names):
+            for sink in source_sinks(args, fps, name, index):
+                if len(names) > 1:
+                    sink.source_index = index  # edge.stats.takes: this source's frames only
+                sinks.append(sink)
         if args.view_port is not None:
-            viewer = MjpegViewer(args.view_host, args.view_port, title=args.bundle).start()
+            viewer = MjpegViewer(args.view_host, args.view_port, title=args.bundle,
+                                 sources=names).start()
             sinks.append(ViewerSink(viewer, max_fps=args.view_fps))
         if not args.headless:
-            sinks.append(WindowSink())
+            sinks.append(WindowSink(source_names=names))
     except BaseException:
         for sink in sinks:
             try:
@@ -194,24 +237,36 @@ def check_args(args):
         raise NanosegError("--video-fps must be positive, got {:g}".format(args.video_fps))
     if args.view_port is not None:
         check_port(args.view_port)
+    if getattr(args, "ignore_class", None):  # before the model loads: a typo is found now
+        resolve_ignored(args.ignore_class, Bundle(args.bundle).contract())
+    check_templates(per_source_outputs(args), len(sources_of(args)))
     for flag, path, folder in written_paths(args):
         check_writable(path, flag, folder=folder)
+
+
+def per_source_outputs(args):
+    """(flag, value) of every output each source writes its own of."""
+    return [("--save-video", args.save_video), ("--save-masks", args.save_masks)] + \
+        [("--output", uri) for uri in args.output]
 
 
 def written_paths(args):
     """(flag, path, is a folder) of every file or folder the run writes: checked before the
     model and the source open, so a typo is not found after the whole run."""
     paths = []
-    if args.save_video:
-        paths.append(("--save-video", args.save_video, False))
-    for uri in args.output:
-        parsed = OutputURI(uri)
-        if parsed.scheme == "file":
-            paths.append(("--output", parsed.path, False))
-    if args.save_masks:
-        paths.append(("--save-masks", args.save_masks, True))
+    for index, name in enumerate(source_names(sources_of(args))):
+        if args.save_video:
+            paths.append(("--save-video", for_source(args.save_video, name, index), False))
+        for uri in args.output:
+            parsed = OutputURI(for_source(uri, name, index))
+            if parsed.scheme == "file":
+                paths.append(("--output", parsed.path, False))
+        if args.save_masks:
+            paths.append(("--save-masks", for_source(args.save_masks, name, index), True))
     if args.summary:
         paths.append(("--summary", args.summary, False))
+    if getattr(args, "stats", None):
+        paths.append(("--stats", args.stats, False))
     return paths
 
 
@@ -227,24 +282,60 @@ def prefer_rtsp_over_tcp(source, environ=None):
         environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
 
 
+def open_sources(args):
+    """Every --source opened and started, as one MultiStream (those opened are stopped
+    when a later one fails)."""
+    streams = []
+    try:
+        for source in sources_of(args):
+            streams.append(open_source(source, args.width, args.height, args.fps, args.flip,
+                                       args.latency, loop=args.loop,
+                                       reconnect_attempts=args.reconnect_attempts,
+                                       stall_timeout=args.stall_timeout,
+                                       rtsp_codec=args.rtsp_codec))
+    except BaseException:
+        for stream in streams:
+            stream.stop()
+        raise
+    return MultiStream(streams, source_names(sources_of(args)))
+
+
+def stats_sinks(args, backend, sinks, ignored):
+    """The --stats writer and the dashboard's numbers (a LiveStats the viewer serves)."""
+    live = None
+    for sink in sinks:
+        if isinstance(sink, ViewerSink):
+            live = LiveStats(backend.contract, source_names(sources_of(args)), args.bundle,
+                             ignored)
+            sink.viewer.stats_provider = live.snapshot
+    if not (live or args.stats):
+        return [], None
+    return [StatsSink(backend.contract, source_names(sources_of(args)), args.stats, live,
+                      ignored)], live
+
+
 def run_source(args, backend, stop_event):
-    """Open the source and the sinks, run the pipeline; the summary dict."""
-    stream = open_source(args.source, args.width, args.height, args.fps, args.flip,
-                         args.latency, loop=args.loop,
-                         reconnect_attempts=args.reconnect_attempts,
-                         stall_timeout=args.stall_timeout, rtsp_codec=args.rtsp_codec)
+    """Open the sources and the sinks, run the pipeline; the summary dict."""
+    ignored = resolve_ignored(args.ignore_class, backend.contract)
+    stream = open_sources(args)
+    sinks = []
     try:
         sinks = make_sinks(args, stream.fps)
+        extra, live = stats_sinks(args, backend, sinks, ignored)
+        sinks += extra
     except BaseException:
+        for sink in sinks:
+            sink.close()
         stream.stop()
         raise
     return run_pipeline(stream, backend, sinks, args.alpha, args.max_frames, args.duration,
-                        stop_event, args.log_every)
+                        stop_event, args.log_every, hidden=ignored, monitor=live)
 
 
 def run_with_backend(args, stop_event):
-    """Load the backend, run the source through it, close it; the summary dict."""
-    prefer_rtsp_over_tcp(args.source)
+    """Load the backend, run the sources through it, close it; the summary dict."""
+    for source in sources_of(args):
+        prefer_rtsp_over_tcp(source)
     backend = load_backend(args.bundle, args.backend, args.device, args.engine)
     try:
         return run_source(args, backend, stop_event)
