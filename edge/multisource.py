@@ -177,7 +177,7 @@ class MultiStream(object):
         """Per source: name, state (live / reconnecting / ended), reconnects, frames."""
         out = []
         for index, (name, stream) in enumerate(zip(self.names, self.streams)):
-            if stream.finished:
+            if stream.finished or stream.end_reason:  # at its end, or stopped
                 state = "ended"
             elif getattr(stream, "reconnecting", False):
                 state = "reconnecting"

@@ -1,5 +1,6 @@
 """Several sources on one backend (edge/multisource.py): names, output templates, taking
 frames in turn, and whole runs of two real videos through the runtime's one loop."""
+import itertools
 import os
 import threading
 import time
@@ -9,11 +10,11 @@ import pytest
 
 from edge.multisource import (MultiStream, check_templates, for_source, source_names)
 from edge.runtime import run_pipeline
-from edge.sinks import MaskSink
+from edge.sinks import MaskSink, Sink
 from edge.sources import open_source
 from nanoseg.errors import NanosegError
 from tests.multisource_helpers import standin_backend, write_camvid_videos
-from tests.video_helpers import count_frames
+from tests.video_helpers import count_frames, wait_until
 
 
 class SilentStream(object):
@@ -77,26 +78,41 @@ def test_a_silent_source_does_not_stall_a_video_and_frames_say_their_source(stre
     assert states[0]["reconnects"] == 3 and states[1]["processed"] == len(frames)
 
 
+class OrderSink(Sink):
+    """Records which source each frame came from, in the order the sinks get them."""
+
+    def __init__(self):
+        self.order = []
+
+    def write(self, result):
+        self.order.append(result.source)
+
+
 def test_two_videos_share_one_backend_in_turn_and_each_writes_its_own_masks(
         street_videos, tmp_path):
-    streams = [open_source(path, loop=True) for path in street_videos]
+    streams = [open_source(path) for path in street_videos]
     names = source_names(street_videos)
-    sinks = []
+    sinks = [OrderSink()]
     for index, name in enumerate(names):
         sink = MaskSink(str(tmp_path / for_source("masks_{name}", name, index)))
         sink.source_index = index
         sinks.append(sink)
     calls = []
-    backend = standin_backend(2.0)
+    backend = standin_backend(5.0)
     real_infer = backend.infer
     backend.infer = lambda x: calls.append(threading.get_ident()) or real_infer(x)
-    summary = run_pipeline(MultiStream(streams, names), backend, sinks, max_frames=40)
-    assert summary["error"] is None and summary["frames"] == 40 == len(calls)
-    processed = [s["processed"] for s in summary["sources"]]
-    assert processed == [20, 20]  # in turn: neither source starves the other
-    for name in names:
+    wait_until(lambda: all(s.captured >= 2 for s in streams))  # both have frames waiting
+    summary = run_pipeline(MultiStream(streams, names), backend, sinks)
+    counts = [count_frames(path) for path in street_videos]
+    assert summary["error"] is None and summary["frames"] == sum(counts) == len(calls)
+    assert len(set(calls)) == 1  # one inference thread, one backend
+    assert [s["processed"] for s in summary["sources"]] == counts
+    order = sinks[0].order
+    assert order[:4] == [0, 1, 0, 1]  # in turn: neither source starves the other
+    assert max(len(list(run)) for _, run in itertools.groupby(order)) <= 2
+    for name, count in zip(names, counts):
         masks = sorted(os.listdir(str(tmp_path / "masks_{}".format(name))))
-        assert len(masks) == 20
+        assert len(masks) == count
         labels = cv2.imread(str(tmp_path / "masks_{}".format(name) / masks[0]),
                             cv2.IMREAD_UNCHANGED)
         assert labels.shape == (360, 480) and labels.max() == 3
