@@ -31,9 +31,10 @@ DEFAULT_FOURCCS = ("mp4v", "MJPG")
 class Result(object):
     """One processed frame handed from the inference stage to the sinks.
 
-    ``source`` is the index of the ``--source`` it came from. ``small_labels`` is the model-size label map the inference thread made; ``labels`` the
-    frame-size one, upscaled (nearest neighbour) on first use by the sink that reads it, so
-    the 720p resize stays off the inference thread and is skipped when nobody needs it.
+    ``source`` is the index of the ``--source`` it came from. ``small_labels`` is the
+    model-size label map the inference thread made; ``labels`` the frame-size one, upscaled
+    (nearest neighbour) on first use by the sink that reads it, so the 720p resize stays off
+    the inference thread and is skipped when nobody needs it.
     """
 
     __slots__ = ("index", "name", "frame", "small_labels", "_labels", "rendered", "source",
