@@ -6,12 +6,13 @@ import threading
 import time
 
 import cv2
+import numpy as np
 import pytest
 
 from edge.multisource import (MultiStream, check_templates, for_source, source_names)
 from edge.runtime import run_pipeline
 from edge.sinks import MaskSink, Sink
-from edge.sources import open_source
+from edge.sources import Reader, SourceStream, open_source
 from nanoseg.errors import NanosegError
 from tests.multisource_helpers import standin_backend, write_camvid_videos
 from tests.video_helpers import count_frames, wait_until
@@ -132,3 +133,39 @@ def test_a_lost_source_is_the_runs_error_but_the_other_source_is_processed_to_it
     assert summary["frames"] == count_frames(street_videos[1])
     assert summary["error"] == "cam: silent camera was lost and 5 reconnect attempts failed"
     assert summary["sources"][0]["state"] == "ended"
+
+
+class LosingCamera(Reader):
+    """A live camera that serves three frames, then is lost and never opens again."""
+
+    live = True
+    description = "losing camera"
+
+    def __init__(self):
+        self.opens = 0
+        self.served = 0
+
+    def open(self):
+        self.opens += 1
+        if self.opens > 1:
+            raise NanosegError("losing camera: no such device")
+
+    def read(self):
+        if self.served >= 3:
+            return None
+        self.served += 1
+        return "c", np.zeros((24, 32, 3), np.uint8)
+
+    def close(self):
+        pass
+
+
+def test_a_lost_camera_reads_reconnecting_then_ended_with_its_error():
+    stream = SourceStream(LosingCamera(), reconnect_attempts=2, backoff=0.3,
+                          stall_timeout=0).start()
+    streams = MultiStream([stream], ["cam"])
+    assert wait_until(lambda: streams.states()[0]["state"] == "reconnecting")
+    assert wait_until(lambda: streams.states()[0]["state"] == "ended", timeout=10)
+    streams.stop()
+    assert streams.error == "losing camera was lost and 2 reconnect attempts failed"
+    assert streams.source_summaries()[0]["end_reason"] == "source lost"
