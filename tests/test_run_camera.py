@@ -167,7 +167,7 @@ def test_nested_folder_source_saves_masks_under_their_relative_paths(local_bundl
 
 
 BENCHMARK_ROWS = ("raw inference", "bare loop", "loop + video + masks", "loop + viewer",
-                  "preprocess", "OpenCV lower bound", "render 1280x720", "render lower bound",
+                  "1 source", "2 sources", "4 sources", "loop + dashboard", "preprocess", "OpenCV lower bound", "render 1280x720", "render lower bound",
                   "encode 1280x720")
 
 
@@ -184,7 +184,7 @@ def test_benchmark_prints_a_markdown_table(local_bundle, camvid_video, tmp_path)
     assert [row[2:].startswith(name) for row, name in zip(rows, BENCHMARK_ROWS)] == \
         [True] * len(BENCHMARK_ROWS) and len(rows) == len(BENCHMARK_ROWS)
     ratios = [line for line in lines if line.startswith("- ")]
-    assert len(ratios) == 5 and all(line.endswith(("met)", "missed)")) for line in ratios)
+    assert len(ratios) == 9 and all(line.endswith(("met)", "missed)")) for line in ratios)
     data = json.loads((tmp_path / "bench.json").read_text())
     assert data["raw_inference"]["runs"] == 3 and data["raw_inference"]["median_ms"] > 0
     for loop in ("bare_loop", "loop_video_masks", "loop_viewer"):
@@ -192,6 +192,9 @@ def test_benchmark_prints_a_markdown_table(local_bundle, camvid_video, tmp_path)
     sinks = {s["sink"]: s for s in data["loop_video_masks"]["sinks"]}
     assert sinks["VideoSink"]["written"] == sinks["MaskSink"]["written"] == camvid_video[1]
     assert data["loop_viewer"]["sinks"][0]["encoded"] >= 1  # its client was connected
+    for count in (1, 2, 4):
+        assert data["sources_{}".format(count)]["frames"] == count * camvid_video[1]
+    assert data["loop_dashboard"]["frames"] == camvid_video[1]
     assert [r["name"] for r in data["ratios"]][0].startswith("loop + video + masks")
 
 
