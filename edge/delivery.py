@@ -69,6 +69,8 @@ class Worker(object):
     def __init__(self, sink, fail):
         self.sink = sink
         self.name = type(sink).__name__
+        if getattr(sink, "source_name", None):  # one of several sources' outputs
+            self.name += "[{}]".format(sink.source_name)
         self.written = 0
         self.failed = False
         self._doing = None  # "write of frame N" / "close": what a stuck worker is stuck in

@@ -165,6 +165,7 @@ def make_sinks(args, stream_fps):
             for sink in source_sinks(args, fps, name, index):
                 if len(names) > 1:
                     sink.source_index = index  # edge.stats.takes: this source's frames only
+                    sink.source_name = name  # in its log lines and the summary
                 sinks.append(sink)
         if args.view_port is not None:
             viewer = MjpegViewer(args.view_host, args.view_port, title=args.bundle,

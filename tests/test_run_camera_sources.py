@@ -68,3 +68,5 @@ def test_two_videos_write_masks_per_source_stats_and_a_summary_per_source(
     assert [s["name"] for s in report["sources"]] == ["street0", "street1"]
     assert [s["processed"] for s in report["sources"]] == counts
     assert report["frames"] == sum(counts) and report["error"] is None
+    assert [s["sink"] for s in report["sinks"]] == [
+        "MaskSink[street0]", "MaskSink[street1]", "StatsSink"]
