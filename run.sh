@@ -4,8 +4,8 @@
 # then runs:
 #   bash run.sh demo [flags]   the whole journey on generated data (python3 demo.py --help)
 #   bash run.sh test [args]    the test suite (args, e.g. tests/test_x.py -k y, go to pytest);
-#                              first installs the gst tests' apt packages when missing and
-#                              root (NANOSEG_SKIP_APT=1: never)
+#                              first installs the gst tests' apt packages and chromium (the
+#                              browser test) when missing and root (NANOSEG_SKIP_APT=1: never)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -90,10 +90,33 @@ ensure_gst_packages() {
   return 0
 }
 
+# The dashboard's browser test (tests/test_viewer_dashboard.py) drives Debian's chromium
+# headless; it is installed the same way (root, apt-get), else that test skips with the
+# reason (fails where CI is set). Never a browser download.
+BROWSER_APT_PACKAGE=chromium
+
+ensure_browser_package() {
+  [ "${NANOSEG_SKIP_APT:-0}" = 1 ] && return 0
+  command -v dpkg-query >/dev/null 2>&1 || return 0
+  dpkg-query -W -f='${Status}' "$BROWSER_APT_PACKAGE" 2>/dev/null \
+    | grep -q "install ok installed" && return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "== the browser test will skip (fail where CI is set): install as root: apt-get install $BROWSER_APT_PACKAGE"
+    return 0
+  fi
+  echo "== installing $BROWSER_APT_PACKAGE for the browser test (log: $APT_LOG)"
+  mkdir -p "$(dirname "$APT_LOG")"
+  if ! { apt-get update && DEBIAN_FRONTEND=noninteractive \
+         apt-get install -y --no-install-recommends "$BROWSER_APT_PACKAGE"; } >>"$APT_LOG" 2>&1; then
+    echo "== apt-get failed (see $APT_LOG): the browser test will skip (fail where CI is set)"
+  fi
+  return 0
+}
+
 command=${1:-}
 [ $# -gt 0 ] && shift
 case "$command" in
   demo) ensure_venv; exec "$VENV/bin/python" demo.py "$@" ;;
-  test) ensure_venv; ensure_gst_packages; exec "$VENV/bin/python" -m pytest "${@:-tests}" ;;
+  test) ensure_venv; ensure_gst_packages; ensure_browser_package; exec "$VENV/bin/python" -m pytest "${@:-tests}" ;;
   *) echo "usage: bash run.sh demo|test [flags]" >&2; exit 2 ;;
 esac

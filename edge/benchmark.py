@@ -6,7 +6,10 @@
 Prints one Markdown table (median / p90 ms, or FPS) and, under it, the ratios the host path
 is judged by: ``raw inference`` (batch 1 on the contract's input), ``bare loop`` (the
 runtime on --video, headless, no sinks), ``loop + video + masks`` (mp4 and mask PNGs on
-their workers), ``loop + viewer`` (one local MJPEG client connected), ``preprocess`` and
+their workers), ``loop + viewer`` (one local MJPEG client connected), ``1 / 2 / 4 sources`` (copies of
+--video as separate sources on the one backend: total and per-source FPS, peak RSS),
+``loop + dashboard`` (the viewer, the per-frame statistics and one client reading the
+stream and /stats.json), ``preprocess`` and
 its ``OpenCV lower bound``, ``render 1280x720`` and its ``render lower bound`` (one
 cv2.addWeighted of two 720p frames), ``encode 1280x720`` (one mp4v frame).
 

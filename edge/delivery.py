@@ -7,8 +7,9 @@ render thread writes to:
 - ``"every"``: an :class:`EveryWorker`, a thread with a bounded queue that never drops a
   frame: when the sink falls behind, the render thread waits, and the wait (total, median)
   and the deepest queue are counted (video file, mask PNGs);
-- ``"latest"``: a :class:`LatestWorker`, a thread that always takes the newest frame; older
-  ones are superseded and counted, which is not an error (window, browser viewer).
+- ``"latest"``: a :class:`LatestWorker`, a thread that always takes the newest frame (of
+  each source, in turn); older ones are superseded and counted, which is not an error
+  (window, browser viewer).
 
 A worker calls its sink's ``write`` and ``close`` on its own thread only (HighGUI wants a
 window's calls on one thread). Ending is two steps, so several workers finish in parallel
@@ -68,6 +69,8 @@ class Worker(object):
     def __init__(self, sink, fail):
         self.sink = sink
         self.name = type(sink).__name__
+        if getattr(sink, "source_name", None):  # one of several sources' outputs
+            self.name += "[{}]".format(sink.source_name)
         self.written = 0
         self.failed = False
         self._doing = None  # "write of frame N" / "close": what a stuck worker is stuck in
@@ -242,24 +245,25 @@ class LatestWorker(Worker):
         Worker.__init__(self, sink, fail)
         self.superseded = 0
         self._cond = threading.Condition()
-        self._pending = None
+        self._pending = collections.OrderedDict()  # source -> its newest frame, oldest first
         self._ending = False
 
     def write(self, result):
+        source = getattr(result, "source", 0)
         with self._cond:
-            if self._pending is not None:
+            if self._pending.pop(source, None) is not None:
                 self.superseded += 1
-            self._pending = result
+            self._pending[source] = result  # to the back: sources are served in turn
             self._cond.notify()
 
     def _serve(self):
         while True:
             with self._cond:
-                while self._pending is None and not self._ending:
+                while not self._pending and not self._ending:
                     self._cond.wait(0.2)
-                result, self._pending = self._pending, None
-                if result is None:
+                if not self._pending:
                     return
+                result = self._pending.popitem(last=False)[1]
             self._write(result)
 
     def signal_end(self):

@@ -180,17 +180,28 @@ class LegendSprite(object):
         return image
 
 
+def hiding_table(hidden):
+    """A uint8 lookup table sending the label ids in ``hidden`` to background (0), or None."""
+    hidden = [int(label) for label in hidden]
+    if not hidden:
+        return None
+    table = np.arange(256, dtype=np.uint8)
+    table[hidden] = 0
+    return table
+
+
 class Renderer(object):
     """The display frame for one contract: palette and legend sprites are made once.
 
     ``render`` is what users see: the class overlay, the legend (visible classes marked
-    with ``*``) and the statistics; the runtime calls it once per frame on its render
+    with ``*``) and the statistics; ``hidden`` label ids are drawn as background
+    (``--ignore-class``); the runtime calls it once per frame on its render
     thread with the model-size label map.
     """
 
     MAX_SPRITES = 64  # legends kept (frame size x visible classes): bounded memory
 
-    def __init__(self, contract, alpha=0.5, visualize="overlay"):
+    def __init__(self, contract, alpha=0.5, visualize="overlay", hidden=()):
         if visualize not in VISUALIZATIONS:
             raise NanosegError("--visualize must be one of {}, got {!r}".format(
                 " ".join(VISUALIZATIONS), visualize))
@@ -198,6 +209,7 @@ class Renderer(object):
         self.contract = contract
         self.alpha = float(min(max(alpha, 0.0), 1.0))
         self.palette = bgr_palette(contract)
+        self._hide = hiding_table(hidden)
         self._sprites = collections.OrderedDict()  # least recently used first
 
     def legend(self, frame_shape, present):
@@ -217,6 +229,8 @@ class Renderer(object):
     def overlay(self, frame, labels):
         """Class overlay and legend, no statistics; ``labels`` at the model's or the frame's
         size (the Python API's picture: a script has no FPS to show)."""
+        if self._hide is not None:  # --ignore-class: drawn as background, not in the legend
+            labels = cv2.LUT(labels, self._hide)
         if self.visualize == "mask":  # jetson-inference's mask view: class colours alone
             out = _to_size(colorize(labels, self.palette), frame.shape[1], frame.shape[0])
         else:

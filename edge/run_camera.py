@@ -6,6 +6,8 @@
     python3 edge/run_camera.py --bundle runs/nails --source 0 --headless --view-port 8080
     python3 edge/run_camera.py --bundle runs/nails --source csi://0 --headless \\
         --output overlay.mp4 --output rtsp://@:8554/nanoseg
+    python3 edge/run_camera.py --bundle runs/nails --source csi://0 --source csi://1 \\
+        --headless --save-masks masks/{name} --stats stats.jsonl --view-port 8080
 
 Frames are preprocessed with the bundle's contract (the training function), run through the
 chosen backend and drawn as an overlay; SIGTERM and Ctrl-C stop cleanly (the video is
@@ -16,6 +18,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     import os, sys
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+import argparse
 import logging
 import os
 import signal
@@ -28,24 +31,44 @@ from edge.collect import UNSURE_BELOW, CollectSink
 from nanoseg.errors import NanosegError
 from edge.gst import DEFAULT_BITRATE_KBPS, OUTPUT_CODECS
 from edge.gst_capture import parse_sensor_mode
-from edge.outputs import open_output, output_help, written_path
+from edge.multisource import MultiStream, check_templates, for_source, source_names
+from edge.outputs import open_output, output_help, shows_every_source, written_path
 from edge.runtime import format_summary, run_pipeline, write_summary
+from edge.sinks import ViewerSink
 from edge.sources import (INPUT_CODECS, RTSP_CODECS, RTSP_TRANSPORTS, STALL_TIMEOUT, SourceURI,
                           open_source)
 from edge.sources.flip import check_flip
+from edge.stats import LiveStats, StatsSink, resolve_ignored
 from edge.overlay import VISUALIZATIONS
 from edge.viewer import check_port
+from nanoseg.bundle import Bundle
 from nanoseg.files import check_writable
 
 LOG = logging.getLogger("run_camera")
 
 
+class _Sources(argparse.Action):
+    """--source, repeatable: ``args.sources`` lists every one, ``args.source`` is the first."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        sources = list(getattr(namespace, "sources", None) or []) + [values]
+        namespace.sources = sources
+        namespace.source = sources[0]
+
+
+def sources_of(args):
+    """Every --source given (``args.sources``), or the one ``args.source``."""
+    return list(getattr(args, "sources", None) or [args.source])
+
+
 def add_source_args(parser):
     """--source and the camera options (shared with edge/benchmark.py)."""
     group = parser.add_argument_group("source")
-    group.add_argument("--source", required=True,
+    group.add_argument("--source", required=True, action=_Sources,
                        help="csi://N, v4l2:///dev/videoN or a device index, rtsp://..., "
-                            "rtp://@:PORT, a video file, an image folder or a glob")
+                            "rtp://@:PORT, a video file, an image folder or a glob; repeat it "
+                            "for several sources on one model (outputs then need {name} or "
+                            "{index})")
     group.add_argument("--width", type=int, default=1280, help="camera capture width")
     group.add_argument("--height", type=int, default=720, help="camera capture height")
     group.add_argument("--fps", type=int, default=30, help="camera frame rate")
@@ -152,6 +175,13 @@ def parse_args(argv=None):
                      help="most JPEGs per second the viewer encodes (only while a client "
                           "is connected)")
     out.add_argument("--summary", default=None, help="write the run summary JSON here")
+    out.add_argument("--stats", default=None, metavar="FILE.jsonl",
+                     help="one JSON line per processed frame (source, frame, capture time, "
+                          "FPS, class shares, per-stage ms, non-finite flag), flushed per "
+                          "line")
+    out.add_argument("--ignore-class", action="append", default=[], metavar="NAME",
+                     help="a class not drawn and not counted in the class shares "
+                          "(repeatable)")
     add_collect_args(parser)
     run = parser.add_argument_group("run")
     run.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
@@ -163,18 +193,33 @@ def parse_args(argv=None):
 
 
 def make_sinks(args, stream_fps, live=False):
-    """The sinks the flags ask for (the window unless --headless); ``live``: the source is
-    a camera or stream, so recordings hold frames to play in real time (edge/pacing.py).
+    """The sinks the flags ask for (the window unless --headless): each source's outputs
+    (given only that source's frames when there are several), then the viewer and window,
+    which show every source. ``live``: the sources are cameras or streams, so recordings
+    hold frames to play in real time (edge/pacing.py).
 
     If one cannot be opened, those already opened are closed (the viewer frees its port).
     """
     sinks = []
+    names = source_names(sources_of(args))
     try:
         fps = args.video_fps or stream_fps or 30.0
-        for uri, scheme, flag in output_requests(args):
-            sinks.append(open_output(uri, fps, args.output_bitrate, scheme=scheme, flag=flag,
-                                     codec=args.output_codec, realtime=live,
-                                     title=args.bundle, view_fps=args.view_fps))
+        names = source_names(sources_of(args))
+        fps = args.video_fps or stream_fps or 30.0
+
+        def open_one(uri, scheme, flag):
+            return open_output(uri, fps, args.output_bitrate, scheme=scheme, flag=flag,
+                               codec=args.output_codec, realtime=live, title=args.bundle,
+                               view_fps=args.view_fps, sources=names)
+        for index, name in enumerate(names):
+            for uri, scheme, flag in source_requests(args):
+                sink = open_one(for_source(uri, name, index), scheme, flag)
+                if len(names) > 1:
+                    sink.source_index = index  # edge.stats.takes: this source's frames only
+                    sink.source_name = name  # in its log lines and the summary
+                sinks.append(sink)
+        for uri, scheme, flag in shared_requests(args):
+            sinks.append(open_one(uri, scheme, flag))
     except BaseException:
         for sink in sinks:
             try:
@@ -185,15 +230,24 @@ def make_sinks(args, stream_fps, live=False):
     return sinks
 
 
-def output_requests(args):
-    """(URI, row or None, flag) of every output asked for, in one family (edge/outputs/):
-    the --output URIs, and the older flags as the rows they are aliases of."""
+def source_requests(args):
+    """(URI, row or None, flag) of the outputs each source writes its own of, in one family
+    (edge/outputs/): the --output URIs, and the older flags as the rows they are aliases of;
+    ``{name}`` / ``{index}`` still unfilled."""
     requests = []
     if args.save_video:  # OpenCV's writer whatever the extension, as its help says
         requests.append((args.save_video, "video-file", "--save-video"))
-    requests += [(uri, None, "--output") for uri in args.output]
+    requests += [(uri, None, "--output") for uri in args.output
+                 if not shows_every_source(uri)]
     if args.save_masks:
         requests.append(("masks://" + args.save_masks, None, "--save-masks"))
+    return requests
+
+
+def shared_requests(args):
+    """(URI, row or None, flag) of the outputs that show every source at once: the browser
+    viewer and the window."""
+    requests = [(uri, None, "--output") for uri in args.output if shows_every_source(uri)]
     if args.view_port is not None:
         requests.append(("http://{}:{}/".format(args.view_host, args.view_port), None,
                          "--view-port"))
@@ -260,20 +314,33 @@ def check_args(args):
     check_flip(args.flip)
     if args.view_port is not None:
         check_port(args.view_port)
+    if getattr(args, "ignore_class", None):  # before the model loads: a typo is found now
+        resolve_ignored(args.ignore_class, Bundle(args.bundle).contract())
+    check_templates(per_source_outputs(args), len(sources_of(args)))
     for flag, path, folder in written_paths(args):
         check_writable(path, flag, folder=folder)
+
+
+def per_source_outputs(args):
+    """(flag, value) of every output each source writes its own of."""
+    return [("--save-video", args.save_video), ("--save-masks", args.save_masks)] + \
+        [("--output", uri) for uri in args.output if not shows_every_source(uri)]
 
 
 def written_paths(args):
     """(flag, path, is a folder) of every file or folder the run writes: checked before the
     model and the source open, so a typo is not found after the whole run."""
     paths = []
-    for uri, scheme, flag in output_requests(args):
-        where = (uri, False) if scheme is not None else written_path(uri)
-        if where is not None:
-            paths.append((flag, where[0], where[1]))
+    for index, name in enumerate(source_names(sources_of(args))):
+        for uri, scheme, flag in source_requests(args):
+            uri = for_source(uri, name, index)
+            where = (uri, False) if scheme is not None else written_path(uri)
+            if where is not None:
+                paths.append((flag, where[0], where[1]))
     if args.summary:
         paths.append(("--summary", args.summary, False))
+    if getattr(args, "stats", None):
+        paths.append(("--stats", args.stats, False))
     if getattr(args, "collect", None):
         paths.append(("--collect", args.collect, True))
     return paths
@@ -299,27 +366,63 @@ def prefer_rtsp_over_tcp(source, environ=None, transport="auto"):
             "udp" if transport == "udp" else "tcp"))
 
 
-def run_source(args, backend, stop_event):
-    """Open the source and the sinks, run the pipeline; the summary dict."""
-    stream = open_source(args.source, args.width, args.height, args.fps, args.flip,
-                         args.latency, loop=args.loop,
-                         reconnect_attempts=args.reconnect_attempts,
-                         stall_timeout=args.stall_timeout, rtsp_codec=args.rtsp_codec,
-                         **source_options(args))
+def open_sources(args):
+    """Every --source opened and started, as one MultiStream (those opened are stopped
+    when a later one fails)."""
+    streams = []
     try:
-        sinks = collect_sinks(args, backend.contract) + make_sinks(args, stream.fps,
-                                                                   live=stream.live)
+        for source in sources_of(args):
+            streams.append(open_source(source, args.width, args.height, args.fps, args.flip,
+                                       args.latency, loop=args.loop,
+                                       reconnect_attempts=args.reconnect_attempts,
+                                       stall_timeout=args.stall_timeout,
+                                       rtsp_codec=args.rtsp_codec, **source_options(args)))
     except BaseException:
+        for stream in streams:
+            stream.stop()
+        raise
+    return MultiStream(streams, source_names(sources_of(args)))
+
+
+def stats_sinks(args, backend, sinks, ignored):
+    """The --stats writer and the dashboard's numbers (a LiveStats the viewer serves)."""
+    live = None
+    for sink in sinks:
+        if isinstance(sink, ViewerSink):
+            live = LiveStats(backend.contract, source_names(sources_of(args)), args.bundle,
+                             ignored)
+            sink.viewer.stats_provider = live.snapshot
+    if not (live or args.stats):
+        return [], None
+    return [StatsSink(backend.contract, source_names(sources_of(args)), args.stats, live,
+                      ignored)], live
+
+
+def run_source(args, backend, stop_event):
+    """Open the sources and the sinks, run the pipeline; the summary dict."""
+    ignored = resolve_ignored(args.ignore_class, backend.contract)
+    stream = open_sources(args)
+    sinks = []
+    try:
+        sinks = collect_sinks(args, backend.contract)
+        sinks += make_sinks(args, stream.fps, live=stream.live)
+        extra, live = stats_sinks(args, backend, sinks, ignored)
+        sinks += extra
+    except BaseException:
+        for sink in sinks:
+            sink.close()
         stream.stop()
         raise
     return run_pipeline(stream, backend, sinks, args.alpha, args.max_frames, args.duration,
-                        stop_event, args.log_every, visualize=args.visualize)
+                        stop_event, args.log_every, visualize=args.visualize,
+                        hidden=ignored, monitor=live)
 
 
 def run_with_backend(args, stop_event):
-    """Load the backend, run the source through it, close it; the summary dict (with the
+    """Load the backend, run the sources through it, close it; the summary dict (with the
     memory figures around the model's load: a Nano's 4 GB are shared with the GPU)."""
-    prefer_rtsp_over_tcp(args.source, transport=args.rtsp_transport)
+    for source in sources_of(args):
+        prefer_rtsp_over_tcp(source, transport=args.rtsp_transport)
     before = memory.snapshot()
     backend = load_backend(args.bundle, args.backend, args.device, args.engine)
     loaded = memory.snapshot()

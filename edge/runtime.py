@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from edge import delivery, overlay
+from edge import delivery, overlay, stats
 from nanoseg.files import write_text_for_flag
 from edge.delivery import one_line
 from nanoseg import memory
@@ -132,12 +132,12 @@ class RenderThread(object):
     """
 
     def __init__(self, sinks, contract, timer, alpha=0.5, queue_size=2,
-                 finish_timeout=FINISH_TIMEOUT, visualize="overlay"):
+                 finish_timeout=FINISH_TIMEOUT, visualize="overlay", hidden=()):
         self.contract = contract
         self.timer = timer
         self.alpha = alpha
         self.finish_timeout = float(finish_timeout)
-        self.renderer = overlay.Renderer(contract, alpha, visualize)
+        self.renderer = overlay.Renderer(contract, alpha, visualize, hidden)
         self.palette = self.renderer.palette
         self.queue = queue.Queue(maxsize=queue_size)
         self.error = None
@@ -245,10 +245,14 @@ class RenderThread(object):
     def _write(self, result):
         t0 = time.monotonic()
         self._doing = None
-        if any(sink.needs_render for sink in self.sinks):  # per frame: the viewer's changes
+        sinks = [sink for sink in self.sinks if stats.takes(sink, result)]
+        if any(sink.needs_render for sink in sinks):  # per frame: the viewer's changes
+            fps = result.info["fps"] if result.info else self.fps
             result.rendered = self.renderer.render(result.frame, result.small_labels,
-                                                   self.fps, self.timer.latest())
-        for sink in self.sinks:
+                                                   fps, self.timer.latest())
+            if result.info:
+                result.info["stages_ms"]["render"] = stats.ms_since(t0)
+        for sink in sinks:
             self._doing = sink
             sink.write(result)
         self._doing = None
@@ -286,13 +290,16 @@ def sink_name(sink):
 
 
 def run_pipeline(stream, backend, sinks=(), alpha=0.5, max_frames=None, duration=None,
-                 stop_event=None, log_every=5.0, visualize="overlay"):
+                 stop_event=None, log_every=5.0, visualize="overlay", hidden=(),
+                 monitor=None):
     """Run until the source ends, ``max_frames``/``duration`` is reached or ``stop_event``.
 
     The stream must be started (edge.sources.open_source does that). The sinks are always
     closed, also on Ctrl-C, and before the stream is stopped, so a video is finalized even
     when the source hangs. Returns the summary dict (see :func:`summarize`); the elapsed
-    time and FPS cover the frames, not model loading or teardown.
+    time and FPS cover the frames, not model loading or teardown. ``stream`` may be an
+    edge.multisource.MultiStream (several sources); ``hidden`` are label ids the overlay
+    leaves undrawn; ``monitor`` (edge/stats.py LiveStats) is attached to the running loop.
     """
     stop_event = stop_event or threading.Event()
     contract = backend.contract
@@ -300,7 +307,10 @@ def run_pipeline(stream, backend, sinks=(), alpha=0.5, max_frames=None, duration
     sinks = list(sinks)
     processor = Processor(Segmenter(backend, alpha, owns_backend=False), timer,
                           any(getattr(s, "needs_probabilities", False) for s in sinks))
-    render = RenderThread(sinks, contract, timer, alpha, visualize=visualize).start()
+    render = RenderThread(sinks, contract, timer, alpha, visualize=visualize,
+                          hidden=hidden).start()
+    if monitor is not None:
+        monitor.attach(stream, render, backend)
     state = {"frames": 0, "end_reason": None, "start": time.monotonic(), "end": None,
              "non_finite_frames": 0}
     try:
@@ -323,6 +333,7 @@ def _loop(stream, processor, render, timer, state, max_frames, duration, stop_ev
           log_every):
     """The inference loop on the caller's thread; records why it ended in ``state``."""
     meter = RateMeter()
+    rates = stats.SourceRates()
     next_log = time.monotonic() + log_every
     wait_start = time.monotonic()
     while True:
@@ -341,11 +352,15 @@ def _loop(stream, processor, render, timer, state, max_frames, duration, stop_ev
             state["start"] = wait_start  # FPS counts from the first frame, not model loading
         labels = processor.process(frame.image)
         state["frames"] += 1
+        non_finite = processor.segmenter.non_finite_frames > state["non_finite_frames"]
         state["non_finite_frames"] = processor.segmenter.non_finite_frames
         render.fps = meter.tick()
-        render.put(Result(frame.index, frame.name, frame.image, small_labels=labels,
-                          probabilities=processor.probabilities, time=frame.time),
-                   stop_event)
+        result = Result(frame.index, frame.name, frame.image, small_labels=labels,
+                        probabilities=processor.probabilities, time=frame.time,
+                        source=getattr(frame, "source", 0))
+        result.info = stats.frame_info(frame, result.source, timer.latest(), non_finite,
+                                       rates)
+        render.put(result, stop_event)
         wait_start = time.monotonic()
         if wait_start >= next_log:
             next_log = wait_start + log_every
@@ -411,6 +426,8 @@ def summarize(state, stream, backend, render, timer, elapsed):
     summary["stages"] = timer.summary()
     summary["error"] = render.error or stream.error
     summary["sinks"] = [delivery.sink_stats(sink) for sink in render.sinks]
+    if hasattr(stream, "source_summaries"):  # edge.multisource.MultiStream
+        summary["sources"] = stream.source_summaries()
     return summary
 
 
@@ -425,10 +442,10 @@ def format_summary(summary):
     if summary.get("skipped_files"):
         lines.append("  {} truncated image files skipped (named in the warnings above): "
                      "replace them".format(summary["skipped_files"]))
-    for name, stats in summary["stages"].items():
-        if stats["count"]:
+    for name, stage in summary["stages"].items():
+        if stage["count"]:
             lines.append("  {:<8} median {:7.2f} ms   p90 {:7.2f} ms".format(
-                name, stats["median_ms"], stats["p90_ms"]))
+                name, stage["median_ms"], stage["p90_ms"]))
     for sink in summary.get("sinks", ()):
         lines.append("  " + format_sink(sink))
     return lines

@@ -60,6 +60,28 @@ def check_labels(labels):
                            "returns), got {}".format(desc))
 
 
+def class_shares(labels, contract, ignored=()):
+    """{class name: fraction of the scored pixels} of a label map (:meth:`Segmenter.class_shares`).
+
+    Pixels with the contract's ignore id and the label ids in ``ignored`` (run_camera's
+    ``--ignore-class``) are not scored, and those classes are left out of the result.
+    """
+    check_labels(labels)
+    counts = np.bincount(labels.ravel(), minlength=256)
+    if contract.ignore_id is not None:
+        counts[contract.ignore_id] = 0
+    unknown = np.flatnonzero(counts[contract.num_labels:]) + contract.num_labels
+    if unknown.size:
+        raise NanosegError("labels hold ids {} that are not classes of this model (0..{}): "
+                           "they come from another model".format(
+                               [int(i) for i in unknown], contract.num_labels - 1))
+    for label in ignored:
+        counts[label] = 0
+    scored = int(counts.sum())
+    return dict((name, float(counts[label]) / scored if scored else 0.0)
+                for label, name in enumerate(contract.class_names) if label not in ignored)
+
+
 class Segmenter(object):
     """A loaded model bundle: its contract, its backend and the overlay's renderer.
 
@@ -137,18 +159,7 @@ class Segmenter(object):
         Pixels with the contract's ignore id (255) are not scored; any other id that is not
         a class is an error (the labels are from another model).
         """
-        check_labels(labels)
-        counts = np.bincount(labels.ravel(), minlength=256)
-        if self.contract.ignore_id is not None:
-            counts[self.contract.ignore_id] = 0
-        unknown = np.flatnonzero(counts[self.contract.num_labels:]) + self.contract.num_labels
-        if unknown.size:
-            raise NanosegError("labels hold ids {} that are not classes of this model (0..{}): "
-                               "they come from another model".format(
-                                   [int(i) for i in unknown], self.contract.num_labels - 1))
-        scored = int(counts.sum())
-        return dict((name, float(counts[label]) / scored if scored else 0.0)
-                    for label, name in enumerate(self.contract.class_names))
+        return class_shares(labels, self.contract)
 
     def overlay(self, frame, labels, order="BGR", fps=None):
         """The frame with classes tinted and the legend, as run_camera draws it (in the

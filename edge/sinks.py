@@ -33,20 +33,23 @@ DEFAULT_FOURCCS = ("mp4v", "MJPG")
 class Result(object):
     """One processed frame handed from the inference stage to the sinks.
 
-    ``small_labels`` is the model-size label map the inference thread made; ``labels`` the
-    frame-size one, upscaled (nearest neighbour) on first use by the sink that reads it, so
-    the 720p resize stays off the inference thread and is skipped when nobody needs it.
-    ``probabilities`` (the model's output, a copy) is there only when a sink declares
-    ``needs_probabilities`` (edge/collect.py).
+    ``source`` is the index of the ``--source`` it came from. ``small_labels`` is the
+    model-size label map the inference thread made; ``labels`` the frame-size one, upscaled
+    (nearest neighbour) on first use by the sink that reads it, so the 720p resize stays off
+    the inference thread and is skipped when nobody needs it. ``probabilities`` (the model's
+    output, a copy) is there only when a sink declares ``needs_probabilities``
+    (edge/collect.py); ``time`` is the capture time (live recordings are paced by it).
     """
 
     __slots__ = ("index", "name", "frame", "small_labels", "_labels", "rendered",
-                 "probabilities", "time")
+                 "probabilities", "time", "source", "info")
 
     def __init__(self, index, name, frame, labels=None, small_labels=None,
-                 probabilities=None, time=None):
+                 probabilities=None, time=None, source=0):
         if labels is None and small_labels is None:
             raise ValueError("a Result needs labels or small_labels")
+        self.source = source  # which --source (edge/multisource.py), 0 with one
+        self.info = None  # the frame's statistics (edge/stats.py frame_info), when made
         self.index = index
         self.name = name
         self.frame = frame
@@ -277,14 +280,17 @@ class WindowSink(Sink):
 
     The window is created at the first frame and destroyed in ``close()``, both on the
     window's own worker thread (delivery "latest": it shows the newest frame): HighGUI
-    wants every call of a window on one thread.
+    wants every call of a window on one thread. With several sources (``source_names``)
+    each has its own window, all on that one thread.
     """
 
     needs_render = True
     delivery = "latest"
 
-    def __init__(self, title="nanoseg"):
+    def __init__(self, title="nanoseg", source_names=()):
         self.title = title
+        self.source_names = list(source_names)
+        self._titles = set()
         self._quit = False
         self._shown = False
         reason = window_unavailable_reason()
@@ -293,17 +299,25 @@ class WindowSink(Sink):
                                "--view-port 8080".format(reason))
 
     def write(self, result):
-        if not self._shown:
+        title = self.window_title(result)
+        if title not in self._titles:
             try:
-                cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
+                cv2.namedWindow(title, cv2.WINDOW_NORMAL)
             except cv2.error as exc:
                 raise NanosegError("cannot open a window ({}): use --headless, optionally "
                                    "with --view-port 8080".format(
                                        str(exc).strip().splitlines()[-1]))
+            self._titles.add(title)
             self._shown = True
-        cv2.imshow(self.title, result.rendered)
+        cv2.imshow(title, result.rendered)
         if (cv2.waitKey(1) & 0xFF) in QUIT_KEYS:
             self._quit = True
+
+    def window_title(self, result):
+        """One window per source: the title, then the source's name when there are several."""
+        if len(self.source_names) < 2:
+            return self.title
+        return "{}: {}".format(self.title, self.source_names[result.source])
 
     @property
     def wants_stop(self):
@@ -314,18 +328,20 @@ class WindowSink(Sink):
             return
         self._shown = False
         try:
-            cv2.destroyWindow(self.title)
+            for title in sorted(self._titles):
+                cv2.destroyWindow(title)
+            self._titles = set()
             cv2.waitKey(1)  # let HighGUI process the destroy event
         except cv2.error:
             pass
 
 
 class ViewerSink(Sink):
-    """JPEG-encodes the overlay for the MJPEG viewer (edge/viewer.py).
+    """JPEG-encodes the overlay for the MJPEG viewer (edge/viewer/), per source.
 
     Only while a client is connected (nobody watching: no overlay drawn for it, no JPEG)
-    and at most ``max_fps`` per second (0: every frame it gets), on its own worker that
-    takes the newest frame.
+    and at most ``max_fps`` per second per source (0: every frame it gets), on its own
+    worker that takes each source's newest frame in turn.
     """
 
     delivery = "latest"
@@ -337,27 +353,34 @@ class ViewerSink(Sink):
         self.encoded = 0
         self.unwatched = 0
         self.rate_limited = 0
-        self._next = 0.0
+        self._next = {}  # per source: when its next JPEG is due
 
     @property
     def needs_render(self):
         return self.viewer.watching
 
     def write(self, result):
-        if not self.viewer.watching or result.rendered is None:
+        source = result.source
+        watched = getattr(self.viewer, "watching_source", None)
+        watching = watched(source) if watched is not None else self.viewer.watching
+        if not watching or result.rendered is None:
             self.unwatched += 1
             return
         now = time.monotonic()
-        if now < self._next:
+        due = self._next.get(source, 0.0)
+        if now < due:
             self.rate_limited += 1
             return
         # on schedule: keep the grid (a steady --view-fps); late by more: restart it from now
-        late = now - self._next
-        self._next = (self._next if late < self.interval else now) + self.interval
+        late = now - due
+        self._next[source] = (due if late < self.interval else now) + self.interval
         ok, jpeg = cv2.imencode(".jpg", result.rendered, self.params)
         if ok:
             self.encoded += 1
-            self.viewer.publish(jpeg.tobytes())
+            if source:
+                self.viewer.publish(jpeg.tobytes(), source=source)
+            else:
+                self.viewer.publish(jpeg.tobytes())
 
     def counts(self):
         """For the run summary: JPEGs made, frames skipped (nobody watching, rate limit)."""

@@ -205,15 +205,27 @@ def test_the_older_flags_are_rows_of_the_one_output_family(tmp_path):
     args = parse_args(["--bundle", "b", "--source", "x", "--save-video", "a.avi",
                        "--save-masks", "m", "--view-port", "8123", "--view-host", "0.0.0.0",
                        "--output", "rtp://10.0.0.2:5000", "--output", "f/"])
-    assert run_camera.output_requests(args) == [
+    assert run_camera.source_requests(args) == [
         ("a.avi", "video-file", "--save-video"), ("rtp://10.0.0.2:5000", None, "--output"),
-        ("f/", None, "--output"), ("masks://m", None, "--save-masks"),
+        ("f/", None, "--output"), ("masks://m", None, "--save-masks")]
+    assert run_camera.shared_requests(args) == [
         ("http://0.0.0.0:8123/", None, "--view-port"), ("display://0", None, "--output")]
+    requests = run_camera.source_requests(args) + run_camera.shared_requests(args)
     assert [outputs.scheme_for(outputs.OutputURI(uri)).name
-            for uri, scheme, _ in run_camera.output_requests(args) if scheme is None] == [
+            for uri, scheme, _ in requests if scheme is None] == [
         "rtp", "images", "masks", "viewer", "display"]
     assert run_camera.written_paths(args) == [
         ("--save-video", "a.avi", False), ("--output", "f", True), ("--save-masks", "m", True)]
+
+
+def test_the_viewer_and_a_window_given_as_output_uris_show_every_source():
+    """With several sources, http:// and display:// are one sink for all of them (no
+    {name} needed); the other outputs are one per source."""
+    args = parse_args(["--bundle", "b", "--source", "x", "--source", "y", "--headless",
+                       "--output", "http://127.0.0.1:8124/", "--output", "cam{index}.mkv"])
+    assert run_camera.source_requests(args) == [("cam{index}.mkv", None, "--output")]
+    assert run_camera.shared_requests(args) == [("http://127.0.0.1:8124/", None, "--output")]
+    assert run_camera.per_source_outputs(args)[2:] == [("--output", "cam{index}.mkv")]
 
 
 def test_a_viewer_and_masks_open_from_their_uris(tmp_path):

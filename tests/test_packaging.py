@@ -118,5 +118,6 @@ def test_a_wheel_holds_the_layers_and_nothing_else(tmp_path):
     top = set(name.split("/")[0] for name in names if not name.startswith("nanoseg-"))
     assert top == set(PACKAGES)
     assert "edge/segmenter.py" in names and "edge/tensorrt/runner.py" in names
-    assert all(name.endswith(".py") for name in names
-               if not name.startswith("nanoseg-"))
+    assert "edge/viewer/static/dashboard.js" in names  # the dashboard's assets travel too
+    assert all(name.endswith(".py") or name.startswith("edge/viewer/static/")
+               for name in names if not name.startswith("nanoseg-"))

@@ -183,7 +183,7 @@ def test_nested_folder_source_saves_masks_under_their_relative_paths(local_bundl
 
 
 BENCHMARK_ROWS = ("raw inference", "bare loop", "loop + video + masks", "loop + viewer",
-                  "preprocess", "OpenCV lower bound", "render 1280x720", "render lower bound",
+                  "1 source", "2 sources", "4 sources", "loop + dashboard", "preprocess", "OpenCV lower bound", "render 1280x720", "render lower bound",
                   "encode 1280x720")
 
 
@@ -200,7 +200,7 @@ def test_benchmark_prints_a_markdown_table(local_bundle, camvid_video, tmp_path)
     assert [row[2:].startswith(name) for row, name in zip(rows, BENCHMARK_ROWS)] == \
         [True] * len(BENCHMARK_ROWS) and len(rows) == len(BENCHMARK_ROWS)
     ratios = [line for line in lines if line.startswith("- ")]
-    assert len(ratios) == 5 and all(line.endswith(("met)", "missed)")) for line in ratios)
+    assert len(ratios) == 9 and all(line.endswith(("met)", "missed)")) for line in ratios)
     data = json.loads((tmp_path / "bench.json").read_text())
     assert data["raw_inference"]["runs"] == 3 and data["raw_inference"]["median_ms"] > 0
     for loop in ("bare_loop", "loop_video_masks", "loop_viewer"):
@@ -208,6 +208,9 @@ def test_benchmark_prints_a_markdown_table(local_bundle, camvid_video, tmp_path)
     sinks = {s["sink"]: s for s in data["loop_video_masks"]["sinks"]}
     assert sinks["VideoSink"]["written"] == sinks["MaskSink"]["written"] == camvid_video[1]
     assert data["loop_viewer"]["sinks"][0]["encoded"] >= 1  # its client was connected
+    for count in (1, 2, 4):
+        assert data["sources_{}".format(count)]["frames"] == count * camvid_video[1]
+    assert data["loop_dashboard"]["frames"] == camvid_video[1]
     assert [r["name"] for r in data["ratios"]][0].startswith("loop + video + masks")
 
 
@@ -577,7 +580,8 @@ def test_ffmpeg_rtsp_options_are_set_by_the_cli_not_the_library():
     assert env == {"OPENCV_FFMPEG_CAPTURE_OPTIONS": "rtsp_transport;udp"}
     mutation = re.compile(r"os\.environ\s*(\[[^\]]*\]\s*=|\.(setdefault|update|pop))|putenv")
     library = glob.glob(os.path.join(ROOT, "edge", "sources", "*.py")) + [
-        os.path.join(ROOT, "edge", name) for name in ("sinks.py", "runtime.py", "viewer.py")]
+        os.path.join(ROOT, "edge", name) for name in ("sinks.py", "runtime.py")] + \
+        glob.glob(os.path.join(ROOT, "edge", "viewer", "*.py"))
     assert len(library) > 5
     for name in library:
         with open(name) as handle:

@@ -94,6 +94,16 @@ def test_a_failing_apt_never_fails_the_test_command(tmp_path):
     assert "pytest" in result.stdout + result.stderr
 
 
+def test_a_missing_chromium_is_installed_for_the_browser_test_as_root(tmp_path):
+    result, calls = run_test_command(tmp_path, missing=("chromium",))
+    assert result.returncode == 0, result.stderr
+    assert calls == ["apt-get update", "apt-get install -y --no-install-recommends chromium"]
+    assert "installing chromium for the browser test" in result.stdout
+    (tmp_path / "user").mkdir()
+    result, calls = run_test_command(tmp_path / "user", missing=("chromium",), uid=1000)
+    assert calls == [] and "the browser test will skip" in result.stdout
+
+
 def test_the_package_list_is_the_one_the_gst_tests_check():
     from tests.test_gst import apt_packages
     packages = apt_packages()

@@ -1,4 +1,5 @@
 """The MJPEG browser viewer, the window and video sinks, the overlay, with a real HTTP client."""
+import json
 import logging
 import os
 import socket
@@ -309,3 +310,27 @@ def test_video_sink_falls_back_to_the_next_codec(tmp_path):
     nothing = VideoSink(str(tmp_path / "none.mp4"), fourccs=("ZZZZ", "YYYY"))
     with pytest.raises(NanosegError, match="none of the encoders ZZZZ/YYYY"):
         nothing.write(result)
+
+
+def test_each_source_has_its_stream_the_assets_are_served_and_other_paths_are_404():
+    view = MjpegViewer("127.0.0.1", 0, sources=["left", "right"]).start()
+    try:
+        with urllib.request.urlopen(view.url, timeout=10) as response:
+            page = response.read().decode("utf-8")
+        assert '<img src="/stream.mjpg"' in page and '<img src="/stream/1.mjpg"' in page
+        for path, kind in (("dashboard.js", "application/javascript"),
+                           ("dashboard.css", "text/css")):
+            with urllib.request.urlopen(view.url + path, timeout=10) as response:
+                assert response.headers["Content-Type"].startswith(kind)
+        with urllib.request.urlopen(view.url + "stats.json", timeout=10) as response:
+            names = [s["name"] for s in json.loads(response.read().decode("utf-8"))["sources"]]
+        assert names == ["left", "right"]
+        view.publish(b"jpeg of right", source=1)
+        assert view.boards[1].wait_next(0)[1] == b"jpeg of right"
+        assert view.boards[0].wait_next(0, timeout=0.1)[1] is None
+        for path in ("stream/2.mjpg", "frame/9.jpg", "static/dashboard.html"):
+            with pytest.raises(urllib.error.HTTPError) as info:
+                urllib.request.urlopen(view.url + path, timeout=10)
+            assert info.value.code == 404
+    finally:
+        view.close()

@@ -1,7 +1,7 @@
 """ONNX Runtime on the bundle's ``model.onnx`` (or ``model_fp16.onnx``): CPU, or CUDA with
 onnxruntime-gpu. onnxruntime is imported when a backend is created."""
 from edge.backends.base import Backend, as_bundle
-from nanoseg.bundle import ONNX
+from nanoseg.bundle import ONNX, ONNX_FP16
 from nanoseg.errors import NanosegError
 
 DEVICES = ("cpu", "cuda")
@@ -21,6 +21,7 @@ class OnnxRuntimeBackend(Backend):
         Backend.__init__(self, contract, model_contract)
         self.session = ort_session(path, device)
         self.device = device
+        self.precision = "fp16" if onnx_name == ONNX_FP16 else "fp32"
         self.input_name = self._check_input(path)
         self.output_name = self.session.get_outputs()[0].name
 

@@ -10,6 +10,16 @@ GOALS = (  # (name, numerator, denominator, comparison, limit)
      1.5),
 )
 CPU_GOAL_MS = 8.0
+MULTI_GOALS = (  # (name, value from the results, comparison, limit): edge/benchmarks/multi.py
+    ("2 sources / 1 source, total FPS", lambda r: r["sources_2"]["fps"] /
+     r["sources_1"]["fps"], ">=", 0.9),
+    ("2 sources: slowest source / 1 source FPS", lambda r: min(
+        r["sources_2"]["per_source_fps"]) / r["sources_1"]["fps"], ">=", 0.45),
+    ("2 sources / 1 source, peak RSS", lambda r: r["sources_2"]["rss_mib"] /
+     r["sources_1"]["rss_mib"], "<=", 1.25),
+    ("loop + dashboard (1 client) / 1 source (FPS)", lambda r: r["loop_dashboard"]["fps"] /
+     r["sources_1"]["fps"], ">=", 0.95),
+)
 
 
 def goal_value(results, key):
@@ -40,6 +50,14 @@ def ratios(results):
         if a is None or not b:
             continue
         value = a / b
+        met = value >= limit if op == ">=" else value <= limit
+        out.append({"name": name, "value": round(value, 3), "goal": "{} {}".format(op, limit),
+                    "met": bool(met)})
+    for name, value_of, op, limit in MULTI_GOALS:
+        try:
+            value = value_of(results)
+        except (KeyError, TypeError, ZeroDivisionError):  # not measured in this run
+            continue
         met = value >= limit if op == ">=" else value <= limit
         out.append({"name": name, "value": round(value, 3), "goal": "{} {}".format(op, limit),
                     "met": bool(met)})

@@ -3,6 +3,7 @@ import os
 
 from edge.benchmarks.goals import host_cpu_ms_per_frame, ratios
 from edge.benchmarks.loops import run_loop, run_viewer_loop
+from edge.benchmarks.multi import run_dashboard_loop, run_sources_loop
 from edge.benchmarks.stages import (benchmark_backend, benchmark_encode,
                                     benchmark_preprocessing, benchmark_render,
                                     decode_cpu_ms, first_frame)
@@ -55,6 +56,25 @@ def stats_row(what, stats, note):
         "raw inference") else None, note)
 
 
+def multi_source_rows(backend, args, results):
+    """1, 2 and 4 copies of --video as separate sources on the one backend (peak RSS
+    sampled), then one source with the dashboard and one client."""
+    rows = []
+    for count in (1, 2, 4):
+        summary = results["sources_{}".format(count)] = run_sources_loop(
+            backend, args.video, count, args.max_frames)
+        note = "per source FPS {}; peak RSS {} MiB".format(
+            " / ".join("{:.1f}".format(f) for f in summary["per_source_fps"]),
+            summary["rss_mib"])
+        rows.append(("{} source{} (total)".format(count, "s" if count > 1 else ""), None,
+                     None, summary["fps"], note))
+    summary = results["loop_dashboard"] = run_dashboard_loop(backend, args.video,
+                                                            args.max_frames, args.view_fps)
+    rows.append(loop_row("loop + dashboard (1 client: stream + /stats.json every {:g} s)"
+                         .format(0.5), summary))
+    return rows
+
+
 def measure(backend, args, folder):
     """Every measurement: (results dict, table rows), in the table's order."""
     contract = backend.contract
@@ -75,6 +95,7 @@ def measure(backend, args, folder):
                  loop_row("loop + video + masks", results["loop_video_masks"]),
                  loop_row("loop + viewer (1 local client, --view-fps {:g})".format(
                      args.view_fps), results["loop_viewer"])]
+        rows += multi_source_rows(backend, args, results)
     input_buffer = getattr(backend, "input_buffer", None)  # fakes in tests may lack it
     results["preprocess"], results["opencv_lower_bound"] = benchmark_preprocessing(
         contract, args.runs, args.warmup, frame, input_buffer() if input_buffer else None)

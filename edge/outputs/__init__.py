@@ -23,12 +23,12 @@ from edge.outputs.rtsp import (RTSP_APT_PACKAGES, RTSP_DEFAULT_PORT, RtspServer,
                                RtspServerSink, free_port)
 from edge.outputs.schemes import (OUTPUT_FORMS, OUTPUTS, OutputOptions, OutputScheme,
                                   open_output, output_help, output_scheme, scheme_for,
-                                  written_path)
+                                  shows_every_source, written_path)
 from edge.outputs.uri import OutputURI
 from edge.outputs.writer import OUTPUT_FLAG, GstWriterSink, writer_size
 
 __all__ = ["GstWriterSink", "H264FileSink", "ImageSequenceSink", "OUTPUTS", "OUTPUT_FLAG",
            "OUTPUT_FORMS", "OutputOptions", "OutputScheme", "OutputURI", "RTSP_APT_PACKAGES",
            "RTSP_DEFAULT_PORT", "RtpSink", "RtspServer", "RtspServerSink", "free_port",
-           "open_output", "output_help", "output_scheme", "scheme_for", "writer_size",
-           "written_path"]
+           "open_output", "output_help", "output_scheme", "scheme_for", "shows_every_source",
+           "writer_size", "written_path"]

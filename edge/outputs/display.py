@@ -10,4 +10,5 @@ def accepts(uri):
 def open_display(uri, options):
     screen = uri.text.partition("://")[2].strip("/") or "0"
     return WindowSink(options.title if screen == "0" else "{} ({})".format(options.title,
-                                                                            screen))
+                                                                            screen),
+                      source_names=options.sources)

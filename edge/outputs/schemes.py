@@ -17,9 +17,11 @@ from nanoseg.errors import NanosegError
 class OutputScheme(object):
     """One row: ``accepts(uri) -> bool``, ``open(uri, options) -> Sink`` and ``writes``."""
 
-    __slots__ = ("name", "form", "help", "accepts", "open", "writes")
+    __slots__ = ("name", "form", "help", "accepts", "open", "writes", "every_source")
 
-    def __init__(self, name, form, help_text, accepts, opener, writes=None):
+    def __init__(self, name, form, help_text, accepts, opener, writes=None,
+                 every_source=False):
+        self.every_source = every_source  # one sink shows all --source (viewer, window)
         self.name = name
         self.form = form
         self.help = help_text
@@ -33,14 +35,16 @@ class OutputOptions(object):
     (tests inject one), the flag the user gave (errors name it), the codec of the encoded
     outputs (h264, h265), ``realtime`` (a live source: writers hold frames until the
     next one's capture time, edge/pacing.py), the window's and viewer's ``title`` and the
-    viewer's JPEG rate ``view_fps``."""
+    viewer's JPEG rate ``view_fps``, and the names of the ``sources`` (the viewer and the
+    window show each one)."""
 
     __slots__ = ("fps", "bitrate_kbps", "exists", "flag", "codec", "realtime", "title",
-                 "view_fps")
+                 "view_fps", "sources")
 
     def __init__(self, fps=30.0, bitrate_kbps=gst.DEFAULT_BITRATE_KBPS,
                  exists=gst.element_exists, flag=OUTPUT_FLAG, codec="h264", realtime=False,
-                 title="nanoseg", view_fps=15.0):
+                 title="nanoseg", view_fps=15.0, sources=()):
+        self.sources = tuple(sources)
         self.title = title
         self.view_fps = view_fps
         self.fps = fps
@@ -69,9 +73,10 @@ OUTPUTS = (
     OutputScheme("rtsp", "rtsp://@:PORT/NAME", "rtsp://@:PORT/NAME (an RTSP server here)",
                  rtsp.accepts, rtsp.open_rtsp),
     OutputScheme("viewer", "http://@:PORT/ (browser viewer)",
-                 "http://@:PORT/ (the browser viewer)", viewer.accepts, viewer.open_viewer),
+                 "http://@:PORT/ (the browser viewer)", viewer.accepts, viewer.open_viewer,
+                 every_source=True),
     OutputScheme("display", "display://0 (a window)", "display://0 (a window)",
-                 display.accepts, display.open_display),
+                 display.accepts, display.open_display, every_source=True),
     OutputScheme("masks", "masks://DIR (label-id PNGs)", "masks://DIR (a label-id PNG per "
                  "frame)", masks.accepts, masks.open_masks, masks.written_path),
 )
@@ -97,6 +102,11 @@ def written_path(uri):
     """(path, is a folder) that the output ``uri`` writes, or None (a stream, a window)."""
     row = scheme_for(OutputURI(uri))
     return row.writes(OutputURI(uri)) if row.writes is not None else None
+
+
+def shows_every_source(uri):
+    """True for an output that shows every --source at once (the viewer, a window)."""
+    return scheme_for(OutputURI(uri)).every_source
 
 
 def scheme_for(uri):

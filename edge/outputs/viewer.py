@@ -21,5 +21,6 @@ def host_and_port(uri):
 
 def open_viewer(uri, options):
     host, port = host_and_port(uri)
-    viewer = MjpegViewer(host, port, title=options.title).start()
+    viewer = MjpegViewer(host, port, title=options.title,
+                         sources=options.sources or None).start()
     return ViewerSink(viewer, max_fps=options.view_fps)

@@ -178,6 +178,7 @@ class SourceStream(object):
         self._attempt = 0  # reconnect attempts since frames last flowed
         self._delay = self.backoff
         self._since_open = 0  # frames delivered since the last (re)open
+        self.reconnecting = False  # True while a lost live source is being reopened
 
     @property
     def live(self):
@@ -386,6 +387,14 @@ class SourceStream(object):
             self._attempt = 0
             self._delay = self.backoff
         self._close_reader()
+        self.reconnecting = True
+        try:
+            return self._reopen()
+        finally:
+            self.reconnecting = False
+
+    def _reopen(self):
+        """The reconnect attempts with their back-off; True once the source is open again."""
         while self._attempt < self.reconnect_attempts:
             self._attempt += 1
             delay = self._delay
