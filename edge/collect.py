@@ -19,6 +19,7 @@ import io
 import logging
 import os
 import shutil
+import threading
 import time
 
 import cv2
@@ -56,9 +57,11 @@ class CollectSink(Sink):
     """Keeps frames worth labelling in ``folder`` (see the module's docstring)."""
 
     delivery = "every"
+    # One sink per --source, each on its own worker thread: they share the manifest.
+    _manifest_lock = threading.Lock()
 
     def __init__(self, folder, contract, source, uncertain=0.2, every=None, max_frames=200,
-                 gap=1.0, clock=time.monotonic, keep_free=KEEP_FREE_BYTES):
+                 gap=1.0, clock=time.monotonic, keep_free=KEEP_FREE_BYTES, tag=""):
         if not 0.0 <= uncertain <= 1.0:
             raise NanosegError("--collect-uncertain is a share of pixels in [0, 1] (1: "
                                "off), got {}".format(uncertain))
@@ -77,6 +80,8 @@ class CollectSink(Sink):
         self._clock = clock
         self._keep_free = keep_free
         self._stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        if tag:  # several sources: their frame indexes overlap
+            self._stamp += "_" + tag
         self._present = None
         self._last_kept = None
         self._last_periodic = None
@@ -172,14 +177,15 @@ class CollectSink(Sink):
         path = os.path.join(self.folder, MANIFEST)
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        if not os.path.isfile(path):
-            writer.writerow(MANIFEST_COLUMNS)
-        writer.writerow(row)
-        try:
-            with open(path, "a") as handle:
-                handle.write(buffer.getvalue())
-        except (IOError, OSError) as exc:
-            raise NanosegError("--collect cannot append to {}: {}".format(path, exc))
+        with self._manifest_lock:
+            if not os.path.isfile(path):
+                writer.writerow(MANIFEST_COLUMNS)
+            writer.writerow(row)
+            try:
+                with open(path, "a") as handle:
+                    handle.write(buffer.getvalue())
+            except (IOError, OSError) as exc:
+                raise NanosegError("--collect cannot append to {}: {}".format(path, exc))
 
     def counts(self):
         """For the run summary: frames kept, by reason, and why collection stopped."""

@@ -70,3 +70,24 @@ def test_two_videos_write_masks_per_source_stats_and_a_summary_per_source(
     assert report["frames"] == sum(counts) and report["error"] is None
     assert [s["sink"] for s in report["sinks"]] == [
         "MaskSink[street0]", "MaskSink[street1]", "StatsSink"]
+
+
+def test_collect_with_two_sources_keeps_each_sources_frames_under_its_own_name(
+        street_videos, contract_bundle, tmp_path):
+    """Each source decides on its own frames (--collect-every), their files do not collide
+    although the frame indexes do, and the one manifest names the source of every row."""
+    import csv
+    folder = tmp_path / "collected"
+    args = run_camera.parse_args([
+        "--bundle", contract_bundle, "--source", street_videos[0], "--source",
+        street_videos[1], "--headless", "--collect", str(folder), "--collect-uncertain", "1",
+        "--collect-every", "0.000001", "--collect-max", "3"])
+    assert run_camera.main(args) == 0
+    with open(str(folder / "collected.csv")) as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(os.path.basename(row["source"]) for row in rows) == sorted(
+        [os.path.basename(street_videos[0])] * 3 + [os.path.basename(street_videos[1])] * 3)
+    images = sorted(os.listdir(str(folder / "images")))
+    assert len(images) == 6 and len(set(images)) == 6
+    assert sum("street0" in name for name in images) == 3
+    assert sorted(row["image"] for row in rows) == ["images/" + name for name in images]
