@@ -160,7 +160,10 @@ class WriterSink(Sink):
             if self.recording:
                 written = self.frames + self.repeated  # held copies are in the file too
                 self.kept = kept_frames(self.recording, written)
-                if self.kept < written:
+                if self.kept is None:  # this OpenCV cannot decode it: say so, keep going
+                    LOG.warning("%s %s: this OpenCV cannot decode it to check the %d frames "
+                                "written (not verified)", self.flag, self.recording, written)
+                elif self.kept < written:
                     raise NanosegError(not_finalized(self.flag, self.recording, self.kept,
                                                      written))
             LOG.info("%s", self._closed_message())

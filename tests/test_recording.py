@@ -85,3 +85,45 @@ def test_masks_on_a_full_disk_are_an_error_naming_the_file_and_leave_no_empty_pn
     assert 0 < sink.written == len(names) < 90
     assert all(os.path.getsize(os.path.join(nearly_full_folder, n)) > 0 for n in names)
     assert not [n for n in names if ".tmp" in n]
+
+
+class _CannotDecode(object):
+    """An OpenCV build that cannot decode the file (e.g. GStreamer only, GPU-memory decoder)."""
+
+    def __init__(self, path):
+        pass
+
+    def isOpened(self):
+        return False
+
+    def release(self):
+        pass
+
+
+def test_an_opencv_that_cannot_decode_judges_an_mp4_by_its_boxes(tmp_path, monkeypatch,
+                                                                  caplog):
+    """A whole mp4 (its moov index written) counts as kept; the same file cut short, as a
+    full disk leaves it, keeps nothing; another container is reported as not verified."""
+    import edge.recording as recording
+    path = str(tmp_path / "o.mp4")
+    sink = VideoSink(path, 30.0)
+    for result in noisy_results(12):
+        sink.write(result)
+    sink.close()
+    data = open(path, "rb").read()
+    monkeypatch.setattr(recording.cv2, "VideoCapture", _CannotDecode)
+    assert recording.mp4_is_complete(path) and kept_frames(path, 12) == 12
+    cut = str(tmp_path / "cut.mp4")
+    with open(cut, "wb") as handle:
+        handle.write(data[:len(data) - 200])
+    assert not recording.mp4_is_complete(cut) and kept_frames(cut, 12) == 0
+    other = str(tmp_path / "o.avi")
+    with open(other, "wb") as handle:
+        handle.write(data)
+    assert kept_frames(other, 12) is None
+    caplog.set_level(logging.WARNING)
+    avi = VideoSink(other, 30.0)
+    for result in noisy_results(3):
+        avi.write(result)
+    avi.close()  # not verified: a warning, not an error
+    assert "cannot decode it to check the 3 frames written (not verified)" in caplog.text
