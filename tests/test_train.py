@@ -106,7 +106,8 @@ def test_bundle_is_complete_and_consistent(nails_run):
     assert not missing
     split = _read_log(os.path.join(out, names.SPLIT_CSV))      # image, mask, split rows
     assert [r["split"] for r in split].count("val") == 10 and len(split) == 52
-    assert all(os.path.isfile(os.path.join(out, r["image"])) for r in split)
+    data = load_contract(os.path.join(out, "contract.json")).extra["dataset"]["root"]
+    assert all(os.path.isfile(os.path.join(data, r["image"])) for r in split)
     assert os.listdir(os.path.join(out, names.LOGS_DIR))          # TensorBoard events
     contract = load_contract(os.path.join(out, "contract.json"))
     assert contract.activation == "sigmoid" and contract.class_names == ["background", "nail"]

@@ -407,6 +407,7 @@ def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_
     from nanoseg.evaluation import iterate_validation
     from train.plots import plot_curves
     from nanoseg.datasets import DatasetRecipe, write_split_csv
+    from nanoseg.datasets.recipe import SPLIT_PATHS_DATASET
     compile_model(model, contract, args.lr)      # so model.h5 records loss and metrics
     with warnings.catch_warnings():   # h5 is deliberate: tf2onnx and TF 2.x all read it
         warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")
@@ -415,7 +416,7 @@ def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_
     model.save_weights(os.path.join(work_dir, names.WEIGHTS_H5))
     write_text_atomic(os.path.join(work_dir, names.MODEL_JSON), model.to_json())
     write_split_csv(os.path.join(work_dir, names.SPLIT_CSV),
-                    {"train": train_set.samples, "val": val_set.samples})
+                    {"train": train_set.samples, "val": val_set.samples}, root=train_set.root)
     report = evaluate(lambda x: predict_probabilities(model, x), contract,
                       iterate_validation(val_set, contract), args.batch)
     report.update({"backend": "keras", "split": "val", "dataset": val_set.root,
@@ -439,7 +440,7 @@ def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_
                   images_dir=args.images_dir, masks_dir=args.masks_dir,
                   mask_invert=bool(args.mask_invert), val_fraction=args.val_fraction,
                   seed=args.seed, train_images=len(train_set), val_images=len(val_set),
-                  split_csv=names.SPLIT_CSV).store(contract)
+                  split_csv=names.SPLIT_CSV, split_paths=SPLIT_PATHS_DATASET).store(contract)
     save_contract(contract, os.path.join(work_dir, CONTRACT_JSON))
 
 
