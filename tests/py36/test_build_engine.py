@@ -297,3 +297,44 @@ def test_cli_builds_reuses_and_verifies_with_stand_in_modules(bundle, tmp_path):
     line = _one_error_line(err)
     assert line.startswith("error: the fp32 engine disagrees with Keras: max |dp| = 0.02")
     assert "> 0.001" in line and "raise --max-diff" in line
+
+
+def test_a_cached_engine_of_another_model_is_refused_and_force_rebuilds_it(bundle, tmp_path):
+    """With the stand-in TensorRT: the sidecar records the model.h5 sha256 the engine came
+    from; an engine cached for another model is refused in one line, --force rebuilds it."""
+    import json
+    from tests.py36.conftest import onnx_standin_bytes
+    modules = standin.write_modules(tmp_path / "stand-ins", api="8", forward="sigmoid_conv")
+    mine = {"model.h5": {"sha256": "a" * 64}}
+    contract = bundle.contract().copy(artifacts=mine)
+    save_contract(contract, bundle.contract_path)
+    save_contract(contract.copy(layout="NCHW"), bundle.path(ONNX_CONTRACT))
+    with open(bundle.path(ONNX), "wb") as handle:
+        handle.write(onnx_standin_bytes(contract.copy(layout="NCHW")))
+    inputs = np.random.RandomState(3).rand(2, 64, 96, 3).astype(np.float32)
+    probs = (1.0 / (1.0 + np.exp(-(inputs.dot([0.5, -0.25, 1.0]) - 0.2))))[..., None]
+    golden.save_golden(bundle.path(GOLDEN_NPZ), inputs, probs.astype(np.float32), ["a", "b"],
+                       contract)
+
+    def cli(*args):
+        return subprocess.run([sys.executable, BUILD_ENGINE, "--bundle", bundle.root] +
+                              list(args), cwd=ROOT, env=dict(os.environ, PYTHONPATH=modules),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=120)
+
+    first = cli()
+    assert first.returncode == 0, first.stdout + first.stderr
+    (path, sidecar), = engines.list_engines(bundle)
+    assert sidecar["contract"]["artifacts"] == mine
+    sidecar["contract"]["artifacts"] = {"model.h5": {"sha256": "b" * 64}}
+    with open(engines.sidecar_path(path), "w") as handle:
+        json.dump(sidecar, handle)
+    refused = cli()
+    assert refused.returncode == 2
+    assert _one_error_line(refused.stderr) == (
+        "error: engine {} was made from another model than {} (model.h5 sha256 "
+        "bbbbbbbbbbbb... vs aaaaaaaaaaaa...): rebuild it with python3 convert/build_engine.py "
+        "--bundle {} --force".format(path, bundle.contract_path, bundle.root))
+    rebuilt = cli("--force")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert engines.read_sidecar(path)["contract"]["artifacts"] == mine
