@@ -137,9 +137,9 @@ def test_dataset_for_reads_the_bundles_saved_split_and_folders(tmp_path, caplog)
     """By default the evaluation split is the one training saved (split.csv), even after
     images were added to the folder, with the --images-dir/--masks-dir it trained with."""
     from nanoseg.datasets import open_dataset, write_split_csv
-    data, bundle = str(tmp_path / "data"), tmp_path / "bundle"
+    data, bundle = str(tmp_path / "data"), tmp_path / "runs" / "x" / "bundle"
     _tiny_flat_dataset(data)
-    bundle.mkdir()
+    bundle.mkdir(parents=True)
     everything = open_dataset(data, "flat", split="all", images_dir="rgb", masks_dir="gt")
     saved_val = everything.samples[:3]              # not what the seeded split would pick
     write_split_csv(str(bundle / "split.csv"), {"train": everything.samples[3:],
@@ -163,7 +163,7 @@ def test_dataset_for_reads_the_bundles_saved_split_and_folders(tmp_path, caplog)
     # A bundle made before splits were saved relative to the dataset: its rows are relative
     # to the bundle folder, so a copy at another depth cannot resolve them. Refused in one
     # line: a silent seeded split would put training images into validation.
-    moved = tmp_path / "elsewhere" / "deeper" / "bundle"
+    moved = tmp_path / "elsewhere" / "bundle"
     shutil.copytree(str(bundle), str(moved))
     with pytest.raises(NanosegError, match=r"^the bundle's split \S+split\.csv lists paths "
                                            r"relative to the folder the bundle was trained "
