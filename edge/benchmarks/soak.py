@@ -3,11 +3,15 @@
 The video is looped until N frames ran, with the mp4 recording, one mask PNG per frame and
 the MJPEG viewer with one local client reading the stream (edge/benchmarks/stream_client.py).
 The process's resident set size (RSS) is read at the start, after the warm-up frames (the
-allocator, the encoders and OpenCV's buffers have settled by then) and at the last frame;
-what it grew after the warm-up is what a service running for days would keep growing by.
+allocator, the encoders and OpenCV's buffers have settled by then) and at the last frame
+(each a median over the frames just before, see :class:`RssProbe`); what it grew after the
+warm-up is what a service running for days would keep growing by.
 """
+import collections
 import os
 import time
+
+import numpy as np
 
 from edge.benchmarks.loops import run_loop
 from edge.benchmarks.scenarios import loop_row
@@ -17,6 +21,7 @@ from edge.viewer import MjpegViewer
 from nanoseg.errors import NanosegError
 
 STATUS = "/proc/self/status"
+WINDOW = 200      # frames whose median RSS is one figure (see RssProbe)
 
 
 def rss_mb():
@@ -37,21 +42,33 @@ def warmup_frames(frames):
 
 
 class RssProbe(Sink):
-    """An inline sink that reads the RSS after the warm-up frame and at the last frame."""
+    """An inline sink that reads the RSS at every frame and keeps, for the warm-up's last
+    frame and for the last frame, the median over the frames just before.
 
-    def __init__(self, warmup, frames):
+    One reading would mostly measure how full the writers' queues happen to be: each
+    queued 720p result holds about 6 MB (frame, overlay, labels), so a queue of 8 swings
+    the RSS by ~50 MB from one frame to the next. The median over a window does not.
+    """
+
+    def __init__(self, warmup, frames, window=WINDOW):
         self.warmup = warmup
         self.frames = frames
         self.seen = 0
         self.after_warmup = None
         self.at_end = None
+        self._recent = collections.deque(maxlen=max(1, min(window, warmup)))
 
     def write(self, result):
         self.seen += 1
+        self._recent.append(rss_mb())
         if self.seen == self.warmup:
-            self.after_warmup = rss_mb()
+            self.after_warmup = self._median()
         if self.seen >= self.frames:
-            self.at_end = rss_mb()
+            self.at_end = self._median()
+
+    def _median(self):
+        values = [v for v in self._recent if v is not None]
+        return float(np.median(values)) if values else None
 
 
 def run_soak(backend, video, frames, folder, view_fps):
