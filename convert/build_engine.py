@@ -30,6 +30,7 @@ from nanoseg import cli, golden, memory
 from nanoseg.bundle import ENGINES_DIR, GOLDEN_NPZ, ONNX, ONNX_CONTRACT, Bundle
 from nanoseg.files import sha256_file
 from nanoseg.errors import NanosegError
+from nanoseg.identity import check_golden_identity, check_onnx_identity
 
 MIB = build_network.MIB
 DEFAULT_WORKSPACE_MIB = 256  # the Nano's 4 GB are shared by CPU and GPU
@@ -56,6 +57,8 @@ def resolve_inputs(bundle_dir):
     contract = bundle.contract()
     onnx_contract = bundle.onnx_contract()
     contract.check_compatible(onnx_contract, ONNX_CONTRACT)
+    # the engine's sidecar copies onnx_contract: it must name the model this ONNX came from
+    check_onnx_identity(bundle, contract, onnx_path, onnx_contract)
     return bundle, onnx_path, onnx_contract
 
 
@@ -81,6 +84,7 @@ def load_reference(bundle, onnx_contract):
     data = golden.load_golden(bundle.require(
         GOLDEN_NPZ, "convert/export_onnx.py writes it (or build with --skip-verify)"))
     onnx_contract.check_compatible(data["contract"], GOLDEN_NPZ)
+    check_golden_identity(bundle, bundle.contract(), data["contract"])
     return data
 
 
@@ -113,7 +117,7 @@ def reusable_engine(bundle, onnx_sha, version, precision, cuda_device, variant="
         return None
     if requested and sidecar.get("requested_precision", precision) != requested:
         return None
-    engines.check_engine_contract(sidecar, bundle.contract(), path)
+    engines.check_engine_contract(sidecar, bundle.contract(), path, bundle)
     print("reusing {} (same ONNX, TensorRT {}, {}{}, {}); --force rebuilds".format(
         path, version, precision, ", " + variant if variant else "", cuda_device))
     return path, sidecar

@@ -30,12 +30,13 @@ from nanoseg.bundle import Bundle
 from nanoseg.contract import save_contract
 from nanoseg.errors import NanosegError
 from nanoseg.files import atomic_path, check_writable, write_failure, write_text_atomic
+from nanoseg.identity import ONNX_METADATA_KEY
 from nanoseg.preprocess import preprocess_image
 from train import keras_env
 from nanoseg.evaluation import add_dataset_args
 
 LOG = logging.getLogger(__name__)
-METADATA_KEY = "nanoseg_contract"
+METADATA_KEY = ONNX_METADATA_KEY    # the contract, with the model.h5 sha256 (identity)
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
 DEFAULT_OPSET = 13

@@ -19,6 +19,10 @@ it runs beside a GPU (33 ms: a 30 FPS engine). numpy + OpenCV (+ the backend's l
 it runs on the Jetson too. The measurements live in edge/benchmarks/; this is the CLI.
 With ``--backend tensorrt`` (and no ``--engine``), when the bundle has both an FP16 and an
 FP32 engine for this TensorRT and GPU, a second table times each and gives FP16's speed-up.
+
+``--soak N`` is another mode: N frames of --video (looped) through the runtime with the
+mp4, mask PNGs and one viewer client, reporting the process's RSS at start, after warm-up
+and at the end (edge/benchmarks/soak.py).
 """
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     import os, sys
@@ -35,6 +39,7 @@ from edge.backends import DEVICES, backend_help, backends, load_backend
 from edge.benchmarks.goals import format_ratios
 from edge.benchmarks.precisions import compare_precisions, format_comparison
 from edge.benchmarks.scenarios import markdown_table, measure
+from edge.benchmarks.soak import measure_soak
 from edge.benchmarks.standin import HostOnlyStandIn
 from edge.sources import SourceURI, scheme_for
 from nanoseg import cli
@@ -64,6 +69,10 @@ def parse_args(argv=None):
                         help="frames of --video per loop row")
     parser.add_argument("--view-fps", type=float, default=15.0,
                         help="the viewer's JPEG rate in the 'loop + viewer' row")
+    parser.add_argument("--soak", type=int, default=None, metavar="N",
+                        help="instead of the table above: run N frames of --video (looped) "
+                             "with the mp4, mask PNGs and one viewer client, and report the "
+                             "process's memory (RSS) at start, after warm-up and at the end")
     parser.add_argument("--json", default=None, help="also write the results as JSON here")
     cli.add_logging_args(parser)
     return parser.parse_args(argv)
@@ -97,19 +106,26 @@ def main(args):
         raise NanosegError("--view-fps must be positive, got {:g}".format(args.view_fps))
     if args.json:  # before the measurements, not after them
         check_writable(args.json, "--json")
+    if args.soak is not None and (args.soak < 2 or not args.video):
+        raise NanosegError("--soak needs 2 or more frames and a --video to loop")
     check_video(args.video)
     backend = open_backend(args)
     folder = tempfile.mkdtemp(prefix="nanoseg-bench-")
     try:
-        results, rows = measure(backend, args, folder)
+        results, rows = (measure_soak if args.soak else measure)(backend, args, folder)
     finally:
         backend.close()  # also when the video or a measurement fails
         shutil.rmtree(folder, ignore_errors=True)
     comparison = None
-    if args.backend == "tensorrt" and args.engine is None and args.host_only is None:
+    if not args.soak and args.backend == "tensorrt" and args.engine is None and \
+            args.host_only is None:
         comparison = compare_precisions(Bundle(args.bundle), args.runs, args.warmup)
         results["fp16_vs_fp32"] = comparison
     print(markdown_table(rows))
+    if args.soak:
+        if args.json:
+            write_text_for_flag(args.json, json.dumps(results, indent=2) + "\n", "--json")
+        return 0
     print("")
     print(format_ratios(results["ratios"]))
     if "host_cpu_ms_per_frame" in results:

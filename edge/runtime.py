@@ -42,14 +42,18 @@ class StageTimer(object):
 
     def __init__(self, stages=STAGES):
         self._lock = threading.Lock()
+        # preallocated rings: memory fixed from the first frame (a deque of floats grew by
+        # ~3 MB over its first HISTORY frames, which a soak cannot tell from a leak)
         self._samples = collections.OrderedDict(
-            (name, collections.deque(maxlen=HISTORY)) for name in stages)
+            (name, np.zeros(HISTORY, np.float64)) for name in stages)
+        self._counts = dict((name, 0) for name in stages)
         self._latest = dict((name, 0.0) for name in stages)
 
     def add(self, stage, seconds):
         ms = seconds * 1000.0
         with self._lock:
-            self._samples[stage].append(ms)
+            self._samples[stage][self._counts[stage] % HISTORY] = ms
+            self._counts[stage] += 1
             self._latest[stage] = ms
 
     def latest(self):
@@ -60,10 +64,11 @@ class StageTimer(object):
     def summary(self):
         """{stage: {"median_ms", "p90_ms", "count"}} over the recorded samples."""
         with self._lock:
-            data = [(name, list(values)) for name, values in self._samples.items()]
+            data = [(name, values[:min(self._counts[name], HISTORY)].copy())
+                    for name, values in self._samples.items()]
         out = collections.OrderedDict()
         for name, values in data:
-            if values:
+            if len(values):
                 out[name] = {"median_ms": round(float(np.median(values)), 3),
                              "p90_ms": round(float(np.percentile(values, 90)), 3),
                              "count": len(values)}

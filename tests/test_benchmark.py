@@ -105,3 +105,48 @@ def test_a_bad_video_names_the_video_flag_before_the_model_loads(monkeypatch, tm
     with pytest.raises(NanosegError, match=message.format(path=re.escape(path))) as info:
         benchmark.main(args)
     assert "--source" not in str(info.value)
+
+
+def test_soak_runs_every_writer_and_reports_three_sane_rss_figures(tmp_path, camvid_dir,
+                                                                    capsys):
+    """A short soak on real CamVid frames (looped): the table has the loop row and the
+    three RSS figures, each a plausible size for this process, in the order measured."""
+    import json
+    from nanoseg.contract import save_contract
+    from tests.video_helpers import write_street_video
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    save_contract(street_contract(), str(bundle / "contract.json"))
+    video = tmp_path / "street.mp4"
+    assert write_street_video(video, camvid_dir, 40, size=(320, 240)) == 40
+    report = tmp_path / "soak.json"
+    args = benchmark.parse_args(["--bundle", str(bundle), "--video", str(video),
+                                 "--host-only", "0", "--soak", "300", "--json", str(report)])
+    assert benchmark.main(args) == 0
+    table = capsys.readouterr().out
+    assert "| soak: loop + video + masks + viewer (1 local client) |" in table
+    figures = [float(m) for m in re.findall(r"\| RSS [^|]+\| - \| - \| - \| ([\d.]+) MB \|",
+                                            table)]
+    assert len(figures) == 3, table
+    assert "| RSS after warm-up (30 frames) |" in table and "(300 frames)" in table
+    assert all(20.0 < mb < 8000.0 for mb in figures), figures
+    assert re.search(r"\| RSS growth after warm-up \| - \| - \| - \| [+-][\d.]+ MB \|", table)
+    soak = json.loads(report.read_text())["soak"]
+    assert soak["frames"] == 300 and soak["end_reason"]
+    assert soak["viewer_bytes"] > 0                       # the client really read JPEGs
+    written = {s["sink"]: s.get("written") for s in soak["sinks"]}
+    assert written["VideoSink"] == 300 and written["MaskSink"] == 300, written
+    rss = soak["rss_mb"]
+    assert [rss["start"], rss["after_warmup"], rss["end"]] == pytest.approx(figures, abs=0.05)
+    assert rss["growth_after_warmup"] == pytest.approx(rss["end"] - rss["after_warmup"],
+                                                       abs=0.01)
+
+
+def test_soak_without_a_video_is_one_line_before_the_model_loads(monkeypatch):
+    def must_not_load(*args):
+        raise AssertionError("the model loaded before --soak was checked")
+    monkeypatch.setattr(benchmark, "load_backend", must_not_load)
+    for argv in (["--soak", "100"], ["--soak", "1", "--video", "x.mp4"]):
+        args = benchmark.parse_args(["--bundle", "b"] + argv)
+        with pytest.raises(NanosegError, match="--soak needs 2 or more frames and a --video"):
+            benchmark.main(args)

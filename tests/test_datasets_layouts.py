@@ -341,7 +341,8 @@ def test_a_new_row_is_all_a_new_layout_needs(tmp_path, monkeypatch):
     _pair(root)                                      # also looks flat: the higher row wins
     assert detect_layout(root) == "toy"
     open_dataset(root, "toy", split_csv="s.csv", images_dir="ignored")
-    assert opener.options == {"val_fraction": 0.2, "seed": 0, "split_csv": "s.csv"}
+    assert opener.options == {"val_fraction": 0.2, "seed": 0, "split_csv": "s.csv",
+                              "split_root": None}
     with pytest.raises(NanosegError, match=r"^mask_invert is for binary masks \(flat/csv\); "
                                            r"toy masks hold class ids"):
         open_dataset(root, "toy", mask_invert=True)

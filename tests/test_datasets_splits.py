@@ -33,3 +33,19 @@ def test_split_csv_round_trip(nails_dir, tmp_path):
     assert [s.image_path for s in as_csv.samples] == [s.image_path for s in val.samples]
     saved = splits.read_split_csv(split_csv)
     assert sorted(saved) == ["train", "val"] and len(saved["train"]) == len(train)
+
+
+def test_a_bundles_split_file_relative_to_the_dataset_is_read_from_anywhere(nails_dir,
+                                                                            tmp_path):
+    """split.csv as training writes it (rows relative to the dataset root) is read from
+    another folder with split_root, and as --split-csv FILE without it."""
+    everything = open_dataset(nails_dir, "flat", split="all")
+    chosen = {"train": everything.samples[5:], "val": everything.samples[:5]}
+    split_csv = str(tmp_path / "deep" / "er" / "split.csv")
+    splits.write_split_csv(split_csv, chosen, root=nails_dir)
+    with open(split_csv) as handle:
+        assert handle.read().splitlines()[1].startswith("images/")
+    for root in (nails_dir, None):
+        val = open_dataset(nails_dir, "flat", split="val", split_csv=split_csv,
+                           split_root=root)
+        assert val.samples == chosen["val"]

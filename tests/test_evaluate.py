@@ -137,9 +137,9 @@ def test_dataset_for_reads_the_bundles_saved_split_and_folders(tmp_path, caplog)
     """By default the evaluation split is the one training saved (split.csv), even after
     images were added to the folder, with the --images-dir/--masks-dir it trained with."""
     from nanoseg.datasets import open_dataset, write_split_csv
-    data, bundle = str(tmp_path / "data"), tmp_path / "bundle"
+    data, bundle = str(tmp_path / "data"), tmp_path / "runs" / "x" / "bundle"
     _tiny_flat_dataset(data)
-    bundle.mkdir()
+    bundle.mkdir(parents=True)
     everything = open_dataset(data, "flat", split="all", images_dir="rgb", masks_dir="gt")
     saved_val = everything.samples[:3]              # not what the seeded split would pick
     write_split_csv(str(bundle / "split.csv"), {"train": everything.samples[3:],
@@ -160,11 +160,65 @@ def test_dataset_for_reads_the_bundles_saved_split_and_folders(tmp_path, caplog)
     train = evaluate_cli.dataset_for(contract, split="train", bundle_dir=str(bundle))
     assert len(train) == 7 and "new.png" not in _names(train)
 
-    moved = tmp_path / "elsewhere" / "deeper" / "bundle"   # relative paths now dangle
+    # A bundle made before splits were saved relative to the dataset: its rows are relative
+    # to the bundle folder, so a copy at another depth cannot resolve them. Refused in one
+    # line: a silent seeded split would put training images into validation.
+    moved = tmp_path / "elsewhere" / "bundle"
     shutil.copytree(str(bundle), str(moved))
-    with caplog.at_level("WARNING"):
-        again = evaluate_cli.dataset_for(contract, split="val", bundle_dir=str(moved))
-    assert "rebuilding the seeded split" in caplog.text and len(again) == 2
+    with pytest.raises(NanosegError, match=r"^the bundle's split \S+split\.csv lists paths "
+                                           r"relative to the folder the bundle was trained "
+                                           r"in .*: use the bundle from a folder at its "
+                                           r"training location, or pass --data and --layout "
+                                           r"to score a new seeded split$"):
+        evaluate_cli.dataset_for(contract, split="val", bundle_dir=str(moved))
+
+
+def test_a_split_saved_relative_to_the_dataset_travels_with_the_bundle(tmp_path):
+    """The split.csv training writes names files relative to the dataset root, so a copy
+    of the bundle anywhere scores the same images; data that lost a listed file is refused
+    rather than split anew."""
+    from nanoseg.datasets import open_dataset, write_split_csv
+    data, bundle = str(tmp_path / "data"), tmp_path / "bundle"
+    _tiny_flat_dataset(data)
+    bundle.mkdir()
+    everything = open_dataset(data, "flat", split="all", images_dir="rgb", masks_dir="gt")
+    write_split_csv(str(bundle / "split.csv"), {"train": everything.samples[3:],
+                                                "val": everything.samples[:3]}, root=data)
+    contract = _contract(["nail"])
+    contract.extra = {"dataset": {"root": data, "layout": "flat", "classes_arg": ["nail"],
+                                  "images_dir": "rgb", "masks_dir": "gt", "seed": 0,
+                                  "val_fraction": 0.2, "split_csv": "split.csv",
+                                  "split_paths": "dataset"}}
+    moved = tmp_path / "a" / "b" / "c" / "bundle"
+    shutil.copytree(str(bundle), str(moved))
+    for where in (bundle, moved):
+        val = evaluate_cli.dataset_for(contract, split="val", bundle_dir=str(where))
+        assert _names(val) == ["im00.png", "im01.png", "im02.png"]
+    os.remove(os.path.join(data, "rgb", "im01.png"))
+    with pytest.raises(NanosegError, match=r"^the bundle's split \S+ lists files that are not "
+                                           r"in the training data .*: the data changed since "
+                                           r"training; restore it, or pass --data"):
+        evaluate_cli.dataset_for(contract, split="val", bundle_dir=str(moved))
+
+
+def test_a_trained_bundle_copied_to_another_depth_evaluates_the_same_split(
+        trained_nails_bundle, tmp_path, capsys):
+    from nanoseg.bundle import Bundle
+    from nanoseg.evaluation import dataset_for
+    moved = str(tmp_path / "x" / "y" / "z" / "bundle")
+    shutil.copytree(trained_nails_bundle, moved)
+    contract = Bundle(moved).contract()
+    for split in ("train", "val"):
+        here = dataset_for(contract, split=split, bundle_dir=trained_nails_bundle)
+        there = dataset_for(contract, split=split, bundle_dir=moved)
+        assert [s.image_path for s in there.samples] == [s.image_path for s in here.samples]
+    assert cli.run(evaluate_cli.main, evaluate_cli.parse_args, ["--bundle", moved]) == 0
+    with open(os.path.join(moved, EVALUATION_JSON)) as handle:
+        again = json.load(handle)
+    with open(os.path.join(trained_nails_bundle, EVALUATION_JSON)) as handle:
+        at_training = json.load(handle)
+    assert again["images"] == 10
+    assert again["confusion_matrix"] == at_training["confusion_matrix"]
 
 
 def test_a_read_only_bundle_is_refused_before_the_evaluation(read_only_folder, capsys):

@@ -390,3 +390,17 @@ def test_a_summary_that_cannot_be_written_is_one_line_naming_its_path(tmp_path):
         write_summary(summary, str(plain / "run.json"))
     assert str(info.value) == "cannot write --summary {}: Not a directory".format(
         plain / "run.json")
+
+
+def test_stage_timer_keeps_the_last_history_samples_in_memory_fixed_from_the_start(
+        monkeypatch):
+    from edge import runtime as runtime_module
+    monkeypatch.setattr(runtime_module, "HISTORY", 4)
+    timer = runtime_module.StageTimer(("infer",))
+    allocated = timer._samples["infer"].nbytes
+    assert timer.summary()["infer"]["count"] == 0
+    for ms in (100, 1, 2, 3, 4, 5):          # the first one falls out of the window
+        timer.add("infer", ms / 1000.0)
+    summary = timer.summary()["infer"]
+    assert summary["count"] == 4 and summary["median_ms"] == pytest.approx(3.5)
+    assert timer._samples["infer"].nbytes == allocated

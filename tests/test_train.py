@@ -4,6 +4,7 @@ import csv
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -105,7 +106,8 @@ def test_bundle_is_complete_and_consistent(nails_run):
     assert not missing
     split = _read_log(os.path.join(out, names.SPLIT_CSV))      # image, mask, split rows
     assert [r["split"] for r in split].count("val") == 10 and len(split) == 52
-    assert all(os.path.isfile(os.path.join(out, r["image"])) for r in split)
+    data = load_contract(os.path.join(out, "contract.json")).extra["dataset"]["root"]
+    assert all(os.path.isfile(os.path.join(data, r["image"])) for r in split)
     assert os.listdir(os.path.join(out, names.LOGS_DIR))          # TensorBoard events
     contract = load_contract(os.path.join(out, "contract.json"))
     assert contract.activation == "sigmoid" and contract.class_names == ["background", "nail"]
@@ -536,12 +538,22 @@ def test_partial_without_a_finished_epoch_does_not_need_overwrite(tmp_path):
         bundle_io.open_work_dir(out)
 
 
-def test_a_live_run_in_its_first_epoch_is_never_removed(tmp_path):
+@pytest.fixture
+def live_pid():
+    """The pid of a process that runs until the test ends (a training still at work)."""
+    child = subprocess.Popen(["sleep", "600"])
+    yield child.pid
+    child.kill()
+    child.wait(timeout=60)
+
+
+def test_a_live_run_in_its_first_epoch_is_never_removed(tmp_path, live_pid):
     out = str(tmp_path / "b")
-    work = bundle_io.open_work_dir(out)          # owned by this (live) process
+    work = bundle_io.open_work_dir(out)
     bundle_io.write_state(work, 0, None)
-    with pytest.raises(NanosegError, match=r"^\S+ holds an interrupted or running run: "
-                                           r"pass --resume"):
+    _claim(work, live_pid)
+    with pytest.raises(NanosegError, match=r"^\S+ belongs to a training that is still "
+                                           r"running \(pid {} ".format(live_pid)):
         bundle_io.open_work_dir(out)
     assert os.path.isfile(os.path.join(work, names.CHECKPOINTS_DIR, names.STATE_JSON))
     _claim(work, _finished_pid())                # its owner is gone, but a stranger's file
@@ -588,3 +600,87 @@ def test_a_read_only_out_is_refused_before_the_data_is_read(read_only_folder, tm
     err = capsys.readouterr().err.strip()
     assert err == "error: --out {}: cannot write into folder {} (Read-only file system): pick " \
         "a writable one".format(out, read_only_folder)
+
+
+def test_a_live_run_is_refused_for_every_flag_naming_its_pid_and_host(tmp_path, nails_dir,
+                                                                       live_pid, capsys):
+    """A second train/train.py on the --out of a running training: plain, --resume and
+    --overwrite all stop in one line naming the pid and host, offer neither flag again,
+    and leave the live run's folder as it was."""
+    import socket
+    out = str(tmp_path / "b")
+    work = bundle_io.open_work_dir(out)
+    bundle_io.write_state(work, 1, 0.5)
+    _claim(work, live_pid)
+    before = sorted(os.listdir(work))
+    argv = train_args(out, nails_dir, "flat", ["nail"], size=(64, 64), epochs=1, batch=2)
+    for extra in ([], ["--resume"], ["--overwrite"], ["--resume", "--overwrite"]):
+        assert cli.run(train_cli.main, train_cli.parse_args, argv + extra) == 2, extra
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0, err
+        assert "still running (pid {} on {})".format(live_pid, socket.gethostname()) in err
+        assert "--resume" not in err and "--overwrite" not in err, err
+        assert sorted(os.listdir(work)) == before
+    assert bundle_io.read_state(work)["epochs_done"] == 1
+
+
+def test_a_run_on_another_host_is_refused_naming_the_host(tmp_path):
+    out = str(tmp_path / "b")
+    work = bundle_io.open_work_dir(out)
+    with open(os.path.join(work, names.OWNER_JSON), "w") as handle:
+        json.dump({"pid": 4242, "host": "gpu-box-2"}, handle)
+    for resume, overwrite in ((False, False), (True, False), (False, True)):
+        with pytest.raises(NanosegError, match=r"belongs to a training run on host gpu-box-2 "
+                                               r"\(pid 4242\): wait for it"):
+            bundle_io.open_work_dir(out, resume=resume, overwrite=overwrite)
+    assert os.path.isdir(work)
+
+
+def test_a_dead_runs_folder_is_resumed_or_overwritten(tmp_path):
+    out = str(tmp_path / "b")
+    work = bundle_io.open_work_dir(out)
+    bundle_io.write_state(work, 2, 0.5)
+    _claim(work, _finished_pid())
+    assert bundle_io.open_work_dir(out, resume=True) == work
+    assert bundle_io.read_state(work)["epochs_done"] == 2
+    _claim(work, _finished_pid())
+    assert bundle_io.open_work_dir(out, overwrite=True) == work
+    assert bundle_io.read_state(work)["epochs_done"] == 0
+
+
+def _interrupted_run(out, data, size, classes=("nail",)):
+    """A dead run's <out>.partial after one epoch, with the resume state train.py records."""
+    args = train_cli.parse_args(train_args(out, data, "flat", list(classes), size=size,
+                                           epochs=2, batch=2))
+    contract = train_cli.make_contract(train_cli.open_datasets(args)[0], args)
+    work = bundle_io.open_work_dir(out)
+    state = {"epochs_done": 0}
+    train_cli._check_resumable(state, contract, args)
+    bundle_io.write_state(work, 1, 0.5, callbacks.run_identity(state))
+    _claim(work, _finished_pid())
+    return work
+
+
+@pytest.mark.parametrize("change,message", [
+    ("data", r"trained with --data {A}, not with --data {B}: resume with --data {A} or"),
+    ("size", r"trained at --size 96 96, not 64 64: resume with --size 96 96 or"),
+    ("classes", r"trained with --classes nail, not with --classes nails: resume with "
+                r"--classes nail or"),
+])
+def test_resume_refuses_other_data_size_or_classes_naming_the_flag(tmp_path, nails_dir,
+                                                                   change, message):
+    from tests.train_helpers import make_tutorial_layout
+    other = str(tmp_path / "other")
+    make_tutorial_layout(nails_dir, other)
+    out = str(tmp_path / "b")
+    work = _interrupted_run(out, nails_dir, (96, 96))
+    data = other if change == "data" else nails_dir
+    size = (64, 64) if change == "size" else (96, 96)
+    classes = ["nails"] if change == "classes" else ["nail"]
+    argv = train_args(out, data, "flat", classes, size=size, epochs=2, batch=2,
+                      extra_args=["--resume"])
+    pattern = message.format(A=re.escape(os.path.abspath(nails_dir)),
+                             B=re.escape(os.path.abspath(other)))
+    with pytest.raises(NanosegError, match="^--resume: the checkpoint was " + pattern):
+        train_cli.train(train_cli.parse_args(argv))
+    assert bundle_io.read_state(work)["epochs_done"] == 1

@@ -152,6 +152,8 @@ def test_damaged_onnx_exits_nonzero_naming_the_format(any_bundle, tmp_path, caps
     assert status == 2
     assert err.startswith("error: validation failed") and err.count("\n") == 1
     assert "onnx (model.onnx): mIoU" in err and "below the reference" in err, err
+    assert re.search(r"onnx \(model\.onnx\): max \|dp\| \S+ against golden\.npz is above "
+                     r"the FP32 bound 1e-04", err), err
     assert "onnx-fp16" not in err        # the untouched FP16 copy is not blamed
     with open(os.path.join(root, validate.VALIDATION_JSON)) as handle:
         report = json.load(handle)
@@ -248,6 +250,21 @@ def test_gate_counts_points_not_fractions():
                                                          "is 0.51 points below")
     assert validate.gate([_row("tensorrt", None, "unavailable")], 0.8, 0.5,
                          required=["tensorrt"])[0].startswith("tensorrt was requested")
+
+
+def test_gate_fails_fp32_onnx_beyond_its_golden_bound_whatever_its_miou():
+    """The bound passes every real export (1e-6..1.4e-5 measured) and fails another model,
+    which can score the same mIoU; formats with their own precision are not held to it."""
+    rows = [_row("keras", 0.800, "reference"), _row("onnx", 0.801), _row("onnx", 0.801),
+            _row("onnx-fp16", 0.801)]
+    rows[1]["golden"] = {"max_abs_diff": 1.4e-5}
+    rows[2]["golden"] = {"max_abs_diff": 0.031}
+    rows[3]["golden"] = {"max_abs_diff": 0.031}
+    failures = validate.gate(rows, 0.800, 0.5, required=[])
+    assert [r["status"] for r in rows] == ["reference", "ok", "failed", "ok"]
+    assert failures == ["onnx (onnx.x): max |dp| 3.10e-02 against golden.npz is above the "
+                        "FP32 bound 1e-04: it does not compute what Keras computed (another "
+                        "model, or a broken export); re-export it with convert/export_onnx.py"]
 
 
 def test_module_imports_no_heavy_library():

@@ -4,8 +4,9 @@ Training works in a sibling folder ``<out>.partial`` (checkpoints, TensorBoard l
 log, the resume state) and only a finished run renames it to ``<out>``; a rename on one file
 system is atomic, so ``<out>`` either holds a whole bundle or the previous one. The partial
 folder survives a crash on purpose: ``--resume`` continues from it. It records its owner
-(pid + host): a leftover with no finished epoch is removed by the next run only once that
-process is gone, so a second run with the same --out never deletes a live one.
+(pid + host): while that process lives, every other run on the same --out is refused
+(plain, --resume and --overwrite alike), and a leftover with no finished epoch is removed
+by the next run only once that process is gone.
 
 No TensorFlow here: the checks run before any model is built.
 """
@@ -82,6 +83,7 @@ def open_work_dir(out, resume=False, overwrite=False):
     if os.path.exists(work) and not os.path.isdir(work):
         raise NanosegError("{} is a file, not an interrupted run: remove it or choose another "
                            "--out".format(work))
+    check_not_running(work)
     if resume:
         if os.path.isfile(os.path.join(work, CHECKPOINTS_DIR, STATE_JSON)):
             LOG.info("resuming the interrupted run in %s", work)
@@ -102,8 +104,8 @@ def open_work_dir(out, resume=False, overwrite=False):
         shutil.rmtree(work)
     if os.path.exists(work):
         if not overwrite:
-            raise NanosegError("{} holds an interrupted or running run: pass --resume to "
-                               "continue it or --overwrite to start over".format(work))
+            raise NanosegError("{} holds an interrupted run: pass --resume to continue it or "
+                               "--overwrite to start over".format(work))
         shutil.rmtree(work)
     os.makedirs(os.path.join(work, CHECKPOINTS_DIR))
     _write_owner(work)
@@ -128,17 +130,42 @@ def _write_owner(work):
         {"pid": os.getpid(), "host": socket.gethostname()}, sort_keys=True) + "\n")
 
 
-def _owner_is_gone(work):
-    """The recorded owner process is not alive on this host (unknown owner: not gone)."""
+def check_not_running(work):
+    """Refuse a work folder whose training is still running, whatever the flags.
+
+    Resuming or overwriting a live run corrupts both (the second deletes or rewrites the
+    first one's checkpoints), so the message names the run and offers only safe ways out.
+    """
+    owner = _read_owner(work)
+    if owner is None or owner["pid"] == os.getpid():
+        return
+    pid, host = owner["pid"], owner["host"]
+    if host != socket.gethostname():
+        raise NanosegError("{} belongs to a training run on host {} (pid {}): wait for it to "
+                           "finish or choose another --out (if that run has stopped, delete "
+                           "{})".format(work, host, pid, os.path.join(work, OWNER_JSON)))
+    if process_is_alive(pid):
+        raise NanosegError("{} belongs to a training that is still running (pid {} on {}): "
+                           "wait for it to finish or choose another --out".format(
+                               work, pid, host))
+
+
+def _read_owner(work):
+    """{"pid": int, "host": str} recorded in a work folder, or None (none or unreadable)."""
     try:
         with open(os.path.join(work, OWNER_JSON)) as handle:
             owner = json.load(handle)
-        pid, host = int(owner["pid"]), owner["host"]
+        return {"pid": int(owner["pid"]), "host": str(owner["host"])}
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _owner_is_gone(work):
+    """The recorded owner process is not alive on this host (unknown owner: not gone)."""
+    owner = _read_owner(work)
+    if owner is None or owner["host"] != socket.gethostname():
         return False
-    if host != socket.gethostname():
-        return False
-    return not process_is_alive(pid)
+    return not process_is_alive(owner["pid"])
 
 
 def process_is_alive(pid):

@@ -97,6 +97,10 @@ def resume_state_callback(work_dir, best_checkpoint, extra, counted=None, counte
 
 
 def run_identity(state):
-    """What a resumed run must repeat, kept in the resume state: the contract, and whether
-    masks are inverted (labels the contract alone does not pin down)."""
-    return {"contract": state["contract"], "mask_invert": state["mask_invert"]}
+    """What a resumed run must repeat, kept in the resume state: the contract, whether
+    masks are inverted (labels the contract alone does not pin down) and the data it was
+    trained on (--data, --layout, --classes as given)."""
+    identity = {"contract": state["contract"], "mask_invert": state["mask_invert"]}
+    if state.get("data") is not None:
+        identity["data"] = state["data"]
+    return identity

@@ -248,10 +248,13 @@ def train(args, extra_callbacks=()):
 def _check_resumable(state, contract, args):
     """A resumed run must train the same model, on the same labels, it checkpointed."""
     saved = state.get("contract")
+    data = {"root": os.path.abspath(args.data), "layout": args.layout, "classes": args.classes}
     if saved is None:
         state["contract"] = contract.to_dict()
         state["mask_invert"] = bool(args.mask_invert)
+        state["data"] = data
         return
+    _check_resumed_data(state.get("data"), data)
     saved_invert = bool(state.get("mask_invert", False))
     if saved_invert != bool(args.mask_invert):
         raise NanosegError("--resume: the checkpoint was trained {} --mask-invert: resume {} "
@@ -265,11 +268,46 @@ def _check_resumable(state, contract, args):
         raise NanosegError("--resume: the checkpoint is a {} model, --backbone is {}: resume "
                            "with the same arguments or pass --overwrite".format(
                                previous.backbone, contract.backbone))
+    if previous.size != contract.size:
+        raise NanosegError("--resume: the checkpoint was trained at --size {} {}, not {} {}: "
+                           "resume with --size {} {} or pass --overwrite".format(
+                               *(previous.size + contract.size + previous.size)))
+    if previous.class_names != contract.class_names:
+        raise NanosegError("--resume: the checkpoint learned the classes {}, not {}: resume "
+                           "with --classes {} or pass --overwrite".format(
+                               previous.class_names[1:], contract.class_names[1:],
+                               " ".join(_flag_values(state.get("data"), "classes",
+                                                     previous.class_names[1:]))))
     previous.check_compatible(contract, "resumed run")
     if state["epochs_done"] >= args.epochs:
         LOG.warning("--resume: %d epochs are already done and --epochs is %d: no training, "
                     "the bundle is rewritten from the checkpoints", state["epochs_done"],
                     args.epochs)
+
+
+def _check_resumed_data(saved, data):
+    """The same dataset as the checkpoint (states written before this was recorded pass)."""
+    if not saved:
+        return
+    for key, flag in (("root", "--data"), ("layout", "--layout"), ("classes", "--classes")):
+        if saved.get(key) != data[key]:
+            raise NanosegError("--resume: the checkpoint was trained {}, not {}: resume {} or "
+                               "pass --overwrite to start over".format(
+                                   _shown(flag, saved.get(key)), _shown(flag, data[key]),
+                                   _shown(flag, saved.get(key))))
+
+
+def _shown(flag, value):
+    """A flag as typed on the command line ("with --data /x", "without --classes")."""
+    if value is None:
+        return "without " + flag
+    return "with {} {}".format(flag, " ".join(str(v) for v in value)
+                               if isinstance(value, list) else value)
+
+
+def _flag_values(saved, key, default):
+    values = (saved or {}).get(key)
+    return [str(v) for v in values] if values else [str(v) for v in default]
 
 
 def _fit(args, strategy, contract, train_set, val_set, work_dir, state, global_batch,
@@ -391,6 +429,7 @@ def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_
     from nanoseg.evaluation import iterate_validation
     from train.plots import plot_curves
     from nanoseg.datasets import DatasetRecipe, write_split_csv
+    from nanoseg.datasets.recipe import SPLIT_PATHS_DATASET
     compile_model(model, contract, args.lr)      # so model.h5 records loss and metrics
     with warnings.catch_warnings():   # h5 is deliberate: tf2onnx and TF 2.x all read it
         warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")
@@ -399,7 +438,7 @@ def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_
     model.save_weights(os.path.join(work_dir, names.WEIGHTS_H5))
     write_text_atomic(os.path.join(work_dir, names.MODEL_JSON), model.to_json())
     write_split_csv(os.path.join(work_dir, names.SPLIT_CSV),
-                    {"train": train_set.samples, "val": val_set.samples})
+                    {"train": train_set.samples, "val": val_set.samples}, root=train_set.root)
     report = evaluate(lambda x: predict_probabilities(model, x), contract,
                       iterate_validation(val_set, contract), args.batch)
     report.update({"backend": "keras", "split": "val", "dataset": val_set.root,
@@ -426,7 +465,7 @@ def _write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_
                   images_dir=args.images_dir, masks_dir=args.masks_dir,
                   mask_invert=bool(args.mask_invert), val_fraction=args.val_fraction,
                   seed=args.seed, train_images=len(train_set), val_images=len(val_set),
-                  split_csv=names.SPLIT_CSV).store(contract)
+                  split_csv=names.SPLIT_CSV, split_paths=SPLIT_PATHS_DATASET).store(contract)
     save_contract(contract, os.path.join(work_dir, CONTRACT_JSON))
 
 

@@ -9,6 +9,7 @@ from edge.backends.table import unavailable_reason
 from nanoseg import golden
 from nanoseg.bundle import EVALUATION_JSON, GOLDEN_NPZ, MODEL_H5
 from nanoseg.errors import NanosegError
+from nanoseg.identity import check_golden_identity
 
 LOG = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ def load_golden_for(bundle, contract):
         return None
     data = golden.load_golden(bundle.path(GOLDEN_NPZ))
     contract.check_compatible(data["contract"], "golden.npz")
+    check_golden_identity(bundle, contract, data["contract"])
     return data
 
 
@@ -123,6 +125,12 @@ def describe_reference(kind, golden_data, dataset, split):
                 EVALUATION_JSON, GOLDEN_NPZ, len(golden_data["inputs"])))
 
 
+# Formats that run the float32 graph Keras ran, and their max |dp| bound on golden.npz
+# (nanoseg/golden.py: real exports measure 1e-6..1.4e-5). Another model differs by >> 1e-2
+# even where its mIoU is as good, so this catches a swapped model that mIoU cannot.
+FP32_GOLDEN_BOUNDS = {"onnx": golden.FP32_MAX_DIFF}
+
+
 def gate(rows, reference_miou, tolerance, required):
     """Set each row's delta and status; return the failure messages (empty: all passed)."""
     failures = []
@@ -148,7 +156,23 @@ def gate(rows, reference_miou, tolerance, required):
                     "(--tolerance {} points)".format(row["format"], row["file"], row["miou"],
                                                      -row["delta_points"], reference_miou,
                                                      tolerance))
+            parity = _fp32_parity_failure(row)
+            if parity:
+                row["status"] = "failed" if row["status"] == "ok" else row["status"]
+                failures.append(parity)
     return failures
+
+
+def _fp32_parity_failure(row):
+    """Why an FP32 format's golden max |dp| fails its bound, or None."""
+    bound = FP32_GOLDEN_BOUNDS.get(row["format"])
+    measured = (row.get("golden") or {}).get("max_abs_diff")
+    if bound is None or measured is None or measured <= bound:
+        return None
+    return ("{} ({}): max |dp| {:.2e} against {} is above the FP32 bound {:.0e}: it does "
+            "not compute what Keras computed (another model, or a broken export); re-export "
+            "it with convert/export_onnx.py".format(row["format"], row["file"], measured,
+                                                    GOLDEN_NPZ, bound))
 
 
 def require_passed(report):

@@ -3,6 +3,7 @@ onnxruntime-gpu. onnxruntime is imported when a backend is created."""
 from edge.backends.base import Backend, as_bundle
 from nanoseg.bundle import ONNX, ONNX_FP16
 from nanoseg.errors import NanosegError
+from nanoseg.identity import check_onnx_identity
 
 DEVICES = ("cpu", "cuda")
 
@@ -19,7 +20,8 @@ class OnnxRuntimeBackend(Backend):
         model_contract = bundle.onnx_contract()
         contract.check_compatible(model_contract, "ONNX model {}".format(path))
         Backend.__init__(self, contract, model_contract)
-        self.session = ort_session(path, device)
+        self.session = ort_session(path, device)   # first: a file it cannot load says so
+        check_onnx_identity(bundle, contract, path, model_contract)
         self.device = device
         self.precision = "fp16" if onnx_name == ONNX_FP16 else "fp32"
         self.input_name = self._check_input(path)

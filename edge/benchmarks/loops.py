@@ -9,9 +9,10 @@ from edge.viewer import MjpegViewer
 from nanoseg.errors import NanosegError
 
 
-def run_loop(backend, video, max_frames, sinks=()):
-    """The runtime's summary on ``video`` with ``sinks``, plus process CPU ms per frame."""
-    stream = open_source(video)
+def run_loop(backend, video, max_frames, sinks=(), loop=False):
+    """The runtime's summary on ``video`` with ``sinks``, plus process CPU ms per frame
+    (``loop``: replay the video until ``max_frames``)."""
+    stream = open_source(video, loop=loop)
     cpu = time.process_time()
     summary = run_pipeline(stream, backend, list(sinks), max_frames=max_frames,
                            log_every=30.0)

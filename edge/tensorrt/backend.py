@@ -35,7 +35,7 @@ class TensorRTBackend(Backend):
                                    "with convert/build_engine.py --bundle {}".format(
                                        bundle.engines_dir, ", TensorRT {} on {}".format(
                                            version, gpu) if gpu else "", bundle.root))
-        model_contract = engine_contract(engine_path, contract)
+        model_contract = engine_contract(engine_path, contract, bundle)
         Backend.__init__(self, contract, model_contract)
         try:
             from edge.tensorrt.runner import TrtRunner
@@ -71,13 +71,13 @@ class TensorRTBackend(Backend):
         return "tensorrt ({})".format(self.engine_path)
 
 
-def engine_contract(engine_path, bundle_contract):
+def engine_contract(engine_path, bundle_contract, bundle=None):
     """The contract in the engine's sidecar, checked against the bundle's (one-line error)."""
     if not os.path.isfile(engine_path):
         raise NanosegError("--engine {} does not exist: build one with "
                            "convert/build_engine.py".format(engine_path))
     sidecar = engines.read_sidecar(engine_path)
-    engines.check_engine_contract(sidecar, bundle_contract, engine_path)
+    engines.check_engine_contract(sidecar, bundle_contract, engine_path, bundle)
     return engines.sidecar_contract(sidecar, engine_path)
 
 

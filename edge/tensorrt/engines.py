@@ -6,8 +6,9 @@ meaning, only which tactics were tried, so it is left out), and so does its *var
 the build was told more: ``--tactic-sources`` (which libraries the engine may load) and, for
 FP16, ``--fp32-layers`` (:func:`build_variant`; empty for a plain build, whose key is
 unchanged). Every engine
-``engines/model-<precision>-<key>.engine`` has a sidecar ``.json`` with the contract, the key
-fields, device name, ONNX sha256 and build time. Timing caches make rebuilds fast; TensorRT
+``engines/model-<precision>-<key>.engine`` has a sidecar ``.json`` with the contract (which
+records the model.h5 sha256 the engine came from: nanoseg/identity.py), the key fields,
+device name, ONNX sha256 and build time. Timing caches make rebuilds fast; TensorRT
 rejects one made by another TensorRT version or GPU, so each (TensorRT version, device)
 keeps its own ``engines/timing-<key>.cache``.
 
@@ -22,6 +23,7 @@ from nanoseg.bundle import ENGINES_DIR, ONNX, Bundle
 from nanoseg.contract import Contract
 from nanoseg.files import sha256_file, write_bytes_atomic, write_text_atomic  # noqa: F401 (build_engine writes through here)
 from nanoseg.errors import NanosegError
+from nanoseg.identity import check_same_model
 
 ENGINE_SUFFIX = ".engine"
 SIDECAR_SUFFIX = ".json"
@@ -131,10 +133,18 @@ def sidecar_contract(sidecar, source="engine sidecar"):
     return Contract.from_dict(sidecar["contract"], source=source)
 
 
-def check_engine_contract(sidecar, bundle_contract, engine_file="engine"):
-    """Raise unless the engine was built from a model with the bundle's contract."""
-    bundle_contract.check_compatible(sidecar_contract(sidecar, engine_file),
+def check_engine_contract(sidecar, bundle_contract, engine_file="engine", bundle=None):
+    """Raise unless the engine was built from the bundle's model: the same contract, and
+    the same model.h5 sha256 (nanoseg/identity.py) when both record one."""
+    engine_contract = sidecar_contract(sidecar, engine_file)
+    bundle_contract.check_compatible(engine_contract,
                                      "engine {}".format(os.path.basename(engine_file)))
+    where = Bundle(bundle) if bundle is not None and not isinstance(bundle, Bundle) else bundle
+    check_same_model(
+        bundle_contract, engine_contract, "engine {}".format(engine_file),
+        where.contract_path if where else "the bundle's contract.json",
+        "rebuild it with python3 convert/build_engine.py --bundle {} --force".format(
+            where.root if where else "BUNDLE"))
 
 
 def list_engines(bundle):
@@ -166,6 +176,6 @@ def find_engine(bundle, tensorrt_version=None, device=None, precision=None):
         if any(value is not None and str(sidecar.get(key)) != str(value)
                for key, value in wanted.items()):
             continue
-        check_engine_contract(sidecar, contract, path)
+        check_engine_contract(sidecar, contract, path, bundle)
         return path
     return None

@@ -26,7 +26,8 @@ def looks_like(root):
     return os.path.isdir(root) and any(is_csv(f) for f in os.listdir(root))
 
 
-def open_csv(root, split, classes, val_fraction, seed, split_csv, mask_invert=False):
+def open_csv(root, split, classes, val_fraction, seed, split_csv, mask_invert=False,
+             split_root=None):
     """A manifest with a split column, one CSV per split, or one without (seeded split)."""
     names, ids, decoder = binary_or_id_classes(classes, mask_invert)
     files = _csv_files(root)
@@ -34,7 +35,7 @@ def open_csv(root, split, classes, val_fraction, seed, split_csv, mask_invert=Fa
         rows = read_manifest(files[None])
         if any(s is None for _, s in rows):
             chosen = apply_split([r for r, _ in rows], split, val_fraction, seed, split_csv,
-                                 files[None])
+                                 files[None], split_root)
         else:
             chosen = [r for r, s in rows if split == "all" or s == split]
     else:

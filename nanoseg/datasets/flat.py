@@ -30,7 +30,7 @@ def looks_like(root):
 
 
 def open_flat(root, split, classes, images_dir, masks_dir, val_fraction, seed, split_csv,
-              mask_invert=False):
+              mask_invert=False, split_root=None):
     """images/ + masks/ (any case, nested subfolders): its own split folders or a seeded one."""
     names, ids, decoder = binary_or_id_classes(classes, mask_invert)
     own = None if has_folder(root, images_dir, IMAGE_FOLDER_NAMES) else \
@@ -45,7 +45,7 @@ def open_flat(root, split, classes, images_dir, masks_dir, val_fraction, seed, s
         images = find_folder(root, images_dir, IMAGE_FOLDER_NAMES, "images", "flat")
         masks = find_folder(root, masks_dir, MASK_FOLDER_NAMES, "masks", "flat")
         samples = pair_files(images, masks)
-        chosen = apply_split(samples, split, val_fraction, seed, split_csv, root)
+        chosen = apply_split(samples, split, val_fraction, seed, split_csv, root, split_root)
     return SegmentationDataset(chosen, names, ids, None, decoder, root, "flat", split)
 
 

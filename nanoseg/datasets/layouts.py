@@ -40,7 +40,7 @@ LAYOUT_NAMES = tuple(LAYOUTS)
 
 # The open_dataset keywords each capability lets through to a layout's opener.
 CAPABILITY_OPTIONS = (("binary_masks", ("mask_invert",)),
-                      ("seeded_split", ("val_fraction", "seed", "split_csv")),
+                      ("seeded_split", ("val_fraction", "seed", "split_csv", "split_root")),
                       ("folders", ("images_dir", "masks_dir")))
 
 
@@ -58,14 +58,15 @@ def layout_row(layout):
 
 
 def open_dataset(root, layout, split="train", classes=None, images_dir=None, masks_dir=None,
-                 val_fraction=0.2, seed=0, split_csv=None, mask_invert=False):
+                 val_fraction=0.2, seed=0, split_csv=None, mask_invert=False, split_root=None):
     """Open ``root`` in ``layout`` and return the :class:`SegmentationDataset` of ``split``.
 
     ``classes``: flat/csv binary masks take one name (default "object") or ``name=id`` pairs
     for masks of ids; camvid/voc take class names (case-insensitive; default all classes).
     ``split_csv`` (layouts with a seeded split, when the data comes without one): read the
     split from it if it exists, otherwise make the seeded split and save it there, so the
-    next run reproduces it exactly. Flat datasets that come split (``train/ valid/ test/``,
+    next run reproduces it exactly; ``split_root``: its paths are relative to that dataset
+    root instead of its own folder (a bundle's split.csv). Flat datasets that come split (``train/ valid/ test/``,
     each with images/ + masks/) and the nail tutorial's csv_file/ CSVs use their own split.
     ``mask_invert`` (binary masks): the dark value is the class. Options a layout does not
     take are not passed to it (``images_dir`` of a csv dataset is ignored).
@@ -87,7 +88,8 @@ def open_dataset(root, layout, split="train", classes=None, images_dir=None, mas
                            "ids: drop --mask-invert".format("/".join(layouts_with(
                                "binary_masks")), layout))
     given = dict(images_dir=images_dir, masks_dir=masks_dir, val_fraction=val_fraction,
-                 seed=seed, split_csv=split_csv, mask_invert=mask_invert)
+                 seed=seed, split_csv=split_csv, mask_invert=mask_invert,
+                 split_root=split_root)
     options = dict((key, given[key]) for capability, keys in CAPABILITY_OPTIONS
                    if getattr(row, capability) for key in keys)
     dataset = row.open(root, split, classes, **options)

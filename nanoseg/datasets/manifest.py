@@ -26,11 +26,12 @@ def is_csv(name):
     return name.lower().endswith(".csv") and not name.startswith(".")
 
 
-def read_manifest(path, split_hint=None):
+def read_manifest(path, split_hint=None, base=None):
     """[(Sample, split or None)] of a CSV of relative paths; files must exist.
 
     ``split_hint``: the split of a per-split CSV (train.csv), used to find bare image names
-    under ``<split folder>/images`` when the rows carry no split of their own.
+    under ``<split folder>/images`` when the rows carry no split of their own. ``base``: the
+    folder the paths are relative to (default: the CSV's own folder).
     """
     try:
         with open(path, "r", newline="") as handle:
@@ -45,7 +46,7 @@ def read_manifest(path, split_hint=None):
         columns, body = (0, 1, 2 if len(rows[0]) > 2 else None), rows
     else:
         body = rows[1:]
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = os.path.abspath(base) if base else os.path.dirname(os.path.abspath(path))
     result = []
     first_row = 1 if body is rows else 2
     for number, row in enumerate(body, start=first_row):
@@ -101,9 +102,10 @@ def _manifest_row(row, columns, folder, path, line, split_hint=None):
     image = _manifest_image(relative, folder, split_hint or split)
     if image is None:
         raise NanosegError("CSV {} row {} names {} which does not exist (paths are relative "
-                           "to the CSV's folder, or file names under <split>/images beside "
-                           "it): fix the row or delete the CSV to make a new one".format(
-                               path, line, os.path.normpath(os.path.join(folder, relative))))
+                           "to {}, or file names under <split>/images beside it): fix the row "
+                           "or delete the CSV to make a new one".format(
+                               path, line, os.path.normpath(os.path.join(folder, relative)),
+                               folder))
     if mask_col is None:
         mask = _mask_beside(image, path, line)
     else:

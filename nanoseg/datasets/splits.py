@@ -37,20 +37,23 @@ def split_samples(samples, val_fraction=0.2, seed=0):
     return train, val
 
 
-def write_split_csv(path, splits):
+def write_split_csv(path, splits, root=None):
     """Save ``{split: [Sample]}`` as a manifest CSV (image, mask, split), atomically.
 
     Paths are relative to the CSV's folder, so the CSV is itself a ``csv``-layout dataset
-    and the split reproduces on another machine with the same folder.
+    and the split reproduces on another machine with the same folder; or, with ``root``
+    (a dataset root), relative to :func:`split_base` of it, so the CSV can travel anywhere
+    (a bundle's split.csv) and is read back with ``read_split_csv(path, root)``.
     """
     folder = os.path.dirname(os.path.abspath(path))
+    relative_to = split_base(root) if root else folder
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["image", "mask", "split"])
     for split in sorted(splits):
         for sample in splits[split]:
-            writer.writerow([_relative(sample.image_path, folder),
-                             _relative(sample.mask_path, folder), split])
+            writer.writerow([_relative(sample.image_path, relative_to),
+                             _relative(sample.mask_path, relative_to), split])
     if not os.path.isdir(folder):
         os.makedirs(folder)
     write_text_atomic(path, buffer.getvalue())
@@ -63,24 +66,33 @@ def _relative(path, folder):
     return os.path.relpath(os.path.abspath(path), folder).replace(os.sep, "/")
 
 
-def read_split_csv(path):
-    """{split: [Sample]} of a manifest CSV (rows without a split go under 'all')."""
-    rows = read_manifest(path)
+def split_base(root):
+    """The folder a split file's paths are relative to for dataset ``root``: the root, or
+    the folder of a CSV manifest root."""
+    root = os.path.abspath(str(root))
+    return root if os.path.isdir(root) else os.path.dirname(root)
+
+
+def read_split_csv(path, root=None):
+    """{split: [Sample]} of a manifest CSV (rows without a split go under 'all'); paths
+    relative to the CSV's folder, or to :func:`split_base` of dataset ``root``."""
+    rows = read_manifest(path, base=split_base(root) if root else None)
     splits = collections.OrderedDict()
     for sample, split in rows:
         splits.setdefault(split or "all", []).append(sample)
     return splits
 
 
-def apply_split(samples, split, val_fraction, seed, split_csv, source):
-    """The ``split`` of samples that come without one: seeded, saved to/read from split_csv."""
+def apply_split(samples, split, val_fraction, seed, split_csv, source, split_root=None):
+    """The ``split`` of samples that come without one: seeded, saved to/read from split_csv
+    (its paths relative to its folder, or to dataset ``split_root``)."""
     if split == "all":
         return samples
     if split == "test":
         raise NanosegError("{} has no test split (only a seeded train/val split): use split "
                            "train, val or all".format(source))
     if split_csv and os.path.isfile(split_csv):
-        saved = read_split_csv(split_csv)
+        saved = _read_saved_split(split_csv, split_root, source)
         _warn_unlisted(samples, saved, split_csv)
         LOG.info("split %s of %s read from %s", split, source, split_csv)
         # The dataset's own samples, so names (golden.npz, --save-masks) do not depend on
@@ -91,6 +103,21 @@ def apply_split(samples, split, val_fraction, seed, split_csv, source):
     if split_csv:
         write_split_csv(split_csv, {"train": train, "val": val})
     return train if split == "train" else val
+
+
+def _read_saved_split(split_csv, split_root, source):
+    """A split file's rows: relative to ``split_root`` when given; else to the file's own
+    folder or, failing that, to the dataset ``source`` (a bundle's split.csv passed as
+    --split-csv, whose rows are relative to the dataset)."""
+    if split_root:
+        return read_split_csv(split_csv, split_root)
+    try:
+        return read_split_csv(split_csv)
+    except NanosegError as exc:
+        try:
+            return read_split_csv(split_csv, source)
+        except NanosegError:
+            raise exc
 
 
 def _warn_unlisted(samples, saved, split_csv):

@@ -389,3 +389,44 @@ def test_a_build_killed_with_memory_to_spare_is_not_called_out_of_memory(bundle,
 def test_cli_refuses_an_unknown_tactic_source_before_tensorrt(bundle):
     code, _, err = run_build_engine("--bundle", bundle.root, "--tactic-sources=-cublass")
     assert code == 2 and "--tactic-sources: unknown source 'cublass'" in _one_error_line(err)
+
+
+def test_a_cached_engine_of_another_model_is_refused_and_force_rebuilds_it(bundle, tmp_path):
+    """With the stand-in TensorRT: the sidecar records the model.h5 sha256 the engine came
+    from; an engine cached for another model is refused in one line, --force rebuilds it."""
+    import json
+    from tests.py36.conftest import onnx_standin_bytes
+    modules = standin.write_modules(tmp_path / "stand-ins", api="8", forward="sigmoid_conv")
+    mine = {"model.h5": {"sha256": "a" * 64}}
+    contract = bundle.contract().copy(artifacts=mine)
+    save_contract(contract, bundle.contract_path)
+    save_contract(contract.copy(layout="NCHW"), bundle.path(ONNX_CONTRACT))
+    with open(bundle.path(ONNX), "wb") as handle:
+        handle.write(onnx_standin_bytes(contract.copy(layout="NCHW")))
+    inputs = np.random.RandomState(3).rand(2, 64, 96, 3).astype(np.float32)
+    probs = (1.0 / (1.0 + np.exp(-(inputs.dot([0.5, -0.25, 1.0]) - 0.2))))[..., None]
+    golden.save_golden(bundle.path(GOLDEN_NPZ), inputs, probs.astype(np.float32), ["a", "b"],
+                       contract)
+
+    def cli(*args):
+        return subprocess.run([sys.executable, BUILD_ENGINE, "--bundle", bundle.root] +
+                              list(args), cwd=ROOT, env=dict(os.environ, PYTHONPATH=modules),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=120)
+
+    first = cli()
+    assert first.returncode == 0, first.stdout + first.stderr
+    (path, sidecar), = engines.list_engines(bundle)
+    assert sidecar["contract"]["artifacts"] == mine
+    sidecar["contract"]["artifacts"] = {"model.h5": {"sha256": "b" * 64}}
+    with open(engines.sidecar_path(path), "w") as handle:
+        json.dump(sidecar, handle)
+    refused = cli()
+    assert refused.returncode == 2
+    assert _one_error_line(refused.stderr) == (
+        "error: engine {} was made from another model than {} (model.h5 sha256 "
+        "bbbbbbbbbbbb... vs aaaaaaaaaaaa...): rebuild it with python3 convert/build_engine.py "
+        "--bundle {} --force".format(path, bundle.contract_path, bundle.root))
+    rebuilt = cli("--force")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert engines.read_sidecar(path)["contract"]["artifacts"] == mine
