@@ -655,7 +655,7 @@ def _interrupted_run(out, data, size, classes=("nail",)):
     contract = train_cli.make_contract(train_cli.open_datasets(args)[0], args)
     work = bundle_io.open_work_dir(out)
     state = {"epochs_done": 0}
-    train_cli._check_resumable(state, contract, args)
+    train_cli.check_resumable(state, contract, args)
     bundle_io.write_state(work, 1, 0.5, callbacks.run_identity(state))
     _claim(work, _finished_pid())
     return work
