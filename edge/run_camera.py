@@ -33,7 +33,8 @@ from edge.camera_outputs import (collect_sinks, make_sinks, per_source_outputs,
 from nanoseg.errors import NanosegError
 from edge.gst_capture import parse_sensor_mode
 from edge.multisource import MultiStream, check_templates, source_names
-from edge.runtime import format_summary, run_pipeline, write_summary
+from edge.run_summary import format_summary, write_summary
+from edge.runtime import run_pipeline
 from edge.sources import SourceURI, open_source
 from edge.sources.flip import check_flip
 from edge.stats import resolve_ignored

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from edge.recording import kept_frames
-from edge.runtime import format_sink, run_pipeline
+from edge.run_summary import format_sink
+from edge.runtime import run_pipeline
 from edge.sinks import MaskSink, Result, VideoSink
 from edge.sources import SourceStream
 from edge.sources.readers import ImageListReader

@@ -580,7 +580,8 @@ def test_ffmpeg_rtsp_options_are_set_by_the_cli_not_the_library():
     assert env == {"OPENCV_FFMPEG_CAPTURE_OPTIONS": "rtsp_transport;udp"}
     mutation = re.compile(r"os\.environ\s*(\[[^\]]*\]\s*=|\.(setdefault|update|pop))|putenv")
     library = glob.glob(os.path.join(ROOT, "edge", "sources", "*.py")) + [
-        os.path.join(ROOT, "edge", name) for name in ("sinks.py", "runtime.py")] + \
+        os.path.join(ROOT, "edge", name)
+        for name in ("sinks.py", "runtime.py", "render_thread.py")] + \
         glob.glob(os.path.join(ROOT, "edge", "viewer", "*.py"))
     assert len(library) > 5
     for name in library:

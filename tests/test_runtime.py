@@ -23,7 +23,8 @@ from nanoseg.contract import Contract
 from nanoseg.errors import NanosegError
 from nanoseg.normalization import Normalization
 from nanoseg.preprocess import labels_to_frame
-from edge.runtime import RateMeter, write_summary
+from edge.run_summary import write_summary
+from edge.stage_timing import RateMeter
 from edge.sinks import MaskSink, Sink, VideoSink, ViewerSink
 from edge.sources import SourceStream, open_source
 from edge.viewer import MjpegViewer
@@ -154,7 +155,8 @@ def test_a_crashing_worker_ends_the_run_in_one_line_and_the_video_still_plays(
 
 
 def test_an_unknown_delivery_is_one_line_and_closes_the_sinks_already_started(tmp_path):
-    from edge.runtime import RenderThread, StageTimer
+    from edge.render_thread import RenderThread
+    from edge.stage_timing import StageTimer
 
     class Sometimes(BrokenSink):
         delivery = "sometimes"
@@ -170,7 +172,8 @@ def test_an_unknown_delivery_is_one_line_and_closes_the_sinks_already_started(tm
 def test_frames_are_preprocessed_into_the_backends_input_array_without_a_copy(street_720p):
     from edge.backends import Backend
     from nanoseg.preprocess import preprocess_image
-    from edge.runtime import Processor, StageTimer
+    from edge.runtime import Processor
+    from edge.stage_timing import StageTimer
     from edge.segmenter import Segmenter
 
     class Recording(Backend):
@@ -212,7 +215,8 @@ def test_a_crashing_sink_ends_the_run_and_the_video_is_still_finalized(tmp_path,
 
 def test_a_render_thread_stuck_in_a_sink_does_not_block_the_end(tmp_path):
     """finish() gives up after its timeout, reports the stuck sink, closes the others."""
-    from edge.runtime import RenderThread, StageTimer
+    from edge.render_thread import RenderThread
+    from edge.stage_timing import StageTimer
     from edge.sinks import Result
 
     class Stuck(Sink):
@@ -246,7 +250,8 @@ def test_a_render_thread_stuck_in_a_sink_does_not_block_the_end(tmp_path):
 
 def _render_with(sinks, finish_timeout, frames):
     """A started RenderThread over ``sinks`` that was handed ``frames`` small results."""
-    from edge.runtime import RenderThread, StageTimer
+    from edge.render_thread import RenderThread
+    from edge.stage_timing import StageTimer
     from edge.sinks import Result
     render = RenderThread(sinks, FakeBackend().contract, StageTimer(),
                           finish_timeout=finish_timeout).start()
@@ -337,7 +342,7 @@ class NanEveryOtherFrame(FakeBackend):
 
 
 def test_frames_with_nan_output_are_counted_in_the_progress_and_the_summary(tmp_path, caplog):
-    from edge.runtime import format_summary
+    from edge.run_summary import format_summary
     with caplog.at_level(logging.INFO, logger="edge"):
         summary, _ = run_bounded(stream=folder_stream(tmp_path, count=5),
                                  backend=NanEveryOtherFrame(), log_every=0.0)
@@ -352,7 +357,7 @@ def test_frames_with_nan_output_are_counted_in_the_progress_and_the_summary(tmp_
 
 
 def test_a_clean_run_reports_no_nan_frames(tmp_path):
-    from edge.runtime import format_summary
+    from edge.run_summary import format_summary
     summary, _ = run_bounded(stream=folder_stream(tmp_path, count=3), backend=FakeBackend())
     assert summary["non_finite_frames"] == 0
     assert not any("NaN" in line for line in format_summary(summary))
@@ -394,9 +399,9 @@ def test_a_summary_that_cannot_be_written_is_one_line_naming_its_path(tmp_path):
 
 def test_stage_timer_keeps_the_last_history_samples_in_memory_fixed_from_the_start(
         monkeypatch):
-    from edge import runtime as runtime_module
-    monkeypatch.setattr(runtime_module, "HISTORY", 4)
-    timer = runtime_module.StageTimer(("infer",))
+    from edge import stage_timing
+    monkeypatch.setattr(stage_timing, "HISTORY", 4)
+    timer = stage_timing.StageTimer(("infer",))
     allocated = timer._samples["infer"].nbytes
     assert timer.summary()["infer"]["count"] == 0
     for ms in (100, 1, 2, 3, 4, 5):          # the first one falls out of the window

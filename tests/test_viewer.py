@@ -19,7 +19,8 @@ from nanoseg import platform_info
 from nanoseg.contract import Contract
 from nanoseg.normalization import Normalization
 from nanoseg.errors import NanosegError
-from edge.runtime import RenderThread, StageTimer
+from edge.render_thread import RenderThread
+from edge.stage_timing import StageTimer
 from edge.sinks import Result, VideoSink, ViewerSink, WindowSink
 from edge.viewer import BACKLOG, BOUNDARY, MjpegViewer
 from tests.video_helpers import count_frames

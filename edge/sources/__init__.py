@@ -13,7 +13,8 @@ from edge.sources.readers import (IMAGE_EXTENSIONS, CaptureReader, ImageListRead
 from edge.sources.schemes import (ACCEPTED_FORMS, INPUT_CODECS, RTSP_CODECS, RTSP_TRANSPORTS,
                                   SCHEMES, SourceOptions, SourceScheme, make_reader,
                                   open_source, scheme_for)
-from edge.sources.stream import STALL_TIMEOUT, Frame, SourceStream
+from edge.sources.capture_thread import Frame
+from edge.sources.stream import STALL_TIMEOUT, SourceStream
 from edge.sources.uri import SourceURI, redact_uri, split_credentials
 
 __all__ = ["ACCEPTED_FORMS", "CaptureReader", "Frame", "IMAGE_EXTENSIONS", "INPUT_CODECS",

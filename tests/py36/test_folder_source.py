@@ -69,7 +69,8 @@ def test_mask_names_never_leave_the_mask_folder():
 
 def test_a_truncated_image_in_a_folder_is_skipped_named_and_counted(camvid_dir, tmp_path,
                                                                     caplog):
-    from edge.runtime import format_summary, run_pipeline
+    from edge.run_summary import format_summary
+    from edge.runtime import run_pipeline
     from tests.video_helpers import FakeBackend
     root = str(tmp_path / "frames")
     expected = _nested_folder(camvid_dir, root)
