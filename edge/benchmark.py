@@ -22,7 +22,7 @@ FP32 engine for this TensorRT and GPU, a second table times each and gives FP16'
 
 ``--soak N`` is another mode: N frames of --video (looped) through the runtime with the
 mp4, mask PNGs and one viewer client, reporting the process's RSS at start, after warm-up
-and at the end (edge/benchmarks/soak.py).
+and at the end, then again without the mp4 (edge/benchmarks/soak.py).
 """
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     import os, sys
@@ -72,7 +72,8 @@ def parse_args(argv=None):
     parser.add_argument("--soak", type=int, default=None, metavar="N",
                         help="instead of the table above: run N frames of --video (looped) "
                              "with the mp4, mask PNGs and one viewer client, and report the "
-                             "process's memory (RSS) at start, after warm-up and at the end")
+                             "process's memory (RSS) at start, after warm-up and at the end; "
+                             "then the same without the video writer")
     parser.add_argument("--json", default=None, help="also write the results as JSON here")
     cli.add_logging_args(parser)
     return parser.parse_args(argv)

@@ -107,10 +107,12 @@ def test_a_bad_video_names_the_video_flag_before_the_model_loads(monkeypatch, tm
     assert "--source" not in str(info.value)
 
 
-def test_soak_runs_every_writer_and_reports_three_sane_rss_figures(tmp_path, camvid_dir,
-                                                                    capsys):
-    """A short soak on real CamVid frames (looped): the table has the loop row and the
-    three RSS figures, each a plausible size for this process, in the order measured."""
+def test_soak_runs_every_writer_then_again_without_the_video_and_reports_both(
+        tmp_path, camvid_dir, capsys):
+    """A short soak on real CamVid frames (looped): the table has, for the soak with every
+    writer and again without the video writer, the loop row and the three RSS figures (each
+    a plausible size for this process, in the order measured), then the growth the mp4
+    recording adds (the difference)."""
     import json
     from nanoseg.contract import save_contract
     from tests.video_helpers import write_street_video
@@ -125,21 +127,35 @@ def test_soak_runs_every_writer_and_reports_three_sane_rss_figures(tmp_path, cam
     assert benchmark.main(args) == 0
     table = capsys.readouterr().out
     assert "| soak: loop + video + masks + viewer (1 local client) |" in table
-    figures = [float(m) for m in re.findall(r"\| RSS [^|]+\| - \| - \| - \| ([\d.]+) MB \|",
-                                            table)]
-    assert len(figures) == 3, table
-    assert "| RSS after warm-up (30 frames) |" in table and "(300 frames)" in table
-    assert all(20.0 < mb < 8000.0 for mb in figures), figures
-    assert re.search(r"\| RSS growth after warm-up \| - \| - \| - \| [+-][\d.]+ MB \|", table)
-    soak = json.loads(report.read_text())["soak"]
-    assert soak["frames"] == 300 and soak["end_reason"]
-    assert soak["viewer_bytes"] > 0                       # the client really read JPEGs
-    written = {s["sink"]: s.get("written") for s in soak["sinks"]}
-    assert written["VideoSink"] == 300 and written["MaskSink"] == 300, written
-    rss = soak["rss_mb"]
-    assert [rss["start"], rss["after_warmup"], rss["end"]] == pytest.approx(figures, abs=0.05)
-    assert rss["growth_after_warmup"] == pytest.approx(rss["end"] - rss["after_warmup"],
-                                                       abs=0.01)
+    assert "| soak again without the video writer: loop + masks + viewer (1 local client) |" \
+        in table
+    results = json.loads(report.read_text())
+    growths = []
+    for key, tail in (("soak", ""), ("soak_without_video", ", no video writer")):
+        figures = [float(m) for m in re.findall(
+            r"\| RSS (?:at start|after warm-up \(30 frames\)|at the end \(300 frames\)){} "
+            r"\| - \| - \| - \| ([\d.]+) MB \|".format(re.escape(tail)), table)]
+        assert len(figures) == 3, table
+        assert all(20.0 < mb < 8000.0 for mb in figures), figures
+        growth = re.search(r"\| RSS growth after warm-up{} \| - \| - \| - \| ([+-][\d.]+) MB "
+                           r"\|".format(re.escape(tail)), table)
+        assert growth, table
+        soak = results[key]
+        assert soak["frames"] == 300 and soak["end_reason"]
+        assert soak["viewer_bytes"] > 0                       # the client really read JPEGs
+        written = {s["sink"]: s.get("written") for s in soak["sinks"]}
+        assert written.get("VideoSink") == (300 if key == "soak" else None), written
+        assert written["MaskSink"] == 300, written
+        rss = soak["rss_mb"]
+        assert [rss["start"], rss["after_warmup"], rss["end"]] == pytest.approx(figures,
+                                                                               abs=0.05)
+        assert rss["growth_after_warmup"] == pytest.approx(rss["end"] - rss["after_warmup"],
+                                                           abs=0.01)
+        assert float(growth.group(1)) == pytest.approx(rss["growth_after_warmup"], abs=0.05)
+        growths.append(rss["growth_after_warmup"])
+    share = re.search(r"\| RSS growth of the mp4 recording \(difference\) \| - \| - \| - \| "
+                      r"([+-][\d.]+) MB \|", table)
+    assert share and float(share.group(1)) == pytest.approx(growths[0] - growths[1], abs=0.06)
 
 
 def test_soak_without_a_video_is_one_line_before_the_model_loads(monkeypatch):

@@ -409,3 +409,19 @@ def test_stage_timer_keeps_the_last_history_samples_in_memory_fixed_from_the_sta
     summary = timer.summary()["infer"]
     assert summary["count"] == 4 and summary["median_ms"] == pytest.approx(3.5)
     assert timer._samples["infer"].nbytes == allocated
+
+
+def test_a_writers_waits_are_kept_in_memory_fixed_from_the_start(monkeypatch):
+    """The producer's waits for an "every" writer: the median covers the newest
+    WAIT_HISTORY of them, the total and the count every wait, in one preallocated ring."""
+    from edge import delivery as delivery_module
+    monkeypatch.setattr(delivery_module, "WAIT_HISTORY", 4)
+    worker = delivery_module.EveryWorker(Sink(), lambda *args, **kwargs: None)
+    allocated = worker._waits.nbytes
+    assert worker.stats()["wait_median_ms"] == 0.0
+    for ms in (100.0, 1.0, 2.0, 3.0, 4.0, 5.0):  # the first one falls out of the median
+        worker._count_wait(ms)
+    stats = worker.stats()
+    assert stats["waits"] == 6 and stats["wait_total_ms"] == pytest.approx(115.0)
+    assert stats["wait_median_ms"] == pytest.approx(3.5)
+    assert worker._waits.nbytes == allocated

@@ -6,6 +6,11 @@ The process's resident set size (RSS) is read at the start, after the warm-up fr
 allocator, the encoders and OpenCV's buffers have settled by then) and at the last frame
 (each a median over the frames just before, see :class:`RssProbe`); what it grew after the
 warm-up is what a service running for days would keep growing by.
+
+The soak then runs again without the video writer: an mp4's muxer (FFmpeg's mov) keeps one
+index entry per frame in memory until the file is closed (~70 bytes a frame, measured with
+cv2.VideoWriter alone), which grows with the recording's length by design; the two growth
+figures and their difference tell it apart from the rest of the loop.
 """
 import collections
 import os
@@ -71,17 +76,19 @@ class RssProbe(Sink):
         return float(np.median(values)) if values else None
 
 
-def run_soak(backend, video, frames, folder, view_fps):
+def run_soak(backend, video, frames, folder, view_fps, record=True):
     """The soak's summary: the runtime's summary plus ``rss_mb`` (start, after warm-up,
-    end, growth after warm-up) and the viewer client's byte count."""
+    end, growth after warm-up) and the viewer client's byte count (``record``: with the mp4
+    recording)."""
     if frames < 2:
         raise NanosegError("--soak needs at least 2 frames, got {}".format(frames))
     start = rss_mb()
     probe = RssProbe(warmup_frames(frames), frames)
     viewer = MjpegViewer("127.0.0.1", 0, title="soak").start()
-    sinks = [VideoSink(os.path.join(folder, "soak.mp4"), 30.0),
-             MaskSink(os.path.join(folder, "soak-masks")),
-             ViewerSink(viewer, max_fps=view_fps), probe]
+    name = "soak" if record else "soak-no-video"
+    sinks = [VideoSink(os.path.join(folder, name + ".mp4"), 30.0)] if record else []
+    sinks += [MaskSink(os.path.join(folder, name + "-masks")),
+              ViewerSink(viewer, max_fps=view_fps), probe]
     client = None
     try:
         client = StreamClient(viewer)
@@ -105,19 +112,35 @@ def run_soak(backend, video, frames, folder, view_fps):
     return summary
 
 
-def soak_rows(summary):
-    """The soak's table rows: the loop, then the three RSS figures (in the note column)."""
+def soak_rows(summary, record=True):
+    """One soak's table rows: the loop, then the three RSS figures and the growth (in the
+    note column); ``record``: the soak with the mp4 recording."""
     rss = summary["rss_mb"]
-    rows = [loop_row("soak: loop + video + masks + viewer (1 local client)", summary)]
+    label = "soak: loop + video + masks + viewer (1 local client)" if record else \
+        "soak again without the video writer: loop + masks + viewer (1 local client)"
+    tail = "" if record else ", no video writer"
+    rows = [loop_row(label, summary)]
     for what, value in (("RSS at start", rss["start"]),
                         ("RSS after warm-up ({} frames)".format(rss["warmup_frames"]),
                          rss["after_warmup"]),
                         ("RSS at the end ({} frames)".format(summary["frames"]), rss["end"])):
-        rows.append((what, None, None, None, _mb(value)))
-    growth = rss["growth_after_warmup"]
-    rows.append(("RSS growth after warm-up", None, None, None,
-                 "-" if growth is None else "{:+.1f} MB".format(growth)))
+        rows.append((what + tail, None, None, None, _mb(value)))
+    rows.append(("RSS growth after warm-up" + tail, None, None, None,
+                 _growth(rss["growth_after_warmup"])))
     return rows
+
+
+def recording_rows(with_video, without_video):
+    """The growth the mp4 recording adds: the soak's growth minus the one without it."""
+    a = with_video["rss_mb"]["growth_after_warmup"]
+    b = without_video["rss_mb"]["growth_after_warmup"]
+    share = None if a is None or b is None else round(a - b, 2)
+    return [("RSS growth of the mp4 recording (difference)", None, None, None,
+             _growth(share))]
+
+
+def _growth(value):
+    return "-" if value is None else "{:+.1f} MB".format(value)
 
 
 def _mb(value):
@@ -129,5 +152,7 @@ def measure_soak(backend, args, folder):
     if not args.video:
         raise NanosegError("--soak needs --video (it is looped until --soak frames ran)")
     summary = run_soak(backend, args.video, args.soak, folder, args.view_fps)
+    bare = run_soak(backend, args.video, args.soak, folder, args.view_fps, record=False)
+    rows = soak_rows(summary) + soak_rows(bare, record=False) + recording_rows(summary, bare)
     return {"backend": backend.describe(), "host_only_ms": args.host_only,
-            "soak": summary}, soak_rows(summary)
+            "soak": summary, "soak_without_video": bare}, rows
