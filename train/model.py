@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import re
+import warnings
 
 from nanoseg.errors import NanosegError
 from train import backbones, keras_env
@@ -284,3 +285,16 @@ def predict_probabilities(model, x_batch):
     import numpy as np
     out = model(np.asarray(x_batch, dtype=np.float32), training=False)
     return np.asarray(out, dtype=np.float32)
+
+
+def save_model_files(model, folder):
+    """A bundle's three model files: model.h5 (architecture + weights, no optimizer),
+    weights.h5 and model.json (the tutorial's weights-only and json routes)."""
+    from nanoseg import bundle as names
+    from nanoseg.files import write_text_atomic
+    with warnings.catch_warnings():   # h5 is deliberate: tf2onnx and TF 2.x all read it
+        warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")
+        model.save(os.path.join(folder, names.MODEL_H5), include_optimizer=False,
+                   save_format="h5")
+    model.save_weights(os.path.join(folder, names.WEIGHTS_H5))
+    write_text_atomic(os.path.join(folder, names.MODEL_JSON), model.to_json())

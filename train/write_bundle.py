@@ -1,7 +1,6 @@
 """The bundle's files from the trained model: model.h5, evaluation, curves, contract.json."""
 import os
 import sys
-import warnings
 
 from nanoseg import bundle as names
 
@@ -41,21 +40,16 @@ def write_bundle(model, args, contract, train_set, val_set, work_dir, strategy_n
     """model.h5, weights.h5, model.json, evaluation, curves and finally contract.json."""
     from nanoseg.bundle import CONTRACT_JSON
     from nanoseg.contract import save_contract
-    from nanoseg.files import sha256_file, write_text_atomic
+    from nanoseg.files import sha256_file
     from nanoseg.evaluation import evaluate
     from train.evaluate import save_report
-    from train.model import compile_model, predict_probabilities
+    from train.model import compile_model, predict_probabilities, save_model_files
     from nanoseg.evaluation import iterate_validation
     from train.plots import plot_curves
     from nanoseg.datasets import DatasetRecipe, write_split_csv
     from nanoseg.datasets.recipe import SPLIT_PATHS_DATASET
     compile_model(model, contract, args.lr)      # so model.h5 records loss and metrics
-    with warnings.catch_warnings():   # h5 is deliberate: tf2onnx and TF 2.x all read it
-        warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")
-        model.save(os.path.join(work_dir, names.MODEL_H5), include_optimizer=False,
-                   save_format="h5")
-    model.save_weights(os.path.join(work_dir, names.WEIGHTS_H5))
-    write_text_atomic(os.path.join(work_dir, names.MODEL_JSON), model.to_json())
+    save_model_files(model, work_dir)
     write_split_csv(os.path.join(work_dir, names.SPLIT_CSV),
                     {"train": train_set.samples, "val": val_set.samples}, root=train_set.root)
     report = evaluate(lambda x: predict_probabilities(model, x), contract,

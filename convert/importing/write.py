@@ -5,12 +5,11 @@ import logging
 import os
 import shutil
 import tempfile
-import warnings
 
 from nanoseg import bundle as names
 from nanoseg.contract import Contract, save_contract
 from nanoseg.errors import NanosegError
-from nanoseg.files import sha256_file, write_text_atomic
+from nanoseg.files import sha256_file
 from nanoseg.normalization import BACKBONE
 
 from convert.importing.images import IMPORTED
@@ -95,13 +94,8 @@ def _write_files(work, model, contract, images, masks):
     from nanoseg.datasets import DatasetRecipe, write_split_csv
     from nanoseg.evaluation import evaluate, iterate_validation
     from train.evaluate import save_report
-    from train.model import predict_probabilities
-    with warnings.catch_warnings():   # h5 is deliberate: tf2onnx and TF 2.x all read it
-        warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")
-        model.save(os.path.join(work, names.MODEL_H5), include_optimizer=False,
-                   save_format="h5")
-    model.save_weights(os.path.join(work, names.WEIGHTS_H5))
-    write_text_atomic(os.path.join(work, names.MODEL_JSON), model.to_json())
+    from train.model import predict_probabilities, save_model_files
+    save_model_files(model, work)
     report = None
     if masks:
         dataset, classes = labelled_dataset(images, masks, contract)

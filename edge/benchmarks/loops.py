@@ -1,7 +1,7 @@
 """The runtime loop on a video, bare, with sinks, or with the viewer and one client."""
 import time
 
-from edge.benchmarks.stream_client import StreamClient
+from edge.benchmarks.stream_client import StreamClient, wait_until_watching
 from edge.runtime import run_pipeline
 from edge.sinks import ViewerSink
 from edge.sources import open_source
@@ -30,11 +30,7 @@ def run_viewer_loop(backend, video, max_frames, view_fps):
     client = None
     try:
         client = StreamClient(viewer)
-        deadline = time.monotonic() + 5.0
-        while not viewer.watching and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if not viewer.watching:
-            raise NanosegError("the benchmark's local viewer client did not connect")
+        wait_until_watching(viewer, "benchmark's local viewer client")
         summary = run_loop(backend, video, max_frames, [sink])
     finally:
         if client is not None:

@@ -7,7 +7,7 @@ import threading
 import time
 import urllib.request
 
-from edge.benchmarks.stream_client import StreamClient
+from edge.benchmarks.stream_client import StreamClient, wait_until_watching
 from edge.multisource import MultiStream
 from edge.runtime import run_pipeline
 from edge.sinks import ViewerSink
@@ -121,11 +121,7 @@ def run_dashboard_loop(backend, video, max_frames, view_fps):
     client = None
     try:
         client = DashboardClient(viewer)
-        deadline = time.monotonic() + 5.0
-        while not viewer.watching and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if not viewer.watching:
-            raise NanosegError("the benchmark's local dashboard client did not connect")
+        wait_until_watching(viewer, "benchmark's local dashboard client")
         summary = run_sources_loop(backend, video, 1, max_frames, sinks, monitor=live)
     finally:
         received = client.stop() if client is not None else 0

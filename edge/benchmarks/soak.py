@@ -14,13 +14,12 @@ figures and their difference tell it apart from the rest of the loop.
 """
 import collections
 import os
-import time
 
 import numpy as np
 
 from edge.benchmarks.loops import run_loop
 from edge.benchmarks.scenarios import loop_row
-from edge.benchmarks.stream_client import StreamClient
+from edge.benchmarks.stream_client import StreamClient, wait_until_watching
 from edge.sinks import MaskSink, Sink, VideoSink, ViewerSink
 from edge.viewer import MjpegViewer
 from nanoseg.errors import NanosegError
@@ -92,11 +91,7 @@ def run_soak(backend, video, frames, folder, view_fps, record=True):
     client = None
     try:
         client = StreamClient(viewer)
-        deadline = time.monotonic() + 5.0
-        while not viewer.watching and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if not viewer.watching:
-            raise NanosegError("the soak's local viewer client did not connect")
+        wait_until_watching(viewer, "soak's local viewer client")
         summary = run_loop(backend, video, frames, sinks, loop=True)
     finally:
         if client is not None:

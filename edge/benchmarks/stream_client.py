@@ -1,6 +1,9 @@
 """One local browser stand-in for the viewer row: reads /stream.mjpg over HTTP."""
 import socket
 import threading
+import time
+
+from nanoseg.errors import NanosegError
 
 
 class StreamClient(object):
@@ -28,3 +31,13 @@ class StreamClient(object):
         self._stop.set()
         self._sock.close()
         self._thread.join(3.0)
+
+
+def wait_until_watching(viewer, client_name, timeout=5.0):
+    """Return once ``viewer`` has a client; else one line naming ``client_name`` (a row
+    measured without its client would measure something else)."""
+    deadline = time.monotonic() + timeout
+    while not viewer.watching and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not viewer.watching:
+        raise NanosegError("the {} did not connect".format(client_name))
