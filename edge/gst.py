@@ -68,6 +68,16 @@ COMMON_REQUIREMENTS = [(name,) for name in (
 JETSON_REQUIREMENTS = [(name,) for name in (
     "nvarguscamerasrc", "nvvidconv", "nvv4l2decoder", "nvv4l2h264enc")]
 DESKTOP_REQUIREMENTS = [("avdec_h264",), ("x264enc", "openh264enc")]
+# What single options need beyond the requirements: (option, Jetson elements, elsewhere).
+# jetson/check_platform.py reports them; a missing one never fails set-up (only the option).
+FEATURE_ELEMENTS = (
+    ("--input-codec (USB cameras through GStreamer)", ("v4l2src",), ("v4l2src",)),
+    ("--input-codec mjpeg", ("jpegparse", "nvv4l2decoder"), ("jpegdec",)),
+    ("--input-codec h264", ("h264parse", "nvv4l2decoder"), ("h264parse", "avdec_h264")),
+    ("--output-codec h265", ("h265parse", "nvv4l2h265enc"), ("h265parse", "x265enc")),
+    ("rtp:// input", ("udpsrc", "rtpjitterbuffer", "rtph264depay"),
+     ("udpsrc", "rtpjitterbuffer", "rtph264depay")),
+)
 DEFAULT_BITRATE_KBPS = 4000
 DEFAULT_KEY_INTERVAL = 30  # frames between key frames: where an RTP/RTSP viewer can join
 
@@ -158,6 +168,16 @@ def describe_missing(names):
 def platform_requirements(jetson):
     """The element alternatives nanoseg needs on a Jetson (``jetson``) or elsewhere."""
     return COMMON_REQUIREMENTS + (JETSON_REQUIREMENTS if jetson else DESKTOP_REQUIREMENTS)
+
+
+def missing_features(jetson, exists=element_exists):
+    """[(option, [missing elements])] of the FEATURE_ELEMENTS rows this GStreamer cannot run."""
+    missing = []
+    for option, on_jetson, elsewhere in FEATURE_ELEMENTS:
+        absent = missing_elements(on_jetson if jetson else elsewhere, exists)
+        if absent:
+            missing.append((option, absent))
+    return missing
 
 
 def unmet_requirements(requirements, exists=element_exists):

@@ -170,6 +170,8 @@ def collect_report(release_file=TEGRA_RELEASE):
                                                              "pycuda")},
         "cv2_gstreamer": cv2_gstreamer(),
         "gst_elements": gst_element_status(l4t is not None),
+        "gst_missing_features": [{"option": option, "missing": names} for option, names in
+                                 gst.missing_features(l4t is not None)],
         "gst_rtsp_server": rtsp_server_status(),
         "power_mode": power_mode() if l4t else None,
     }
@@ -242,6 +244,7 @@ def format_report(report):
     lines.append("GStreamer elements: {}".format(
         "missing " + gst.describe_missing(missing) if missing
         else "all {} present".format(len(report["gst_elements"]))))
+    lines.extend(feature_lines(report.get("gst_missing_features", [])))
     server = report["gst_rtsp_server"]
     lines.append("GStreamer RTSP server (python3-gi): {}".format(
         server["version"] if server["ok"] else "missing ({}): sudo apt-get install {}".format(
@@ -251,6 +254,15 @@ def format_report(report):
         advice = "" if mode["id"] == 0 else " (for full speed: sudo nvpmodel -m 0)"
         lines.append("power mode: {} ({}){}".format(mode["name"], mode["id"], advice))
     return lines
+
+
+def feature_lines(missing):
+    """One line per option this GStreamer cannot run (the rest of nanoseg still runs)."""
+    if not missing:
+        return ["GStreamer for the camera and codec options: all present"]
+    return ["{}: not available here, missing {}".format(entry["option"],
+                                                        gst.describe_missing(entry["missing"]))
+            for entry in missing]
 
 
 def parse_args(argv=None):

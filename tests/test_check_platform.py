@@ -128,3 +128,24 @@ def test_vermin_python36():
     code, out, err = run_cmd([vermin, "-q", "--no-tips", "-t=3.6-", "--eval-annotations",
                               "--violations"] + files)
     assert code == 0, out + err
+
+
+def test_an_option_whose_elements_are_missing_is_reported_and_never_fails_set_up():
+    """A Jetson without jpegparse: --input-codec mjpeg is named with its apt package; the
+    gstreamer check (what setup.sh stops on) still passes."""
+    from edge import gst
+    present = dict((name, True) for group in gst.platform_requirements(True) for name in group)
+    present.update(v4l2src=True, h264parse=True, h265parse=True, nvv4l2h265enc=True,
+                   udpsrc=True, rtpjitterbuffer=True, rtph264depay=True)
+    missing = gst.missing_features(True, lambda name: present.get(name, False))
+    assert missing == [("--input-codec mjpeg", ["jpegparse"])]
+    report = {"jetson": True, "modules": {"cv2": {"ok": True, "version": "4.1.1"}},
+              "cv2_gstreamer": True, "gst_elements": present,
+              "gst_missing_features": [{"option": o, "missing": m} for o, m in missing],
+              "gst_rtsp_server": {"ok": True, "version": "1.14.5"}}
+    assert check_platform.failed_checks(report, ["gstreamer"]) == []
+    assert check_platform.feature_lines(report["gst_missing_features"]) == [
+        "--input-codec mjpeg: not available here, missing jpegparse (apt "
+        "gstreamer1.0-plugins-bad)"]
+    assert check_platform.feature_lines([]) == [
+        "GStreamer for the camera and codec options: all present"]
