@@ -684,3 +684,21 @@ def test_resume_refuses_other_data_size_or_classes_naming_the_flag(tmp_path, nai
     with pytest.raises(NanosegError, match="^--resume: the checkpoint was " + pattern):
         train_cli.train(train_cli.parse_args(argv))
     assert bundle_io.read_state(work)["epochs_done"] == 1
+
+
+def test_a_disk_without_room_for_the_run_is_one_line_before_the_first_epoch(
+        nearly_full_folder, nails_dir, capsys):
+    """A real training on a disk with 64 KiB free: exit status 2 and one line with the room
+    needed, before any checkpoint (h5py meets a full disk with a traceback and can crash
+    the process at exit); no bundle is published."""
+    out = os.path.join(nearly_full_folder, "bundle")
+    argv = train_args(out, nails_dir, "flat", ["nail"], size=(64, 64), epochs=1, batch=2)
+    assert cli.run(train_cli.main, train_cli.parse_args, argv) == 2
+    err = [line for line in capsys.readouterr().err.strip().splitlines()
+           if not line.startswith("Segmentation Models: using")]  # its import banner
+    assert len(err) == 1, err
+    assert re.match(r"error: --out {}: 0\.\d MB free on its disk, and the run writes about "
+                    r"\d+ MB \(checkpoints and the bundle's model files\): free space there "
+                    r"or pick another --out$".format(re.escape(out)), err[0]), err
+    assert not os.path.exists(out)
+    assert not os.listdir(os.path.join(out + ".partial", "checkpoints"))

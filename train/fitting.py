@@ -27,6 +27,7 @@ def fit_model(args, strategy, contract, train_set, val_set, work_dir, state, glo
             model = build_model(args.backbone, contract, args.encoder_weights,
                                 args.encoder_freeze, args.mixed_precision, args.bn_momentum)
         compile_model(model, contract, args.lr)
+    check_room(model, work_dir, args.out)
     if state["epochs_done"]:
         model.load_weights(bundle_io.checkpoint_path(work_dir, state["last_weights"]))\
             .expect_partial()
@@ -50,6 +51,25 @@ def fit_model(args, strategy, contract, train_set, val_set, work_dir, state, glo
         except tf.errors.OpError as exc:
             raise_user_error_from(exc)
     return model
+
+
+# A run writes the weights four times (best and last checkpoints, model.h5, weights.h5),
+# plus logs, curves and the evaluation: room for the first four and this much more.
+ROOM_MARGIN = 16 << 20
+
+
+def check_room(model, work_dir, out):
+    """A one-line error before the first epoch when the disk of ``work_dir`` cannot hold
+    what the run will write: h5py meets a full disk with a traceback and may crash the
+    process at exit, after the epochs are spent."""
+    import shutil
+    weights = sum(int(w.shape.num_elements() or 0) * w.dtype.size for w in model.weights)
+    needed = 4 * weights + ROOM_MARGIN
+    free = shutil.disk_usage(work_dir).free
+    if free < needed:
+        raise NanosegError("--out {}: {:.1f} MB free on its disk, and the run writes about "
+                           "{:.0f} MB (checkpoints and the bundle's model files): free space "
+                           "there or pick another --out".format(out, free / 1e6, needed / 1e6))
 
 
 def raise_user_error_from(exc):
