@@ -102,7 +102,8 @@ def test_two_videos_share_one_backend_in_turn_and_each_writes_its_own_masks(
     backend = standin_backend(5.0)
     real_infer = backend.infer
     backend.infer = lambda x: calls.append(threading.get_ident()) or real_infer(x)
-    wait_until(lambda: all(s.captured >= 2 for s in streams))  # both have frames waiting
+    assert wait_until(lambda: all(s.captured >= 2 for s in streams), timeout=30.0), \
+        "a source decoded no frames"  # both have frames waiting: in turn from the start
     summary = run_pipeline(MultiStream(streams, names), backend, sinks)
     counts = [count_frames(path) for path in street_videos]
     assert summary["error"] is None and summary["frames"] == sum(counts) == len(calls)
